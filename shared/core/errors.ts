@@ -1,0 +1,205 @@
+/**
+ * The errors every layer agrees on. Adapters throw these (never raw library errors) so the core,
+ * the handlers and the CLI can decide "retry", "wait", "quarantine" or "tell the operator"
+ * from `code` and `retryable` alone, without parsing text.
+ *
+ * `hint` says what the user should do; it is shown in the log and the CLI. No error may carry a
+ * password, token or message body in its message, hint or fields (DESIGN.md invariant 6).
+ */
+export abstract class Pop2GmailError extends Error {
+  abstract readonly code: string;
+  abstract readonly retryable: boolean;
+  readonly hint: string | undefined;
+
+  constructor(message: string, options: { cause?: unknown; hint?: string } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.hint = options.hint;
+  }
+}
+
+/** Which remote system an error came from; kept as data for logs, metrics and alarms. */
+export type Service = "pop3" | "google" | "archive" | "ledger" | "queue" | "secrets";
+
+/**
+ * RFC 2449 §8 / RFC 3206 extended response codes as sent by the server (`-ERR [IN-USE] ...`),
+ * kept verbatim so callers can branch on them.
+ */
+export type Pop3ResponseCode = "IN-USE" | "LOGIN-DELAY" | "AUTH" | "SYS/TEMP" | "SYS/PERM" | (string & {});
+
+/** The maildrop is locked by another session, or the server asks us to wait before logging in again. */
+export class MailboxBusyError extends Pop2GmailError {
+  readonly code = "MAILBOX_BUSY";
+  readonly retryable = true;
+  constructor(
+    readonly responseCode: "IN-USE" | "LOGIN-DELAY",
+    message: string,
+    options: { cause?: unknown } = {},
+  ) {
+    super(message, {
+      ...options,
+      hint:
+        responseCode === "IN-USE"
+          ? "Another client (a mail app, or Gmail's own fetcher) holds the POP3 mailbox. pop2gmail will try again on the next poll; turn the other client off if this persists."
+          : "The server limits how often this mailbox may log in. pop2gmail will try again later; raise pollSeconds if this persists.",
+    });
+  }
+}
+
+/** The remote system refused our credentials: a wrong POP3 password, or a revoked/expired Google token. */
+export class CredentialsError extends Pop2GmailError {
+  readonly code = "CREDENTIALS_REJECTED";
+  readonly retryable = false;
+  constructor(
+    readonly service: Service,
+    message: string,
+    options: { cause?: unknown; hint?: string; responseCode?: Pop3ResponseCode } = {},
+  ) {
+    super(message, options);
+    this.responseCode = options.responseCode;
+  }
+  readonly responseCode: Pop3ResponseCode | undefined;
+}
+
+/** The TLS handshake or certificate check failed. Not retried: a certificate does not fix itself. */
+export class TlsError extends Pop2GmailError {
+  readonly code = "TLS_FAILED";
+  readonly retryable = false;
+}
+
+/** A deadline passed: the connection budget or one command's timeout. */
+export class TimeoutError extends Pop2GmailError {
+  readonly code = "TIMEOUT";
+  readonly retryable = true;
+  constructor(
+    readonly service: Service,
+    message: string,
+    options: { cause?: unknown; hint?: string } = {},
+  ) {
+    super(message, options);
+  }
+}
+
+/** The peer closed or reset the connection before the exchange was complete. */
+export class ConnectionClosedError extends Pop2GmailError {
+  readonly code = "CONNECTION_CLOSED";
+  readonly retryable = true;
+  constructor(
+    readonly service: Service,
+    message: string,
+    options: { cause?: unknown; hint?: string } = {},
+  ) {
+    super(message, options);
+  }
+}
+
+/** The server broke its protocol (an over-long line, a malformed UIDL, a reply we cannot parse). */
+export class ProtocolError extends Pop2GmailError {
+  readonly code = "PROTOCOL_VIOLATION";
+  readonly retryable = false;
+  constructor(
+    readonly service: Service,
+    message: string,
+    options: { cause?: unknown; hint?: string } = {},
+  ) {
+    super(message, options);
+  }
+}
+
+/** A POP3 `-ERR` that is none of the above; the extended response code, if any, is kept. */
+export class Pop3CommandError extends Pop2GmailError {
+  readonly code = "POP3_COMMAND_FAILED";
+  readonly retryable: boolean;
+  constructor(
+    readonly command: string,
+    readonly responseCode: Pop3ResponseCode | undefined,
+    readonly serverText: string,
+    options: { cause?: unknown; hint?: string } = {},
+  ) {
+    super(`POP3 ${command} failed: -ERR ${serverText}`, options);
+    // RFC 3206 §4: SYS/TEMP is "try again later", SYS/PERM is not.
+    this.retryable = responseCode === "SYS/TEMP";
+  }
+}
+
+/** The message is larger than the configured cap; it is quarantined, never truncated. */
+export class MessageTooLargeError extends Pop2GmailError {
+  readonly code = "MESSAGE_TOO_LARGE";
+  readonly retryable = false;
+  constructor(
+    readonly limitBytes: number,
+    message: string,
+    options: { cause?: unknown; hint?: string } = {},
+  ) {
+    super(message, options);
+  }
+}
+
+/** Gmail refused this one message (400: invalid From header, bad attachment, too large). */
+export class MessageRejectedError extends Pop2GmailError {
+  readonly code = "MESSAGE_REJECTED";
+  readonly retryable = false;
+  constructor(
+    readonly reason: string,
+    options: { cause?: unknown; hint?: string } = {},
+  ) {
+    super(`Gmail rejected the message: ${reason}`, options);
+  }
+}
+
+/** Quota or concurrency limit hit (429, 403 rateLimitExceeded); try again after `retryAfterMs`. */
+export class RateLimitedError extends Pop2GmailError {
+  readonly code = "RATE_LIMITED";
+  readonly retryable = true;
+  constructor(
+    readonly service: Service,
+    readonly retryAfterMs: number,
+    message: string,
+    options: { cause?: unknown; hint?: string } = {},
+  ) {
+    super(message, options);
+  }
+}
+
+/** A passing fault on the remote side (5xx, throttling of a storage service, a network blip). */
+export class TransientError extends Pop2GmailError {
+  readonly code = "TRANSIENT";
+  readonly retryable = true;
+  constructor(
+    readonly service: Service,
+    message: string,
+    options: { cause?: unknown; hint?: string } = {},
+  ) {
+    super(message, options);
+  }
+}
+
+/** What was stored is not what was read (size or SHA-256 differ). Retried from the source. */
+export class IntegrityError extends Pop2GmailError {
+  readonly code = "INTEGRITY";
+  readonly retryable = true;
+}
+
+/** A conditional ledger write lost a race: someone else moved the item first. */
+export class LedgerConflictError extends Pop2GmailError {
+  readonly code = "LEDGER_CONFLICT";
+  readonly retryable = true;
+}
+
+/** The configuration is invalid; `field` names the offending path (e.g. `mailboxes[0].pop3.host`). */
+export class ConfigError extends Pop2GmailError {
+  readonly code = "CONFIG_INVALID";
+  readonly retryable = false;
+  constructor(
+    readonly field: string,
+    message: string,
+    options: { cause?: unknown; hint?: string } = {},
+  ) {
+    super(message, options);
+  }
+}
+
+/** True for errors that mean "not now" rather than "never": callers retry these later. */
+export function isRetryable(error: unknown): boolean {
+  return error instanceof Pop2GmailError ? error.retryable : false;
+}

@@ -1,0 +1,62 @@
+/** The message model every layer shares. Plain data: no I/O, no library types. */
+
+/** Identifies one POP3 mailbox of one tenant. `mailboxId` is the config's stable id. */
+export interface MailboxKey {
+  readonly tenant: string;
+  readonly mailboxId: string;
+}
+
+/** Identifies one message: POP3 message numbers are per session (RFC 1939 §7), UIDLs are not. */
+export interface MessageKey extends MailboxKey {
+  readonly uidl: string;
+}
+
+/**
+ * Ledger states (DESIGN.md): listed -> archived -> imported -> deleted, with `quarantined` off any
+ * step and `retained` (imported, kept on the server by a deleteAfter policy until it is due).
+ */
+export type LedgerState = "listed" | "archived" | "imported" | "retained" | "deleted" | "quarantined";
+
+/** One ledger item per (mailbox, UIDL). Optional fields are filled in as the message moves on. */
+export interface LedgerEntry extends MessageKey {
+  readonly state: LedgerState;
+  /** Size in octets as the server announced it in LIST (may differ slightly from RETR's bytes). */
+  readonly listedSize: number;
+  /** Epoch ms when the lister first saw the message. */
+  readonly listedAt: number;
+  readonly archiveKey?: string;
+  /** Size and SHA-256 (hex) of the archived bytes, i.e. what RETR served after dot-unstuffing. */
+  readonly archivedSize?: number;
+  readonly sha256?: string;
+  /** The Message-ID header, if the message has one (Gmail merges re-imports by it). */
+  readonly messageIdHeader?: string;
+  readonly archivedAt?: number;
+  readonly gmailId?: string;
+  readonly importedAt?: number;
+  readonly deletedAt?: number;
+  /** Why the message was quarantined (e.g. Gmail's 400 reason), and the error code. */
+  readonly quarantineReason?: string;
+  readonly quarantineCode?: string;
+  readonly quarantinedAt?: number;
+  /** Failed copy attempts so far; a message that keeps failing is quarantined. */
+  readonly attempts: number;
+}
+
+/** A message as one POP3 session sees it: `number` is valid only inside that session. */
+export interface ServerMessage {
+  readonly number: number;
+  readonly uidl: string;
+  readonly size: number;
+}
+
+/** Work for the copy step: one message of one mailbox. */
+export interface CopyJob extends MessageKey {
+  readonly listedSize: number;
+  readonly listedAt: number;
+}
+
+/** Size and SHA-256 (lower-case hex) of a byte sequence. */
+export interface ContentDigest {
+  readonly size: number;
+  readonly sha256: string;
+}

@@ -1,0 +1,30 @@
+import type { ContentDigest } from "../core/model";
+
+/** What is stored beside the archived bytes (S3 object metadata, or a sidecar for the file store). */
+export interface ArchiveMetadata {
+  readonly tenant: string;
+  readonly mailboxId: string;
+  readonly uidl: string;
+  readonly messageIdHeader?: string;
+}
+
+/**
+ * The byte-exact archive of raw messages (.eml). Keys are deterministic from tenant, mailbox and
+ * UIDL (see `archiveKeyFor`), so writing the same message twice overwrites, never duplicates.
+ */
+export interface ArchiveStore {
+  /**
+   * Streams `body` to `key` and returns the size and SHA-256 of the bytes it sent.
+   * Throws `TransientError` on a storage fault; nothing partial is left visible under `key`.
+   */
+  put(key: string, body: AsyncIterable<Uint8Array>, metadata: ArchiveMetadata): Promise<ContentDigest>;
+  /**
+   * Proves the stored object is `expected` (size and SHA-256), from the store's own record of
+   * what it holds, not from what we sent. Returns false on a mismatch or a missing object.
+   */
+  verify(key: string, expected: ContentDigest): Promise<boolean>;
+  /** Reads the stored bytes back; may be called again for a fresh stream (upload retries). */
+  open(key: string): Promise<AsyncIterable<Uint8Array>>;
+  /** Keys under a prefix with their last-modified time (for replay); order is unspecified. */
+  list(prefix: string): AsyncIterable<{ key: string; lastModified: number }>;
+}
