@@ -35,7 +35,11 @@ export const pop3Schema = z
     tls: z.enum(["implicit", "starttls", "none"]).default("implicit"),
     /** Required with tls "none", so plaintext POP3 is never chosen by accident (invariant 6). */
     allowPlaintext: z.boolean().default(false),
-    user: z.string().min(1, "the POP3 user name is required"),
+    // No control characters: the name goes onto a POP3 command line (CR/LF would inject commands).
+    user: z
+      .string()
+      .min(1, "the POP3 user name is required")
+      .regex(/^[^\x00-\x1f\x7f]+$/, "the POP3 user name must not contain control characters"),
     passwordSecret: z.string().min(1, "name the secret that holds the POP3 password"),
     /** PEM file of a private CA, for hosts with their own certificate authority. */
     caFile: z.string().optional(),

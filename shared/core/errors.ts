@@ -203,3 +203,43 @@ export class ConfigError extends Pop2GmailError {
 export function isRetryable(error: unknown): boolean {
   return error instanceof Pop2GmailError ? error.retryable : false;
 }
+
+/**
+ * A cloud service refused the call for lack of a permission (IAM or KMS key policy). Not retried:
+ * a policy does not fix itself. `permission` names the missing action (e.g. `s3:PutObject`).
+ */
+export class AccessDeniedError extends Pop2GmailError {
+  readonly code = "ACCESS_DENIED";
+  readonly retryable = false;
+  constructor(
+    readonly service: Service,
+    readonly permission: string,
+    message: string,
+    options: { cause?: unknown; hint?: string } = {},
+  ) {
+    super(message, {
+      ...options,
+      hint:
+        options.hint ??
+        `Grant ${permission} to the function's role (the tenant stack does this; redeploy it if the role was edited by hand).`,
+    });
+  }
+}
+
+/**
+ * A cloud service rejected a request as invalid (a validation error, a size limit, a missing
+ * table or queue). Not retried: sending the same request again earns the same answer.
+ * `awsCode` keeps the service's error name for logs.
+ */
+export class ServiceRequestError extends Pop2GmailError {
+  readonly code = "SERVICE_REQUEST_REJECTED";
+  readonly retryable = false;
+  constructor(
+    readonly service: Service,
+    readonly awsCode: string,
+    message: string,
+    options: { cause?: unknown; hint?: string } = {},
+  ) {
+    super(message, options);
+  }
+}

@@ -30,6 +30,8 @@ export interface LedgerEntry extends MessageKey {
   readonly sha256?: string;
   /** The Message-ID header, if the message has one (Gmail merges re-imports by it). */
   readonly messageIdHeader?: string;
+  /** Epoch ms of the topmost `Received:` header (arrival at the provider), for `DeliveryDelay`. */
+  readonly receivedAt?: number;
   readonly archivedAt?: number;
   readonly gmailId?: string;
   readonly importedAt?: number;

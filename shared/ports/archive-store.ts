@@ -23,7 +23,11 @@ export interface ArchiveStore {
    * what it holds, not from what we sent. Returns false on a mismatch or a missing object.
    */
   verify(key: string, expected: ContentDigest): Promise<boolean>;
-  /** Reads the stored bytes back; may be called again for a fresh stream (upload retries). */
+  /**
+   * Reads the stored bytes back; may be called again for a fresh stream (upload retries).
+   * Throws `IntegrityError` when no object is stored under `key`, so the caller re-archives
+   * from the source instead of treating it as an unknown failure.
+   */
   open(key: string): Promise<AsyncIterable<Uint8Array>>;
   /** Keys under a prefix with their last-modified time (for replay); order is unspecified. */
   list(prefix: string): AsyncIterable<{ key: string; lastModified: number }>;

@@ -1,0 +1,110 @@
+import {
+  CredentialsError,
+  MessageRejectedError,
+  type Pop2GmailError,
+  RateLimitedError,
+  TimeoutError,
+  TransientError,
+} from "../../core/errors";
+import { describeGoogleError, type GoogleHttpFailure, parseRetryAfter } from "./google-http-failure";
+
+const RATE_LIMIT_REASONS = new Set(["rateLimitExceeded", "userRateLimitExceeded", "RESOURCE_EXHAUSTED"]);
+const SCOPE_REASONS = new Set(["insufficientPermissions", "ACCESS_TOKEN_SCOPE_INSUFFICIENT"]);
+
+/** Who and what an error is about, for the message and the hint (never a secret). */
+export interface FailureContext {
+  readonly user: string;
+  /** e.g. "import", "labels.create". */
+  readonly operation: string;
+  readonly now: number;
+  /** Used as `retryAfterMs` when Google sent no Retry-After. */
+  readonly defaultRetryAfterMs: number;
+}
+
+/**
+ * A 403 insufficientPermissions: the grant lacks the scope for this call. A CredentialsError (the
+ * user must grant more), told apart so optional features (labels, look-ups) can step aside.
+ */
+export class GoogleScopeMissingError extends CredentialsError {}
+
+/** True when the server may have acted on the request even though we saw no success. */
+export function isUncertainOutcome(failure: GoogleHttpFailure): boolean {
+  if (failure.status === undefined) return true;
+  return failure.status >= 500;
+}
+
+/** True when the answer says the token lacks a scope (403 insufficientPermissions). */
+export function isInsufficientScope(failure: GoogleHttpFailure): boolean {
+  return failure.status === 403 && describeGoogleError(failure.body).reasons.some((r) => SCOPE_REASONS.has(r));
+}
+
+/** The hint for a refused Google credential: what the user should do about it. */
+export function googleCredentialsHint(user: string, auth: "oauth" | "service-account", tenant?: string): string {
+  const command = `pop2gmail auth google ${tenant ?? "<tenant>"}`;
+  return auth === "oauth"
+    ? `The Google refresh token for ${user} was revoked or expired (apps left in 'Testing' lose tokens after 7 days). ` +
+        `Run \`${command}\` again, and publish the OAuth consent screen to production.`
+    : `The service account may not act for ${user}. In the Google Workspace admin console, grant it domain-wide ` +
+        "delegation for the scopes https://www.googleapis.com/auth/gmail.insert and gmail.labels, and check the key in the secret is current.";
+}
+
+/**
+ * Sorts a failed Gmail API call into the error kinds the pipeline acts on:
+ * 429 and 403 rate-limit reasons -> RateLimitedError; 5xx, resets -> TransientError;
+ * timeouts -> TimeoutError; 401 and scope problems -> CredentialsError; 400 and other 4xx ->
+ * MessageRejectedError with Gmail's own reason text.
+ */
+export function gmailErrorFrom(
+  failure: GoogleHttpFailure,
+  context: FailureContext,
+  auth: "oauth" | "service-account" = "oauth",
+): Pop2GmailError {
+  const { reasons, message } = describeGoogleError(failure.body);
+  const summary = `${context.operation} for ${context.user}`;
+  // A sanitized cause: status, reasons and Google's message; never the request (it holds the token).
+  const cause = new Error(
+    failure.status === undefined
+      ? `network failure ${failure.networkCode ?? "unknown"}`
+      : `HTTP ${failure.status} ${reasons.join(",")} ${message ?? ""}`.trim(),
+  );
+  if (failure.status === undefined) {
+    return failure.timedOut
+      ? new TimeoutError("google", `Gmail did not answer ${summary} in time`, { cause })
+      : new TransientError("google", `network failure during ${summary} (${failure.networkCode ?? "unknown"})`, {
+          cause,
+        });
+  }
+  const status = failure.status;
+  const rateLimited =
+    status === 429 ||
+    (status === 403 && reasons.some((r) => RATE_LIMIT_REASONS.has(r))) ||
+    /too many concurrent requests/i.test(message ?? "");
+  if (rateLimited) {
+    const retryAfterMs = parseRetryAfter(failure.retryAfter, context.now) ?? context.defaultRetryAfterMs;
+    return new RateLimitedError("google", retryAfterMs, `Gmail rate limit on ${summary}: ${message ?? status}`, {
+      cause,
+    });
+  }
+  if (status >= 500 || status === 408) {
+    return new TransientError("google", `Gmail answered ${status} to ${summary}: ${message ?? ""}`.trim(), { cause });
+  }
+  if (status === 401) {
+    return new CredentialsError("google", `Google refused the credentials for ${context.user} (401)`, {
+      cause,
+      hint: googleCredentialsHint(context.user, auth),
+    });
+  }
+  if (status === 403) {
+    if (reasons.some((r) => SCOPE_REASONS.has(r))) {
+      return new GoogleScopeMissingError("google", `Google denied ${summary}: ${message ?? "insufficient scope"}`, {
+        cause,
+        hint: `The Google grant for ${context.user} lacks the scope ${context.operation} needs. Run \`pop2gmail auth google <tenant>\` again and accept all requested permissions.`,
+      });
+    }
+    return new CredentialsError("google", `Google denied ${summary}: ${message ?? "forbidden"}`, {
+      cause,
+      hint: googleCredentialsHint(context.user, auth),
+    });
+  }
+  return new MessageRejectedError(message ?? `HTTP ${status}`, { cause });
+}

@@ -1,0 +1,43 @@
+import { z } from "zod";
+import { ProtocolError } from "../../core/errors";
+import type { CopyJob } from "../../core/model";
+
+const copyJobSchema = z.object({
+  tenant: z.string().min(1),
+  mailboxId: z.string().min(1),
+  // RFC 1939 §7: a UIDL is 1-70 characters in 0x21-0x7E.
+  uidl: z.string().regex(/^[\x21-\x7e]{1,70}$/, "a UIDL is 1-70 printable ASCII characters"),
+  listedSize: z.number().int().nonnegative(),
+  listedAt: z.number().int().nonnegative(),
+});
+
+/**
+ * Parses an SQS message body into a `CopyJob`. A body that is not JSON or not a job throws a
+ * non-retryable `ProtocolError` naming the offending fields (never echoing the body), so the copy
+ * handler can drop it instead of retrying it into the DLQ forever. Unknown fields are ignored,
+ * so a newer lister can add fields without breaking an older copier.
+ */
+export function parseCopyJob(body: string): CopyJob {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch (cause) {
+    throw new ProtocolError("queue", "work queue message body is not JSON", { cause });
+  }
+  const result = copyJobSchema.safeParse(json);
+  if (!result.success) {
+    const problems = result.error.issues
+      .map((issue) => `${issue.path.join(".") || "(body)"}: ${issue.message}`)
+      .join("; ");
+    throw new ProtocolError("queue", `work queue message body is not a copy job: ${problems}`, {
+      cause: result.error,
+    });
+  }
+  return result.data;
+}
+
+/** The body `SqsWorkQueue` sends for a job: plain JSON of the job's fields. */
+export function serializeCopyJob(job: CopyJob): string {
+  const { tenant, mailboxId, uidl, listedSize, listedAt } = job;
+  return JSON.stringify({ tenant, mailboxId, uidl, listedSize, listedAt });
+}

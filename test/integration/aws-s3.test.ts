@@ -1,0 +1,218 @@
+import { HeadObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { decodeMetadataValue, encodeMetadataValue } from "../../shared/adapters/s3/object-metadata";
+import { S3ArchiveStore } from "../../shared/adapters/s3/s3-archive-store";
+import { archiveKeyFor } from "../../shared/core/archive-key";
+import { AccessDeniedError, MessageTooLargeError } from "../../shared/core/errors";
+import {
+  chunked,
+  describeArchiveStoreContract,
+  metadataFor,
+  newPrefix,
+  pseudoRandomBody,
+  sha256,
+} from "../contract/archive-store-contract";
+import { type FauxqsStandIn, startFauxqsStandIn, uniqueName } from "../fakes/aws-stand-ins";
+
+let fauxqs: FauxqsStandIn;
+let bucket: string;
+
+beforeAll(async () => {
+  fauxqs = await startFauxqsStandIn();
+  bucket = uniqueName("archive");
+  await fauxqs.createBucket(bucket);
+});
+
+afterAll(async () => {
+  await fauxqs?.stop();
+});
+
+describeArchiveStoreContract(
+  "S3ArchiveStore on fauxqs",
+  () => new S3ArchiveStore({ client: fauxqs.s3, bucket, kmsKeyId: "alias/pop2gmail-test" }),
+);
+
+/** Records the input of every S3 command the client sends. */
+function recordS3Inputs(client: S3Client): {
+  commands: { name: string; input: Record<string, unknown> }[];
+  detach(): void;
+} {
+  const name = `record-${Math.random()}`;
+  const record = {
+    commands: [] as { name: string; input: Record<string, unknown> }[],
+    detach: () => void client.middlewareStack.remove(name),
+  };
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      record.commands.push({ name: context.commandName ?? "", input: args.input as Record<string, unknown> });
+      return next(args);
+    },
+    { step: "initialize", name },
+  );
+  return record;
+}
+
+describe("S3ArchiveStore on fauxqs: metadata, encryption and streaming", () => {
+  it("writes uidl, message-id, size and sha256 metadata, non-ASCII values encoded", async () => {
+    // Prepare
+    const store = new S3ArchiveStore({ client: fauxqs.s3, bucket });
+    const key = `${newPrefix()}box/meta.eml`;
+    const bytes = Buffer.from("Subject: hi\r\n\r\nbody\r\n");
+    // Act
+    const digest = await store.put(key, chunked(bytes, [4]), {
+      tenant: "acme",
+      mailboxId: "info@acme.example",
+      uidl: "UID-42",
+      messageIdHeader: "<grüße@müller.example>",
+    });
+    const head = await fauxqs.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    // Assess
+    expect(head.Metadata?.uidl).toBe("UID-42");
+    expect(head.Metadata?.sha256).toBe(sha256(bytes));
+    expect(head.Metadata?.size).toBe(String(digest.size));
+    expect(head.Metadata?.["message-id"]).toMatch(/^=\?UTF-8\?B\?/);
+    expect(decodeMetadataValue(head.Metadata?.["message-id"] ?? "")).toBe("<grüße@müller.example>");
+    expect(head.ContentType).toBe("message/rfc822");
+  });
+
+  it("adds size and sha256 metadata to a multipart object after the upload", async () => {
+    // Prepare
+    const store = new S3ArchiveStore({ client: fauxqs.s3, bucket });
+    // archiveKeyFor percent-encodes; the in-place copy must encode the key once more.
+    const key = archiveKeyFor({ tenant: "acme", mailboxId: "info@acme.example", uidl: "odd%2F#?&+uidl" });
+    const { body, sha256: expectedSha } = pseudoRandomBody(9 * 1024 * 1024, 256 * 1024);
+    // Act
+    await store.put(key, body, metadataFor("multipart"));
+    const head = await fauxqs.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    // Assess
+    expect(head.Metadata?.sha256).toBe(expectedSha);
+    expect(head.Metadata?.uidl).toBe("multipart");
+    expect(head.ContentLength).toBe(9 * 1024 * 1024);
+  });
+
+  it("asks for SSE-KMS with the configured key on every write", async () => {
+    // Prepare
+    const client = fauxqs.s3;
+    const recorded = recordS3Inputs(client);
+    const store = new S3ArchiveStore({ client, bucket, kmsKeyId: "arn:aws:kms:eu-west-1:1:key/abc" });
+    const { body } = pseudoRandomBody(9 * 1024 * 1024, 1024 * 1024);
+    // Act
+    await store.put(`${newPrefix()}box/small.eml`, chunked(Buffer.from("x"), [1]), metadataFor("s"));
+    await store.put(`${newPrefix()}box/large.eml`, body, metadataFor("l"));
+    recorded.detach();
+    // Assess
+    const writes = recorded.commands.filter((c) =>
+      ["PutObjectCommand", "CreateMultipartUploadCommand", "CopyObjectCommand"].includes(c.name),
+    );
+    expect(writes.map((c) => c.name).sort()).toEqual([
+      "CopyObjectCommand",
+      "CreateMultipartUploadCommand",
+      "PutObjectCommand",
+    ]);
+    for (const write of writes) {
+      expect(write.input).toMatchObject({
+        ServerSideEncryption: "aws:kms",
+        SSEKMSKeyId: "arn:aws:kms:eu-west-1:1:key/abc",
+      });
+    }
+  });
+
+  it("passes a size-cap error from the source through a multipart upload", async () => {
+    // Prepare
+    const store = new S3ArchiveStore({ client: fauxqs.s3, bucket });
+    const key = `${newPrefix()}box/too-big.eml`;
+    const tooLarge = new MessageTooLargeError(9 * 1024 * 1024, "message exceeds the cap");
+    async function* overCap(): AsyncIterable<Uint8Array> {
+      for (let i = 0; i < 10; i++) yield Buffer.alloc(1024 * 1024, i);
+      throw tooLarge;
+    }
+    // Act
+    const attempt = store.put(key, overCap(), metadataFor("too-big"));
+    // Assess
+    await expect(attempt).rejects.toBe(tooLarge);
+    expect(await store.verify(key, { size: 10 * 1024 * 1024, sha256: "0".repeat(64) })).toBe(false);
+  });
+
+  it("maps an S3 AccessDenied to a non-retryable error that names the permission", async () => {
+    // Prepare
+    const client = fauxqs.s3;
+    const denyName = `deny-${Math.random()}`;
+    client.middlewareStack.add(
+      () => async () => {
+        throw Object.assign(new Error("Access Denied"), {
+          name: "AccessDenied",
+          $fault: "client",
+          $metadata: { httpStatusCode: 403 },
+        });
+      },
+      { step: "finalizeRequest", name: denyName },
+    );
+    const store = new S3ArchiveStore({ client, bucket });
+    // Act
+    const attempt = store.put(
+      `${newPrefix()}box/denied.eml`,
+      chunked(Buffer.from("x"), [1]),
+      metadataFor("d"),
+    );
+    // Assess
+    try {
+      await expect(attempt).rejects.toBeInstanceOf(AccessDeniedError);
+      await expect(attempt).rejects.toMatchObject({
+        retryable: false,
+        service: "archive",
+        hint: expect.stringContaining("s3:PutObject"),
+      });
+    } finally {
+      client.middlewareStack.remove(denyName);
+    }
+  });
+
+  it("verify reads the stored bytes: an object altered behind its metadata fails", async () => {
+    // Prepare
+    const store = new S3ArchiveStore({ client: fauxqs.s3, bucket });
+    const key = `${newPrefix()}box/tampered.eml`;
+    const original = Buffer.from("From: a@b\r\n\r\noriginal body\r\n");
+    const digest = await store.put(key, chunked(original, [8]), metadataFor("tampered"));
+    const head = await fauxqs.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    const sameSize = Buffer.from(original);
+    sameSize[sameSize.length - 3] = 0x21;
+    await fauxqs.s3.send(
+      new PutObjectCommand({ Bucket: bucket, Key: key, Body: sameSize, Metadata: head.Metadata }),
+    );
+    // Act
+    const verified = await store.verify(key, digest);
+    // Assess
+    expect((await fauxqs.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }))).Metadata?.sha256).toBe(
+      digest.sha256,
+    );
+    expect(verified).toBe(false);
+  });
+
+  it("cuts an oversized Message-ID to fit S3's 2 KB metadata limit instead of failing the write", async () => {
+    // Prepare
+    const store = new S3ArchiveStore({ client: fauxqs.s3, bucket });
+    const key = `${newPrefix()}box/long-id.eml`;
+    const hostileId = `<${"ü".repeat(3000)}@example.org>`;
+    // Act
+    await store.put(key, chunked(Buffer.from("x"), [1]), {
+      ...metadataFor("long"),
+      messageIdHeader: hostileId,
+    });
+    const head = await fauxqs.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    // Assess
+    const stored = head.Metadata?.["message-id"] ?? "";
+    expect(stored.length).toBeLessThanOrEqual(1024);
+    expect(hostileId.startsWith(decodeMetadataValue(stored))).toBe(true);
+  });
+
+  it("keeps plain ASCII metadata as it is and round-trips encoded values", () => {
+    // Prepare
+    const values = ["<abc@example.org>", " padded ", "=?looks-encoded?=", "ünïcödé", "tab\there", ""];
+    // Act
+    const encoded = values.map(encodeMetadataValue);
+    // Assess
+    expect(encoded[0]).toBe("<abc@example.org>");
+    for (const value of encoded) expect(value).toMatch(/^[\x20-\x7e]*$/);
+    expect(encoded.map(decodeMetadataValue)).toEqual(values);
+  });
+});
