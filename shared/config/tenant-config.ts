@@ -27,6 +27,11 @@ export const deleteAfterSchema = z.union([
 /** Gmail's documented maximum message size for messages.import. */
 export const GMAIL_MAX_MESSAGE_BYTES = 150 * 1024 * 1024;
 
+function isControlCharacter(char: string): boolean {
+  const code = char.charCodeAt(0);
+  return code < 0x20 || code === 0x7f;
+}
+
 export const pop3Schema = z
   .object({
     host: z.string().min(1, "the POP3 server's host name is required"),
@@ -39,7 +44,10 @@ export const pop3Schema = z
     user: z
       .string()
       .min(1, "the POP3 user name is required")
-      .regex(/^[^\x00-\x1f\x7f]+$/, "the POP3 user name must not contain control characters"),
+      .refine(
+        (user) => ![...user].some(isControlCharacter),
+        "the POP3 user name must not contain control characters",
+      ),
     passwordSecret: z.string().min(1, "name the secret that holds the POP3 password"),
     /** PEM file of a private CA, for hosts with their own certificate authority. */
     caFile: z.string().optional(),

@@ -1,10 +1,13 @@
 /**
- * Regroups a byte stream into chunks of exactly `chunkBytes` (the last may be shorter), each in
- * a fresh buffer. Only one chunk is held at a time, so memory stays at one chunk whatever the
- * message size.
+ * Regroups a byte stream into chunks of exactly `chunkBytes` (the last may be shorter). One
+ * buffer is reused for every chunk, so memory stays at one chunk whatever the message size: a
+ * yielded chunk is valid only until the consumer asks for the next one.
  */
-export async function* byteChunks(source: AsyncIterable<Uint8Array>, chunkBytes: number): AsyncGenerator<Buffer> {
-  let chunk = Buffer.allocUnsafe(chunkBytes);
+export async function* byteChunks(
+  source: AsyncIterable<Uint8Array>,
+  chunkBytes: number,
+): AsyncGenerator<Buffer> {
+  const chunk = Buffer.allocUnsafe(chunkBytes);
   let filled = 0;
   for await (const piece of source) {
     let offset = 0;
@@ -15,7 +18,6 @@ export async function* byteChunks(source: AsyncIterable<Uint8Array>, chunkBytes:
       offset += take;
       if (filled === chunkBytes) {
         yield chunk;
-        chunk = Buffer.allocUnsafe(chunkBytes);
         filled = 0;
       }
     }

@@ -27,19 +27,12 @@ export interface FailureContext {
  */
 export class GoogleScopeMissingError extends CredentialsError {}
 
-/** True when the server may have acted on the request even though we saw no success. */
-export function isUncertainOutcome(failure: GoogleHttpFailure): boolean {
-  if (failure.status === undefined) return true;
-  return failure.status >= 500;
-}
-
-/** True when the answer says the token lacks a scope (403 insufficientPermissions). */
-export function isInsufficientScope(failure: GoogleHttpFailure): boolean {
-  return failure.status === 403 && describeGoogleError(failure.body).reasons.some((r) => SCOPE_REASONS.has(r));
-}
-
 /** The hint for a refused Google credential: what the user should do about it. */
-export function googleCredentialsHint(user: string, auth: "oauth" | "service-account", tenant?: string): string {
+export function googleCredentialsHint(
+  user: string,
+  auth: "oauth" | "service-account",
+  tenant?: string,
+): string {
   const command = `pop2gmail auth google ${tenant ?? "<tenant>"}`;
   return auth === "oauth"
     ? `The Google refresh token for ${user} was revoked or expired (apps left in 'Testing' lose tokens after 7 days). ` +
@@ -70,9 +63,13 @@ export function gmailErrorFrom(
   if (failure.status === undefined) {
     return failure.timedOut
       ? new TimeoutError("google", `Gmail did not answer ${summary} in time`, { cause })
-      : new TransientError("google", `network failure during ${summary} (${failure.networkCode ?? "unknown"})`, {
-          cause,
-        });
+      : new TransientError(
+          "google",
+          `network failure during ${summary} (${failure.networkCode ?? "unknown"})`,
+          {
+            cause,
+          },
+        );
   }
   const status = failure.status;
   const rateLimited =
@@ -81,12 +78,19 @@ export function gmailErrorFrom(
     /too many concurrent requests/i.test(message ?? "");
   if (rateLimited) {
     const retryAfterMs = parseRetryAfter(failure.retryAfter, context.now) ?? context.defaultRetryAfterMs;
-    return new RateLimitedError("google", retryAfterMs, `Gmail rate limit on ${summary}: ${message ?? status}`, {
-      cause,
-    });
+    return new RateLimitedError(
+      "google",
+      retryAfterMs,
+      `Gmail rate limit on ${summary}: ${message ?? status}`,
+      {
+        cause,
+      },
+    );
   }
   if (status >= 500 || status === 408) {
-    return new TransientError("google", `Gmail answered ${status} to ${summary}: ${message ?? ""}`.trim(), { cause });
+    return new TransientError("google", `Gmail answered ${status} to ${summary}: ${message ?? ""}`.trim(), {
+      cause,
+    });
   }
   if (status === 401) {
     return new CredentialsError("google", `Google refused the credentials for ${context.user} (401)`, {
@@ -96,10 +100,14 @@ export function gmailErrorFrom(
   }
   if (status === 403) {
     if (reasons.some((r) => SCOPE_REASONS.has(r))) {
-      return new GoogleScopeMissingError("google", `Google denied ${summary}: ${message ?? "insufficient scope"}`, {
-        cause,
-        hint: `The Google grant for ${context.user} lacks the scope ${context.operation} needs. Run \`pop2gmail auth google <tenant>\` again and accept all requested permissions.`,
-      });
+      return new GoogleScopeMissingError(
+        "google",
+        `Google denied ${summary}: ${message ?? "insufficient scope"}`,
+        {
+          cause,
+          hint: `The Google grant for ${context.user} lacks the scope ${context.operation} needs. Run \`pop2gmail auth google <tenant>\` again and accept all requested permissions.`,
+        },
+      );
     }
     return new CredentialsError("google", `Google denied ${summary}: ${message ?? "forbidden"}`, {
       cause,

@@ -1,12 +1,18 @@
 import { Readable } from "node:stream";
 import { gmail as createGmailClient, type gmail_v1, type MethodOptions } from "@googleapis/gmail";
 import type { MailboxConfig, TenantConfig } from "../../config/tenant-config";
-import { CredentialsError, Pop2GmailError, RateLimitedError, TimeoutError, TransientError } from "../../core/errors";
+import {
+  CredentialsError,
+  Pop2GmailError,
+  RateLimitedError,
+  TimeoutError,
+  TransientError,
+} from "../../core/errors";
 import type { Clock } from "../../ports/clock";
 import type { ImportRequest, MailSink } from "../../ports/mail-sink";
 import type { SecretStore } from "../../ports/secret-store";
 import { systemClock } from "../system-clock";
-import { gmailErrorFrom, GoogleScopeMissingError } from "./gmail-error-mapping";
+import { GoogleScopeMissingError, gmailErrorFrom } from "./gmail-error-mapping";
 import { type GmailLabel, GmailLabelResolver } from "./gmail-label-resolver";
 import { GMAIL_QUOTA_UNITS, GmailRateLimiters } from "./gmail-user-rate-limiter";
 import { DEFAULT_SERVICE_ACCOUNT_SCOPES, GoogleAccessTokens } from "./google-access-tokens";
@@ -16,9 +22,12 @@ import { type RetryPolicy, withRetries } from "./retry-policy";
 
 /** The few logger methods the sink uses (Powertools' Logger fits). Never given tokens or bodies. */
 export interface GmailSinkLogger {
-  info(message: string, fields?: Record<string, unknown>): void;
-  warn(message: string, fields?: Record<string, unknown>): void;
+  info(message: string, fields: GmailLogFields): void;
+  warn(message: string, fields: GmailLogFields): void;
 }
+
+/** Structured log fields: ids, counts and codes only. */
+export type GmailLogFields = Record<string, string | number | boolean | undefined>;
 
 /** Options of {@link GmailMailSink}; only `secrets` and `google` are required. */
 export interface GmailMailSinkOptions {
@@ -89,7 +98,10 @@ export class GmailMailSink implements MailSink {
     this.#limiters =
       options.rateLimiters ??
       new GmailRateLimiters(
-        { unitsPerMinute: options.google.quotaUnitsPerMinute, maxConcurrent: options.google.maxConcurrentImports },
+        {
+          unitsPerMinute: options.google.quotaUnitsPerMinute,
+          maxConcurrent: options.google.maxConcurrentImports,
+        },
         this.#clock,
       );
     this.#policy = {
@@ -100,9 +112,13 @@ export class GmailMailSink implements MailSink {
     };
     this.#thresholdBytes = options.resumableThresholdBytes ?? 5 * 1024 * 1024;
     const chunk = options.resumableChunkBytes ?? 8 * 1024 * 1024;
-    this.#chunkBytes = Math.max(1, Math.floor(chunk / RESUMABLE_CHUNK_GRANULARITY)) * RESUMABLE_CHUNK_GRANULARITY;
+    this.#chunkBytes =
+      Math.max(1, Math.floor(chunk / RESUMABLE_CHUNK_GRANULARITY)) * RESUMABLE_CHUNK_GRANULARITY;
     this.#labels = new GmailLabelResolver(
-      { list: (mailbox) => this.#listLabels(mailbox), create: (mailbox, name) => this.#createLabel(mailbox, name) },
+      {
+        list: (mailbox) => this.#listLabels(mailbox),
+        create: (mailbox, name) => this.#createLabel(mailbox, name),
+      },
       (user, error) =>
         this.#logger?.warn("Gmail labels unavailable: importing without the mailbox label", {
           gmailUser: user,
@@ -162,25 +178,30 @@ export class GmailMailSink implements MailSink {
 
   async #multipart(request: ImportRequest, labelIds: string[]): Promise<string> {
     const { gmail } = request.mailbox;
-    const response = await this.#call(request.mailbox, "import", GMAIL_QUOTA_UNITS.import, async (options) => {
-      const body = Readable.from(await request.open(), { objectMode: false });
-      try {
-        return await this.#client.users.messages.import(
-          {
-            userId: gmail.user,
-            internalDateSource: "dateHeader",
-            neverMarkSpam: gmail.neverMarkSpam,
-            processForCalendar: gmail.processForCalendar,
-            requestBody: { labelIds },
-            media: { mimeType: "message/rfc822", body },
-          },
-          options,
-        );
-      } finally {
-        // Closes the source (an S3 or file stream) when the upload stopped early.
-        body.destroy();
-      }
-    });
+    const response = await this.#call(
+      request.mailbox,
+      "import",
+      GMAIL_QUOTA_UNITS.import,
+      async (options) => {
+        const body = Readable.from(await request.open(), { objectMode: false });
+        try {
+          return await this.#client.users.messages.import(
+            {
+              userId: gmail.user,
+              internalDateSource: "dateHeader",
+              neverMarkSpam: gmail.neverMarkSpam,
+              processForCalendar: gmail.processForCalendar,
+              requestBody: { labelIds },
+              media: { mimeType: "message/rfc822", body },
+            },
+            options,
+          );
+        } finally {
+          // Closes the source (an S3 or file stream) when the upload stopped early.
+          body.destroy();
+        }
+      },
+    );
     const id = response.data.id;
     if (!id) throw new TransientError("google", `Gmail accepted the import for ${gmail.user} but sent no id`);
     return id;
@@ -281,7 +302,8 @@ export class GmailMailSink implements MailSink {
 
   #errorFrom(mailbox: MailboxConfig, operation: string, failure: GoogleHttpFailure): Pop2GmailError {
     const { gmail } = mailbox;
-    if (failure.status === 409 && operation === "labels.create") return new LabelExistsError("the label exists already");
+    if (failure.status === 409 && operation === "labels.create")
+      return new LabelExistsError("the label exists already");
     const error = gmailErrorFrom(
       failure,
       { user: gmail.user, operation, now: this.#clock.now(), defaultRetryAfterMs: this.#policy.baseDelayMs },

@@ -1,10 +1,10 @@
 import { createHash, sign } from "node:crypto";
+import type { GmailConfig } from "../../config/tenant-config";
 import { CredentialsError, type Pop2GmailError, RateLimitedError, TransientError } from "../../core/errors";
 import type { Clock } from "../../ports/clock";
 import type { SecretStore } from "../../ports/secret-store";
-import type { GmailConfig } from "../../config/tenant-config";
-import { type GoogleCredentials, parseGoogleCredentials } from "./google-credentials";
 import { googleCredentialsHint } from "./gmail-error-mapping";
+import { type GoogleCredentials, parseGoogleCredentials } from "./google-credentials";
 import { describeGoogleError, parseRetryAfter } from "./google-http-failure";
 
 /** An access token and what it may do. */
@@ -60,9 +60,14 @@ export class GoogleAccessTokens {
   /** A valid access token for `gmail.user`. Throws CredentialsError, TransientError, RateLimitedError. */
   async get(gmail: GmailConfig): Promise<AccessToken> {
     const key = `${gmail.user.toLowerCase()}\n${gmail.credentialsSecret}`;
-    const entry: CacheEntry = this.#cache.get(key) ?? { token: undefined, pending: undefined, broken: undefined };
+    const entry: CacheEntry = this.#cache.get(key) ?? {
+      token: undefined,
+      pending: undefined,
+      broken: undefined,
+    };
     this.#cache.set(key, entry);
-    if (entry.token && entry.token.expiresAt - EXPIRY_MARGIN_MS > this.#options.clock.now()) return entry.token;
+    if (entry.token && entry.token.expiresAt - EXPIRY_MARGIN_MS > this.#options.clock.now())
+      return entry.token;
     if (!entry.pending) {
       entry.pending = this.#fetch(gmail, entry).finally(() => {
         entry.pending = undefined;
@@ -149,10 +154,14 @@ export class GoogleAccessTokens {
 
   #errorFrom(response: Response, body: unknown, gmail: GmailConfig, now: number): Pop2GmailError {
     const { reasons, message } = describeGoogleError(body);
-    const cause = new Error(`token endpoint HTTP ${response.status} ${reasons.join(",")} ${message ?? ""}`.trim());
+    const cause = new Error(
+      `token endpoint HTTP ${response.status} ${reasons.join(",")} ${message ?? ""}`.trim(),
+    );
     if (response.status === 429) {
       const retryAfterMs = parseRetryAfter(response.headers.get("retry-after") ?? undefined, now) ?? 1000;
-      return new RateLimitedError("google", retryAfterMs, "the Google token endpoint is rate limiting", { cause });
+      return new RateLimitedError("google", retryAfterMs, "the Google token endpoint is rate limiting", {
+        cause,
+      });
     }
     if (response.status >= 500) {
       return new TransientError("google", `the Google token endpoint answered ${response.status}`, { cause });
@@ -170,7 +179,11 @@ export class GoogleAccessTokens {
     now: number,
   ): string {
     const issuedAt = Math.floor(now / 1000);
-    const header = { alg: "RS256", typ: "JWT", ...(credentials.privateKeyId ? { kid: credentials.privateKeyId } : {}) };
+    const header = {
+      alg: "RS256",
+      typ: "JWT",
+      ...(credentials.privateKeyId ? { kid: credentials.privateKeyId } : {}),
+    };
     const claims = {
       iss: credentials.clientEmail,
       sub: user,
@@ -184,9 +197,13 @@ export class GoogleAccessTokens {
     try {
       signature = sign("sha256", Buffer.from(unsigned), credentials.privateKey);
     } catch {
-      throw new CredentialsError("google", `the service account key for ${user} cannot sign (bad private_key)`, {
-        hint: "Store the service account's JSON key file unchanged in the secret.",
-      });
+      throw new CredentialsError(
+        "google",
+        `the service account key for ${user} cannot sign (bad private_key)`,
+        {
+          hint: "Store the service account's JSON key file unchanged in the secret.",
+        },
+      );
     }
     return `${unsigned}.${signature.toString("base64url")}`;
   }

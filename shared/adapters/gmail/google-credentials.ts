@@ -15,7 +15,12 @@ const serviceAccountSecretSchema = z.object({
 
 /** Credentials for one Gmail user, as read from the secret named by `gmail.credentialsSecret`. */
 export type GoogleCredentials =
-  | { readonly kind: "oauth"; readonly clientId: string; readonly clientSecret: string; readonly refreshToken: string }
+  | {
+      readonly kind: "oauth";
+      readonly clientId: string;
+      readonly clientSecret: string;
+      readonly refreshToken: string;
+    }
   | {
       readonly kind: "service-account";
       readonly clientEmail: string;
@@ -42,7 +47,8 @@ export function parseGoogleCredentials(
   }
   if (auth === "oauth") {
     const parsed = oauthSecretSchema.safeParse(json);
-    if (!parsed.success) throw invalid(secretName, parsed.error.issues, "clientId, clientSecret and refreshToken");
+    if (!parsed.success)
+      throw invalid(secretName, parsed.error.issues, "clientId, clientSecret and refreshToken");
     return { kind: "oauth", ...parsed.data };
   }
   const parsed = serviceAccountSecretSchema.safeParse(json);

@@ -51,7 +51,8 @@ export function parseRetryAfter(value: string | undefined, now: number): number 
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
-const TIMEOUT_CODES = new Set(["TimeoutError", "ETIMEDOUT", "ESOCKETTIMEDOUT", "ECONNABORTED"]);
+// gaxios aborts a request at its `timeout` and reports an AbortError; we never abort otherwise.
+const TIMEOUT_CODES = new Set(["TimeoutError", "AbortError", "ETIMEDOUT", "ESOCKETTIMEDOUT", "ECONNABORTED"]);
 
 /**
  * Reads the parts we need from an error thrown by the googleapis client (a GaxiosError), by
@@ -76,10 +77,15 @@ export function failureFromLibraryError(error: unknown): GoogleHttpFailure {
       ...(e.response?.data === undefined ? {} : { body: e.response.data }),
     };
   }
-  const code = typeof e.code === "string" ? e.code : typeof e.name === "string" ? e.name : "UNKNOWN";
+  const code =
+    typeof e.code === "string"
+      ? e.code
+      : typeof e.name === "string" && e.name !== "Error"
+        ? e.name
+        : "UNKNOWN";
   const causeName =
     typeof e.cause === "object" && e.cause !== null ? (e.cause as { name?: unknown }).name : undefined;
-  const timedOut = TIMEOUT_CODES.has(code) || causeName === "TimeoutError" || e.name === "TimeoutError";
+  const timedOut = TIMEOUT_CODES.has(code) || (typeof causeName === "string" && TIMEOUT_CODES.has(causeName));
   return { networkCode: code, ...(timedOut ? { timedOut } : {}) };
 }
 

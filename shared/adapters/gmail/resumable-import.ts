@@ -140,7 +140,10 @@ async function queryStatus(input: ResumableImportInput, sessionUrl: string): Pro
     response = await exchange(input, {
       method: "PUT",
       url: sessionUrl,
-      headers: { authorization: `Bearer ${await input.accessToken()}`, "content-range": `bytes */${input.size}` },
+      headers: {
+        authorization: `Bearer ${await input.accessToken()}`,
+        "content-range": `bytes */${input.size}`,
+      },
       body: "",
     });
   } catch (error) {
@@ -160,7 +163,10 @@ function interpret(input: ResumableImportInput, response: HttpExchangeResponse):
   if (response.status === 200 || response.status === 201) {
     const id = parseId(response.text);
     if (id === undefined) {
-      return { kind: "failed", error: new TransientError("google", "Gmail finished the upload without an id") };
+      return {
+        kind: "failed",
+        error: new TransientError("google", "Gmail finished the upload without an id"),
+      };
     }
     return { kind: "done", result: { id } };
   }

@@ -1,0 +1,126 @@
+/**
+ * Peak RSS of a child process importing one 30 MB message through GmailMailSink into the Gmail
+ * API stand-in (which runs here, in the parent, so its copy of the message is not counted).
+ * The child generates the message as a stream, so only the sink's own buffering shows. The
+ * child is this file bundled with esbuild and run by plain node, as on Lambda (tsx's loader
+ * alone would add tens of MB to the baseline).
+ *
+ *   npx tsx bench/gmail-import-memory.ts
+ *   CHUNK_MB=2 npx tsx bench/gmail-import-memory.ts        (resumable chunk size, default 8)
+ *   NODE_FLAGS="--max-semi-space-size=2" npx tsx bench/gmail-import-memory.ts
+ */
+import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
+import { GmailMailSink } from "../shared/adapters/gmail/gmail-mail-sink";
+import { GmailApiStandIn } from "../test/fakes/gmail-api-stand-in";
+import { gmailMailbox, MapSecretStore } from "../test/fakes/gmail-sink-fixture";
+import { filler, smallTestMessage } from "../test/fakes/gmail-test-mail";
+
+const SIZE = 30 * 1024 * 1024;
+const MB = 1024 * 1024;
+
+async function* generatedMessage(messageId: string, size: number): AsyncGenerator<Uint8Array> {
+  const head = smallTestMessage(messageId).subarray(0, size);
+  yield head;
+  const piece = filler(64 * 1024, 5);
+  for (let sent = head.length; sent < size; sent += piece.length) {
+    yield piece.subarray(0, Math.min(piece.length, size - sent));
+  }
+}
+
+async function child(baseUrl: string, tokenUrl: string, mode: string): Promise<void> {
+  const secrets = new MapSecretStore();
+  secrets.set("google-info", JSON.stringify({ clientId: "c", clientSecret: "s", refreshToken: "r" }));
+  const sink = new GmailMailSink({
+    secrets,
+    google: { apiBaseUrl: baseUrl, tokenUrl, quotaUnitsPerMinute: 6000, maxConcurrentImports: 4 },
+    ...(mode === "multipart" ? { resumableThresholdBytes: 1024 * MB } : {}),
+    resumableChunkBytes: Number(process.env.CHUNK_MB ?? 8) * MB,
+  });
+  const mailbox = gmailMailbox("info", "info@acme.it");
+  // Warm up with a small message: lazily loaded modules (node-fetch), the token and the label
+  // are part of the process, not of the cost of a large message.
+  const small = smallTestMessage("warm-up@acme.it");
+  await sink.import({
+    mailbox,
+    uidl: "warm-up",
+    size: small.length,
+    open: async () => generatedMessage(`warm-up-${mode}@acme.it`, small.length),
+  });
+  const baseline = process.memoryUsage().rss;
+  const started = performance.now();
+  await sink.import({
+    mailbox,
+    uidl: "bench",
+    size: SIZE,
+    open: async () => generatedMessage(`bench-${mode}@acme.it`, SIZE),
+  });
+  const ms = performance.now() - started;
+  // resourceUsage().maxRSS is in KiB.
+  process.stdout.write(JSON.stringify({ baseline, peak: process.resourceUsage().maxRSS * 1024, ms }));
+}
+
+async function parent(): Promise<void> {
+  const standIn = new GmailApiStandIn();
+  const { baseUrl, tokenUrl } = await standIn.start();
+  standIn.registerOAuthUser({ user: "info@acme.it", clientId: "c", clientSecret: "s", refreshToken: "r" });
+  const dir = mkdtempSync(join(tmpdir(), "gmail-bench-"));
+  const self = join(dir, "child.mjs");
+  await build({
+    entryPoints: [fileURLToPath(import.meta.url)],
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    outfile: self,
+    banner: {
+      js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+    },
+    logLevel: "error",
+  });
+  try {
+    console.log(`node ${process.version}, message ${SIZE / MB} MB`);
+    // NODE_FLAGS: extra node flags for the child, e.g. "--max-semi-space-size=2" to see V8's share.
+    const flags = (process.env.NODE_FLAGS ?? "").split(" ").filter((f) => f !== "");
+    if (flags.length > 0) console.log(`child node flags: ${flags.join(" ")}`);
+    for (const mode of ["resumable", "multipart"]) {
+      // Asynchronous, so this process's stand-in keeps answering while the child uploads.
+      const output = await runChild(self, baseUrl, tokenUrl, mode, flags);
+      const { baseline, peak, ms } = JSON.parse(output) as { baseline: number; peak: number; ms: number };
+      const stored = standIn.messages().find((m) => m.raw.length === SIZE && m.uploadType === mode);
+      if (stored?.raw.length !== SIZE) throw new Error("the stand-in did not receive the whole message");
+      console.log(
+        `${mode.padEnd(9)} peak RSS ${(peak / MB).toFixed(0)} MB = ${(peak / SIZE).toFixed(2)}x message` +
+          ` (baseline after loading ${(baseline / MB).toFixed(0)} MB, growth ${((peak - baseline) / MB).toFixed(0)} MB), ${ms.toFixed(0)} ms`,
+      );
+    }
+  } finally {
+    await standIn.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function runChild(
+  self: string,
+  baseUrl: string,
+  tokenUrl: string,
+  mode: string,
+  flags: string[],
+): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      [...flags, self, "--child", baseUrl, tokenUrl, mode],
+      { maxBuffer: 1024 * 1024 },
+      (error, stdout) => (error ? reject(error) : resolve(stdout)),
+    );
+  });
+}
+
+const [flag, baseUrl, tokenUrl, mode] = process.argv.slice(2);
+if (flag === "--child" && baseUrl && tokenUrl && mode) await child(baseUrl, tokenUrl, mode);
+else await parent();

@@ -1,0 +1,29 @@
+import { fileURLToPath } from "node:url";
+import { App } from "aws-cdk-lib";
+import { Pop2GmailError } from "../shared/core/errors";
+import { loadAllTenantConfigs, loadTenantConfig } from "./load-tenant-configs";
+import { addTenantStacks } from "./tenant-app";
+
+/**
+ * The CDK app (`cdk.json`: `npx tsx infra/app.ts`). `-c tenant=acme` synthesizes only
+ * `tenants/acme.json`; without it every tenant in `tenants/`, so `cdk deploy --all` deploys all.
+ */
+const TENANTS_DIR = fileURLToPath(new URL("../tenants/", import.meta.url));
+
+try {
+  const app = new App();
+  const tenant: unknown = app.node.tryGetContext("tenant");
+  const configs =
+    typeof tenant === "string" && tenant !== ""
+      ? [loadTenantConfig(TENANTS_DIR, tenant)]
+      : loadAllTenantConfigs(TENANTS_DIR);
+  addTenantStacks(app, configs);
+  app.synth();
+} catch (error) {
+  // A config mistake should read as one clear message naming the field, not a stack trace.
+  if (error instanceof Pop2GmailError) {
+    console.error(`pop2gmail: ${error.message}${error.hint ? `\nhint: ${error.hint}` : ""}`);
+    process.exit(1);
+  }
+  throw error;
+}

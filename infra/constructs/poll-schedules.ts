@@ -1,0 +1,38 @@
+import { Duration } from "aws-cdk-lib";
+import { Rule, RuleTargetInput, Schedule } from "aws-cdk-lib/aws-events";
+import { LambdaFunction } from "aws-cdk-lib/aws-events-targets";
+import type { IFunction } from "aws-cdk-lib/aws-lambda";
+import { Construct } from "constructs";
+import type { MailboxConfig } from "../../shared/config/tenant-config";
+
+/**
+ * One EventBridge rule per mailbox, every minute (EventBridge's finest rate), invoking the lister
+ * with `{"mailboxId": "<id>"}`. A shorter `pollSeconds` is handled by the lister repeating inside
+ * the invocation; a longer one by the lister skipping polls that are not due.
+ */
+export class PollSchedules extends Construct {
+  readonly rules: Rule[];
+
+  constructor(
+    scope: Construct,
+    id: string,
+    props: { mailboxes: readonly MailboxConfig[]; lister: IFunction },
+  ) {
+    super(scope, id);
+    this.rules = props.mailboxes.map(
+      (mailbox, index) =>
+        new Rule(this, `Poll${index}`, {
+          description: `pop2gmail: poll ${mailbox.id}`,
+          schedule: Schedule.rate(Duration.minutes(1)),
+          targets: [
+            new LambdaFunction(props.lister, {
+              event: RuleTargetInput.fromObject({ mailboxId: mailbox.id }),
+              // The next minute polls again: a retried, late poll would only overlap it.
+              retryAttempts: 0,
+              maxEventAge: Duration.minutes(1),
+            }),
+          ],
+        }),
+    );
+  }
+}

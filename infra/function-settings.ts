@@ -1,0 +1,50 @@
+import { Duration } from "aws-cdk-lib";
+
+/**
+ * Sizing of the three functions, in one place so the stack, the tests and docs/deploy.md's cost
+ * formula agree. Durations are upper bounds (timeouts), not what a run costs.
+ */
+export const FUNCTION_SETTINGS = {
+  listNewMessages: {
+    folder: "list-new-messages",
+    // A poll is one POP3 session (UIDL, LIST) and a few ledger reads: little memory. With
+    // pollSeconds < 60 the lister repeats inside one invocation for the whole minute, so the
+    // timeout must exceed the 60 s between EventBridge triggers.
+    memoryMiB: 256,
+    timeout: Duration.seconds(90),
+  },
+  copyMessage: {
+    folder: "copy-message",
+    // Streams up to 150 MB (Gmail's import limit) POP3 -> S3 -> Gmail without holding the message:
+    // S3 multipart parts (5 MiB x a few in flight) and the Gmail upload buffer fit in far less,
+    // but Lambda's CPU share grows with memory and TLS + SHA-256 of 150 MB are CPU-bound;
+    // 512 MB is the starting point until the bench measures the curve.
+    memoryMiB: 512,
+    // 150 MB at a slow provider's ~2 MB/s, twice (POP3 in, Gmail out), plus margin.
+    timeout: Duration.minutes(5),
+  },
+  deleteCopied: {
+    folder: "delete-copied",
+    memoryMiB: 256,
+    // One POP3 session with DELE per due message, committed by QUIT (RFC 1939 §6).
+    timeout: Duration.minutes(2),
+  },
+} as const;
+
+/** Work-queue visibility timeout per copy-message timeout; AWS recommends at least 6x. */
+export const VISIBILITY_TIMEOUT_FACTOR = 6;
+
+/** Receives before a job moves to the dead-letter queue (busy/rate-limited jobs are re-sent, not re-received). */
+export const MAX_RECEIVE_COUNT = 5;
+
+/** Copy-message concurrency cap on the SQS event source: protects the POP3 server and Gmail's per-user limits. */
+export const COPY_MAX_CONCURRENCY = 5;
+
+/** Copy jobs per invocation. */
+export const COPY_BATCH_SIZE = 10;
+
+/** Log retention in days for the three functions. */
+export const LOG_RETENTION_DAYS = 90;
+
+/** Lambda's limit on the total size of a function's environment variables (keys and values). */
+export const LAMBDA_ENV_LIMIT_BYTES = 4096;

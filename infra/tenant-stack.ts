@@ -1,0 +1,183 @@
+import { Duration, Stack, type StackProps, Tags, Validations } from "aws-cdk-lib";
+import { SqsEventSource } from "aws-cdk-lib/aws-lambda-event-sources";
+import type { CfnBucket } from "aws-cdk-lib/aws-s3";
+import type { Construct } from "constructs";
+import { ENV_NAMES } from "../shared/config/env";
+import type { TenantConfig } from "../shared/config/tenant-config";
+import {
+  archiveReadAccess,
+  archiveWriteAccess,
+  invokeAccess,
+  keyAccess,
+  ledgerAccess,
+  queueSendAccess,
+  secretAccess,
+} from "./access-statements";
+import { ArchiveBucket } from "./constructs/archive-bucket";
+import { LedgerTable } from "./constructs/ledger-table";
+import { PipelineFunction } from "./constructs/pipeline-function";
+import { PollSchedules } from "./constructs/poll-schedules";
+import { TenantAlarms } from "./constructs/tenant-alarms";
+import { TenantDashboard } from "./constructs/tenant-dashboard";
+import { TenantKey } from "./constructs/tenant-key";
+import { WorkQueues } from "./constructs/work-queues";
+import { FEATURE_FLAGS } from "./feature-flags";
+import { assertEnvironmentFits, functionEnvironment } from "./function-environment";
+import { COPY_BATCH_SIZE, COPY_MAX_CONCURRENCY, FUNCTION_SETTINGS } from "./function-settings";
+import { secretArn, secretNames } from "./secret-arns";
+
+/** The CloudFormation stack id of a tenant: `Pop2Gmail-<tenant>`. */
+export function tenantStackId(tenant: string): string {
+  return `Pop2Gmail-${tenant}`;
+}
+
+export interface TenantStackProps extends StackProps {
+  readonly config: TenantConfig;
+}
+
+/**
+ * Everything one customer needs, and nothing shared with another: key, archive bucket, ledger,
+ * queues, the three functions, a poll schedule per mailbox, dashboard and alarms. Env-agnostic
+ * (no account lookups), so `cdk synth` works offline without credentials.
+ */
+export class TenantStack extends Stack {
+  readonly config: TenantConfig;
+  readonly lister: PipelineFunction;
+  readonly copier: PipelineFunction;
+  readonly deleter: PipelineFunction;
+
+  constructor(scope: Construct, props: TenantStackProps) {
+    const { config } = props;
+    super(scope, tenantStackId(config.tenant), {
+      description: `pop2gmail for tenant ${config.tenant}: POP3 -> S3 archive -> Gmail`,
+      ...props,
+    });
+    // Set on the stack, before any child exists, so the stack behaves the same in any App.
+    for (const [flag, value] of Object.entries(FEATURE_FLAGS)) this.node.setContext(flag, value);
+    this.config = config;
+    Tags.of(this).add("pop2gmail:tenant", config.tenant);
+
+    const { key } = new TenantKey(this, "Key", { tenant: config.tenant });
+    const archive = new ArchiveBucket(this, "Archive", { archive: config.archive, key });
+    const ledger = new LedgerTable(this, "Ledger", { key });
+    const queues = new WorkQueues(this, "Queues", {
+      key,
+      consumerTimeout: FUNCTION_SETTINGS.copyMessage.timeout,
+    });
+
+    const environment = functionEnvironment(config, {
+      ledgerTableName: ledger.table.tableName,
+      archiveBucketName: archive.bucket.bucketName,
+      archiveKeyArn: key.keyArn,
+      workQueueUrl: queues.queue.queueUrl,
+    });
+
+    this.deleter = new PipelineFunction(this, "DeleteCopied", {
+      ...FUNCTION_SETTINGS.deleteCopied,
+      description: `pop2gmail ${config.tenant}: DELE messages safely archived and imported`,
+      environment,
+      // A missed delete is picked up by the next poll's due-delete check; one retry is enough.
+      asyncRetryAttempts: 1,
+      asyncMaxEventAge: Duration.minutes(10),
+    });
+    const listerEnvironment = {
+      ...environment,
+      [ENV_NAMES.deleteFunctionName]: this.deleter.function.functionName,
+    };
+    this.lister = new PipelineFunction(this, "ListNewMessages", {
+      ...FUNCTION_SETTINGS.listNewMessages,
+      description: `pop2gmail ${config.tenant}: poll POP3 and enqueue new messages`,
+      environment: listerEnvironment,
+      // The schedule fires again next minute; a retried poll would only overlap it.
+      asyncRetryAttempts: 0,
+      asyncMaxEventAge: Duration.minutes(1),
+    });
+    this.copier = new PipelineFunction(this, "CopyMessage", {
+      ...FUNCTION_SETTINGS.copyMessage,
+      description: `pop2gmail ${config.tenant}: POP3 RETR -> S3 -> Gmail import`,
+      environment,
+      asyncRetryAttempts: 0,
+      asyncMaxEventAge: Duration.minutes(1),
+    });
+    // The lister's environment is the largest (the others lack DELETE_FUNCTION_NAME).
+    assertEnvironmentFits(config.tenant, listerEnvironment);
+
+    const secrets = secretNames(config);
+    const pop3SecretArns = secrets.pop3.map((name) => secretArn(this, name));
+    const googleSecretArns = secrets.google.map((name) => secretArn(this, name));
+    const ledgerStatement = ledgerAccess(ledger.table.tableArn, ledger.stateIndexArn);
+    const keyStatement = keyAccess(key.keyArn);
+
+    this.lister.allow(
+      ledgerStatement,
+      keyStatement,
+      queueSendAccess(queues.queue.queueArn),
+      invokeAccess(this.deleter.function.functionArn),
+      ...secretAccess("Pop3Passwords", pop3SecretArns),
+    );
+    this.copier.allow(
+      ledgerStatement,
+      keyStatement,
+      // Busy or rate-limited jobs are re-sent with a delay.
+      queueSendAccess(queues.queue.queueArn),
+      ...archiveWriteAccess(archive.bucket.bucketArn, config.tenant),
+      ...secretAccess("Pop3Passwords", pop3SecretArns),
+      ...secretAccess("GoogleCredentials", googleSecretArns),
+    );
+    this.deleter.allow(
+      ledgerStatement,
+      keyStatement,
+      ...archiveReadAccess(archive.bucket.bucketArn, config.tenant),
+      ...secretAccess("Pop3Passwords", pop3SecretArns),
+    );
+
+    this.copier.function.addEventSource(
+      new SqsEventSource(queues.queue, {
+        batchSize: COPY_BATCH_SIZE,
+        reportBatchItemFailures: true,
+        maxConcurrency: COPY_MAX_CONCURRENCY,
+      }),
+    );
+    new PollSchedules(this, "Schedules", { mailboxes: config.mailboxes, lister: this.lister.function });
+
+    const alarms = new TenantAlarms(this, "Alarms", {
+      config,
+      key,
+      workQueue: queues.queue,
+      deadLetterQueue: queues.deadLetterQueue,
+    });
+    new TenantDashboard(this, "Dashboard", {
+      config,
+      functions: {
+        "list-new-messages": this.lister.function,
+        "copy-message": this.copier.function,
+        "delete-copied": this.deleter.function,
+      },
+      workQueue: queues.queue,
+      deadLetterQueue: queues.deadLetterQueue,
+      alarms: alarms.alarms,
+    });
+
+    this.acknowledgeJustifiedFindings(archive.bucket.node.defaultChild as CfnBucket);
+  }
+
+  /** cdk-nag findings that are deliberate, each with the reason. */
+  private acknowledgeJustifiedFindings(archiveBucket: CfnBucket): void {
+    const bucketLogicalId = this.resolve(archiveBucket.logicalId) as string;
+    for (const fn of [this.copier, this.deleter]) {
+      Validations.of(fn.role).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::<${bucketLogicalId}.Arn>/${this.config.tenant}/*]`,
+        reason:
+          "This tenant's objects in its own archive bucket: one key per message (<tenant>/<mailbox>/<uidl>.eml, archiveKeyFor), unknown until the message arrives.",
+      });
+    }
+    // Per function, not per stack, so a future function on an older runtime is still reported.
+    for (const fn of [this.lister, this.copier, this.deleter]) {
+      Validations.of(fn.function).acknowledge({
+        id: "AwsSolutions-L1",
+        reason:
+          "nodejs22.x is the runtime this project targets and tests on (DESIGN.md); move to the newest Node LTS runtime deliberately, not implicitly.",
+      });
+    }
+  }
+}

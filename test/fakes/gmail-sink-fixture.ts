@@ -1,0 +1,52 @@
+import { type MailboxConfig, mailboxSchema } from "../../shared/config/tenant-config";
+import { ConfigError } from "../../shared/core/errors";
+import type { ImportRequest } from "../../shared/ports/mail-sink";
+import type { SecretStore } from "../../shared/ports/secret-store";
+import { streamOf } from "./gmail-test-mail";
+
+/** Secrets held in a map, for tests; `set` replaces a value as a re-run of the auth command would. */
+export class MapSecretStore implements SecretStore {
+  readonly #values = new Map<string, string>();
+  set(name: string, value: string): void {
+    this.#values.set(name, value);
+  }
+  async get(name: string): Promise<string> {
+    const value = this.#values.get(name);
+    if (value === undefined) throw new ConfigError(name, `secret ${name} is not set`);
+    return value;
+  }
+}
+
+/** A validated mailbox config importing into `user`, with overrides of the gmail block. */
+export function gmailMailbox(
+  id: string,
+  user: string,
+  gmail: Partial<MailboxConfig["gmail"]> & Record<string, unknown> = {},
+): MailboxConfig {
+  return mailboxSchema.parse({
+    id,
+    pop3: { host: "pop.example.it", user: id, passwordSecret: "pop3-password" },
+    gmail: { user, credentialsSecret: `google-${id}`, ...gmail },
+  });
+}
+
+/** An import request for `bytes`, whose `open` can be called again (and counts the calls). */
+export function importRequestOf(
+  mailbox: MailboxConfig,
+  uidl: string,
+  bytes: Buffer,
+  messageIdHeader?: string,
+): ImportRequest & { opens: () => number } {
+  let opens = 0;
+  return {
+    mailbox,
+    uidl,
+    size: bytes.length,
+    ...(messageIdHeader === undefined ? {} : { messageIdHeader }),
+    open: async () => {
+      opens += 1;
+      return streamOf(bytes);
+    },
+    opens: () => opens,
+  };
+}

@@ -1,0 +1,134 @@
+import type { Template } from "aws-cdk-lib/assertions";
+import { beforeAll, describe, expect, it } from "vitest";
+import type { TenantConfig } from "../../shared/config/tenant-config";
+import {
+  asList,
+  exampleConfig,
+  iamStatements,
+  type PolicyStatementJson,
+  resourcesOfType,
+  synthTenants,
+} from "./synth-tenants";
+
+let config: TenantConfig;
+let template: Template;
+
+beforeAll(() => {
+  config = exampleConfig("example");
+  template = synthTenants([config])[0]!.template;
+});
+
+/** The statements of the role whose function's description contains `fragment`. */
+function statementsOfFunction(fragment: string): PolicyStatementJson[] {
+  const functions = Object.values(resourcesOfType(template, "AWS::Lambda::Function"));
+  const fn = functions.find((f) => String(f.Properties.Description).includes(fragment))!;
+  const roleId = (fn.Properties.Role as { "Fn::GetAtt": [string, string] })["Fn::GetAtt"][0];
+  const policies = Object.values(resourcesOfType(template, "AWS::IAM::Policy")).filter((p) =>
+    asList(p.Properties.Roles as unknown[]).some(
+      (r) => JSON.stringify(r) === JSON.stringify({ Ref: roleId }),
+    ),
+  );
+  return policies.flatMap(
+    (p) => (p.Properties.PolicyDocument as { Statement: PolicyStatementJson[] }).Statement,
+  );
+}
+
+function actionsOf(statements: readonly PolicyStatementJson[]): string[] {
+  return statements.flatMap((s) => asList(s.Action)).sort();
+}
+
+/** Secret names in the statements' resources (the part after `:secret:` without `-??????`). */
+function secretNamesIn(statements: readonly PolicyStatementJson[]): string[] {
+  const text = JSON.stringify(statements);
+  return [...text.matchAll(/:secret:([^"]+?)-\?{6}/g)].map((m) => m[1]!).sort();
+}
+
+describe("IAM statements are scoped to this tenant", () => {
+  it("has no statement with Resource '*' in any role policy (none is required by AWS here)", () => {
+    // Act
+    const statements = iamStatements(template);
+
+    // Assess
+    expect(statements.length).toBeGreaterThan(10);
+    const unscoped = statements.filter((s) => asList(s.Resource as unknown).includes("*"));
+    expect(unscoped).toEqual([]);
+  });
+
+  it("allows '*' only in the KMS key policy, where it means 'this key'", () => {
+    // Act
+    const keyPolicies = Object.values(resourcesOfType(template, "AWS::KMS::Key")).map(
+      (k) => (k.Properties.KeyPolicy as { Statement: PolicyStatementJson[] }).Statement,
+    );
+
+    // Assess: the account's own admin statement (CDK default) and CloudWatch publishing alarms.
+    expect(keyPolicies).toHaveLength(1);
+    const principals = keyPolicies[0]!.map((s) => JSON.stringify(s.Principal));
+    expect(principals).toHaveLength(2);
+    expect(principals[0]).toMatch(/:root/);
+    expect(principals[1]).toBe('{"Service":"cloudwatch.amazonaws.com"}');
+  });
+
+  it("names every secret of the config, and only those, by its exact ARN pattern", () => {
+    // Prepare
+    const configured = new Set(
+      config.mailboxes.flatMap((m) => [m.pop3.passwordSecret, m.gmail.credentialsSecret]),
+    );
+
+    // Act
+    const named = new Set(secretNamesIn(iamStatements(template)));
+
+    // Assess
+    expect([...named].sort()).toEqual([...configured].sort());
+  });
+
+  it("gives the Google credentials to the copier only", () => {
+    // Prepare
+    const google = config.mailboxes.map((m) => m.gmail.credentialsSecret);
+
+    // Act
+    const lister = secretNamesIn(statementsOfFunction("poll POP3"));
+    const deleter = secretNamesIn(statementsOfFunction("DELE"));
+    const copier = secretNamesIn(statementsOfFunction("Gmail import"));
+
+    // Assess
+    for (const name of google) {
+      expect(lister).not.toContain(name);
+      expect(deleter).not.toContain(name);
+      expect(copier).toContain(name);
+    }
+  });
+
+  it("lets only the copier write the archive, and the lister not touch it", () => {
+    // Act
+    const lister = actionsOf(statementsOfFunction("poll POP3"));
+    const deleter = actionsOf(statementsOfFunction("DELE"));
+    const copier = actionsOf(statementsOfFunction("Gmail import"));
+
+    // Assess
+    expect(copier).toContain("s3:PutObject");
+    expect(deleter).not.toContain("s3:PutObject");
+    expect(lister.filter((a) => a.startsWith("s3:"))).toEqual([]);
+  });
+
+  it("lets the lister invoke exactly the delete function and send to the work queue", () => {
+    // Act
+    const lister = statementsOfFunction("poll POP3");
+
+    // Assess
+    const invoke = lister.find((s) => asList(s.Action).includes("lambda:InvokeFunction"))!;
+    expect(asList(invoke.Resource)).toHaveLength(1);
+    expect(JSON.stringify(invoke.Resource)).toMatch(/DeleteCopiedFunction/);
+    expect(actionsOf(lister)).toContain("sqs:SendMessage");
+    expect(actionsOf(lister)).not.toContain("sqs:ReceiveMessage");
+  });
+
+  it("uses no action wildcard and no AWS managed policy", () => {
+    // Act
+    const actions = actionsOf(iamStatements(template));
+    const roles = Object.values(resourcesOfType(template, "AWS::IAM::Role"));
+
+    // Assess
+    expect(actions.filter((a) => a.includes("*"))).toEqual([]);
+    for (const role of roles) expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+  });
+});

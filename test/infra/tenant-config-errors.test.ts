@@ -1,0 +1,155 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { App } from "aws-cdk-lib";
+import { describe, expect, it } from "vitest";
+import { archiveLifecycle } from "../../infra/constructs/archive-bucket";
+import { assertEnvironmentFits } from "../../infra/function-environment";
+import { loadAllTenantConfigs, loadTenantConfig } from "../../infra/load-tenant-configs";
+import { assertNoSharedSecrets } from "../../infra/tenant-app";
+import { tenantMetric } from "../../infra/tenant-metric";
+import { TenantStack } from "../../infra/tenant-stack";
+import { ENV_NAMES } from "../../shared/config/env";
+import { METRIC, METRIC_DIMENSION } from "../../shared/config/metrics";
+import type { TenantConfig } from "../../shared/config/tenant-config";
+import { ConfigError } from "../../shared/core/errors";
+import { exampleConfig, TENANTS_DIR } from "./synth-tenants";
+
+/** A folder with one tenant file holding `content`. */
+function tenantsFolder(files: Record<string, unknown>): string {
+  const dir = mkdtempSync(join(tmpdir(), "pop2gmail-tenants-"));
+  for (const [name, content] of Object.entries(files)) {
+    writeFileSync(join(dir, name), typeof content === "string" ? content : JSON.stringify(content));
+  }
+  return dir;
+}
+
+/** Runs `act` and returns the ConfigError it throws. */
+function configErrorOf(act: () => unknown): ConfigError {
+  try {
+    act();
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+function withMailboxes(config: TenantConfig, count: number): TenantConfig {
+  const [first] = config.mailboxes;
+  return {
+    ...config,
+    mailboxes: Array.from({ length: count }, (_, i) => ({
+      ...first!,
+      id: `box-with-a-long-name-${i}@example.com`,
+    })),
+  };
+}
+
+describe("tenant config errors name the field", () => {
+  it("names a missing POP3 host by its path", () => {
+    // Prepare
+    const raw = structuredClone(exampleConfig("example")) as unknown as {
+      mailboxes: { pop3: { host?: string } }[];
+    };
+    delete raw.mailboxes[1]!.pop3.host;
+    const dir = tenantsFolder({ "example.json": raw });
+
+    // Act
+    const error = configErrorOf(() => loadTenantConfig(dir, "example"));
+
+    // Assess
+    expect(error.field).toBe("mailboxes[1].pop3.host");
+    expect(error.message).toContain("example.json");
+  });
+
+  it("refuses a file whose tenant differs from its name", () => {
+    // Prepare
+    const dir = tenantsFolder({ "acme.json": exampleConfig("example") });
+
+    // Act
+    const error = configErrorOf(() => loadTenantConfig(dir, "acme"));
+
+    // Assess
+    expect(error.field).toBe("tenant");
+    expect(error.message).toMatch(/tenant is "example" but the file is named acme\.json/);
+  });
+
+  it("lists the available tenants when -c tenant names a missing one", () => {
+    // Act
+    const error = configErrorOf(() => loadTenantConfig(TENANTS_DIR, "nobody"));
+
+    // Assess
+    expect(error.field).toBe("tenant");
+    expect(error.message).toContain("example, example-b");
+  });
+
+  it("reports invalid JSON with the file name", () => {
+    // Prepare
+    const dir = tenantsFolder({ "broken.json": "{ not json" });
+
+    // Act
+    const error = configErrorOf(() => loadAllTenantConfigs(dir));
+
+    // Assess
+    expect(error.message).toContain("broken.json is not valid JSON");
+  });
+
+  it("refuses an expiry that is not after the infrequent-access transition", () => {
+    // Act
+    const error = configErrorOf(() =>
+      archiveLifecycle({ infrequentAccessAfterDays: 90, expireAfterDays: 60 }),
+    );
+
+    // Assess
+    expect(error.field).toBe("archive.expireAfterDays");
+  });
+
+  it("refuses two tenants that share a secret", () => {
+    // Prepare
+    const a = exampleConfig("example");
+    const b = { ...exampleConfig("example-b"), mailboxes: a.mailboxes };
+
+    // Act
+    const error = configErrorOf(() => assertNoSharedSecrets([a, b]));
+
+    // Assess
+    expect(error.message).toMatch(/tenants example and example-b both use the secret/);
+  });
+
+  it("fails synth when the config would not fit Lambda's 4 KB environment", () => {
+    // Prepare
+    const big = withMailboxes(exampleConfig("example"), 12);
+
+    // Act
+    const error = configErrorOf(() => new TenantStack(new App(), { config: big }));
+
+    // Assess
+    expect(error.field).toBe("mailboxes");
+    expect(error.message).toMatch(/over Lambda's 4096-byte limit \(TENANT_CONFIG alone is \d+ bytes\)/);
+  });
+
+  it("accepts an environment just under the limit", () => {
+    // Prepare
+    const environment = { [ENV_NAMES.tenantConfig]: "x".repeat(4096 - ENV_NAMES.tenantConfig.length) };
+
+    // Act
+    const act = () => assertEnvironmentFits("example", environment);
+
+    // Assess
+    expect(act).not.toThrow();
+  });
+});
+
+describe("metric dimensions follow shared/config/metrics.ts", () => {
+  it("refuses a metric with a dimension set the handlers do not emit", () => {
+    // Act
+    const act = () =>
+      tenantMetric("example", METRIC.messagesImported, {
+        extra: { [METRIC_DIMENSION.mailbox]: "info@example.com" },
+      });
+
+    // Assess
+    expect(act).toThrow(/MessagesImported is emitted with dimensions \[Tenant, service\]/);
+  });
+});

@@ -1,0 +1,415 @@
+import { Match, type Template } from "aws-cdk-lib/assertions";
+import { beforeAll, describe, expect, it } from "vitest";
+import {
+  COPY_MAX_CONCURRENCY,
+  MAX_RECEIVE_COUNT,
+  VISIBILITY_TIMEOUT_FACTOR,
+} from "../../infra/function-settings";
+import { LEDGER_TABLE } from "../../shared/adapters/dynamodb/ledger-table";
+import { ENV_NAMES } from "../../shared/config/env";
+import { METRIC, METRIC_DIMENSION, METRIC_NAMESPACE } from "../../shared/config/metrics";
+import type { TenantConfig } from "../../shared/config/tenant-config";
+import { exampleConfig, resourcesOfType, synthTenants } from "./synth-tenants";
+
+let config: TenantConfig;
+let template: Template;
+
+beforeAll(() => {
+  config = exampleConfig("example");
+  const [synthesized] = synthTenants([config]);
+  template = synthesized!.template;
+});
+
+/** The one logical id of a resource type, or fails. */
+function onlyLogicalId(type: string): string {
+  const ids = Object.keys(resourcesOfType(template, type));
+  expect(ids).toHaveLength(1);
+  return ids[0]!;
+}
+
+/** The logical id of the queue that is some other queue's dead-letter target. */
+function queueIds(): { work: string; deadLetters: string } {
+  const queues = resourcesOfType(template, "AWS::SQS::Queue");
+  const work = Object.entries(queues).find(([, q]) => q.Properties.RedrivePolicy !== undefined);
+  const deadLetters = Object.keys(queues).find((id) => id !== work?.[0]);
+  return { work: work![0], deadLetters: deadLetters! };
+}
+
+function functionIdWithDescription(fragment: string): string {
+  const entry = Object.entries(resourcesOfType(template, "AWS::Lambda::Function")).find(([, fn]) =>
+    String(fn.Properties.Description).includes(fragment),
+  );
+  return entry![0];
+}
+
+describe("encryption at rest with the tenant key", () => {
+  it("encrypts the archive bucket with SSE-KMS and a bucket key", () => {
+    // Prepare
+    const keyId = onlyLogicalId("AWS::KMS::Key");
+
+    // Act
+    const archive = template.findResources("AWS::S3::Bucket", {
+      Properties: { VersioningConfiguration: { Status: "Enabled" } },
+    });
+
+    // Assess
+    expect(Object.keys(archive)).toHaveLength(1);
+    template.hasResourceProperties("AWS::S3::Bucket", {
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [
+          {
+            BucketKeyEnabled: true,
+            ServerSideEncryptionByDefault: {
+              SSEAlgorithm: "aws:kms",
+              KMSMasterKeyID: { "Fn::GetAtt": [keyId, "Arn"] },
+            },
+          },
+        ],
+      },
+      PublicAccessBlockConfiguration: {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      },
+      LoggingConfiguration: Match.objectLike({ LogFilePrefix: "archive/" }),
+    });
+  });
+
+  it("moves archived objects to STANDARD_IA after infrequentAccessAfterDays and keeps the bucket on delete", () => {
+    // Prepare
+    const days = config.archive.infrequentAccessAfterDays;
+
+    // Act
+    const archive = Object.values(
+      template.findResources("AWS::S3::Bucket", {
+        Properties: { VersioningConfiguration: { Status: "Enabled" } },
+      }),
+    )[0] as { DeletionPolicy: string };
+
+    // Assess
+    expect(archive.DeletionPolicy).toBe("Retain");
+    template.hasResourceProperties("AWS::S3::Bucket", {
+      LifecycleConfiguration: {
+        Rules: Match.arrayWith([
+          Match.objectLike({
+            Status: "Enabled",
+            Transitions: [{ StorageClass: "STANDARD_IA", TransitionInDays: days }],
+          }),
+        ]),
+      },
+    });
+  });
+
+  it("encrypts the ledger with the tenant key and keeps its schema, PITR, TTL and index", () => {
+    // Prepare
+    const keyId = onlyLogicalId("AWS::KMS::Key");
+
+    // Act
+    const tables = resourcesOfType(template, "AWS::DynamoDB::Table");
+
+    // Assess
+    expect(Object.keys(tables)).toHaveLength(1);
+    template.hasResourceProperties("AWS::DynamoDB::Table", {
+      BillingMode: "PAY_PER_REQUEST",
+      SSESpecification: {
+        SSEEnabled: true,
+        SSEType: "KMS",
+        KMSMasterKeyId: { "Fn::GetAtt": [keyId, "Arn"] },
+      },
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      TimeToLiveSpecification: { AttributeName: LEDGER_TABLE.ttlAttribute, Enabled: true },
+      KeySchema: [
+        { AttributeName: LEDGER_TABLE.partitionKey, KeyType: "HASH" },
+        { AttributeName: LEDGER_TABLE.sortKey, KeyType: "RANGE" },
+      ],
+      GlobalSecondaryIndexes: [
+        Match.objectLike({
+          IndexName: LEDGER_TABLE.stateIndex.name,
+          KeySchema: [
+            { AttributeName: LEDGER_TABLE.stateIndex.partitionKey, KeyType: "HASH" },
+            { AttributeName: LEDGER_TABLE.stateIndex.sortKey, KeyType: "RANGE" },
+          ],
+          Projection: { ProjectionType: "ALL" },
+        }),
+      ],
+    });
+  });
+
+  it("encrypts both queues and the alarm topic with the tenant key", () => {
+    // Prepare
+    const keyArn = { "Fn::GetAtt": [onlyLogicalId("AWS::KMS::Key"), "Arn"] };
+
+    // Act
+    const queues = Object.values(resourcesOfType(template, "AWS::SQS::Queue"));
+    const topics = Object.values(resourcesOfType(template, "AWS::SNS::Topic"));
+
+    // Assess
+    expect(queues).toHaveLength(2);
+    for (const queue of queues) expect(queue.Properties.KmsMasterKeyId).toEqual(keyArn);
+    expect(topics).toHaveLength(1);
+    expect(topics[0]!.Properties.KmsMasterKeyId).toEqual(keyArn);
+  });
+
+  it("rotates the key and retains it when the stack is deleted", () => {
+    // Act
+    const key = Object.values(template.findResources("AWS::KMS::Key"))[0] as {
+      DeletionPolicy: string;
+      Properties: { EnableKeyRotation: boolean };
+    };
+
+    // Assess
+    expect(key.Properties.EnableKeyRotation).toBe(true);
+    expect(key.DeletionPolicy).toBe("Retain");
+  });
+});
+
+describe("TLS only", () => {
+  const denyInsecure = Match.objectLike({
+    Effect: "Deny",
+    Condition: { Bool: { "aws:SecureTransport": "false" } },
+  });
+
+  it.each([
+    ["AWS::S3::BucketPolicy", 2],
+    ["AWS::SQS::QueuePolicy", 2],
+    ["AWS::SNS::TopicPolicy", 1],
+  ])("%s: every policy denies requests without TLS", (type, expected) => {
+    // Act
+    const policies = Object.values(resourcesOfType(template, type));
+
+    // Assess
+    expect(policies).toHaveLength(expected);
+    for (const policy of policies) {
+      const document = policy.Properties.PolicyDocument as { Statement: unknown[] };
+      expect(document.Statement).toEqual(expect.arrayContaining([expect.anything()]));
+      expect(Match.arrayWith([denyInsecure]).test(document.Statement).hasFailed()).toBe(false);
+    }
+  });
+});
+
+describe("work queue", () => {
+  it("sends a job to the DLQ after a few receives", () => {
+    // Prepare
+    const { work, deadLetters } = queueIds();
+
+    // Act
+    const queue = resourcesOfType(template, "AWS::SQS::Queue")[work]!;
+
+    // Assess
+    expect(queue.Properties.RedrivePolicy).toEqual({
+      deadLetterTargetArn: { "Fn::GetAtt": [deadLetters, "Arn"] },
+      maxReceiveCount: MAX_RECEIVE_COUNT,
+    });
+    expect(queue.Properties.FifoQueue).toBeUndefined();
+  });
+
+  it("keeps a received job invisible for at least 6x the copier's timeout", () => {
+    // Prepare
+    const copier = resourcesOfType(template, "AWS::Lambda::Function")[
+      functionIdWithDescription("Gmail import")
+    ]!;
+    const { work } = queueIds();
+
+    // Act
+    const visibility = resourcesOfType(template, "AWS::SQS::Queue")[work]!.Properties
+      .VisibilityTimeout as number;
+
+    // Assess
+    expect(visibility).toBeGreaterThanOrEqual(
+      VISIBILITY_TIMEOUT_FACTOR * (copier.Properties.Timeout as number),
+    );
+  });
+
+  it("feeds the copier in batches of 10 with partial failures and a concurrency cap", () => {
+    // Prepare
+    const { work } = queueIds();
+
+    // Act
+    const mappings = Object.values(resourcesOfType(template, "AWS::Lambda::EventSourceMapping"));
+
+    // Assess
+    expect(mappings).toHaveLength(1);
+    expect(mappings[0]!.Properties).toMatchObject({
+      EventSourceArn: { "Fn::GetAtt": [work, "Arn"] },
+      FunctionName: { Ref: functionIdWithDescription("Gmail import") },
+      BatchSize: 10,
+      FunctionResponseTypes: ["ReportBatchItemFailures"],
+      ScalingConfig: { MaximumConcurrency: COPY_MAX_CONCURRENCY },
+    });
+  });
+});
+
+describe("functions", () => {
+  it("runs all three on nodejs22.x and arm64 with their own log group", () => {
+    // Act
+    const functions = Object.values(resourcesOfType(template, "AWS::Lambda::Function"));
+
+    // Assess
+    expect(functions).toHaveLength(3);
+    for (const fn of functions) {
+      expect(fn.Properties.Runtime).toBe("nodejs22.x");
+      expect(fn.Properties.Architectures).toEqual(["arm64"]);
+      expect(fn.Properties.LoggingConfig).toEqual({ LogGroup: { Ref: expect.any(String) } });
+    }
+    for (const logGroup of Object.values(resourcesOfType(template, "AWS::Logs::LogGroup"))) {
+      expect(logGroup.Properties.RetentionInDays).toBeGreaterThan(0);
+    }
+  });
+
+  it("gives the lister more than the minute between triggers", () => {
+    // Act
+    const lister = resourcesOfType(template, "AWS::Lambda::Function")[
+      functionIdWithDescription("poll POP3")
+    ]!;
+
+    // Assess
+    expect(lister.Properties.Timeout).toBeGreaterThan(60);
+  });
+
+  it("passes the validated config and every resource name through ENV_NAMES, and source maps", () => {
+    // Prepare
+    const listerId = functionIdWithDescription("poll POP3");
+
+    // Act
+    const variables = (
+      resourcesOfType(template, "AWS::Lambda::Function")[listerId]!.Properties.Environment as {
+        Variables: Record<string, unknown>;
+      }
+    ).Variables;
+
+    // Assess
+    expect(JSON.parse(variables[ENV_NAMES.tenantConfig] as string)).toEqual(config);
+    for (const name of Object.values(ENV_NAMES)) expect(variables[name]).toBeDefined();
+    expect(variables.DELETE_FUNCTION_NAME).toEqual({ Ref: functionIdWithDescription("DELE") });
+    expect(variables.POWERTOOLS_METRICS_NAMESPACE).toBe(METRIC_NAMESPACE);
+    expect(variables.NODE_OPTIONS).toBe("--enable-source-maps");
+  });
+});
+
+describe("poll schedule", () => {
+  it("invokes the lister every minute once per mailbox with its id", () => {
+    // Prepare
+    const listerArn = { "Fn::GetAtt": [functionIdWithDescription("poll POP3"), "Arn"] };
+
+    // Act
+    const rules = Object.values(resourcesOfType(template, "AWS::Events::Rule"));
+
+    // Assess
+    expect(rules).toHaveLength(config.mailboxes.length);
+    const inputs = rules.map((rule) => {
+      expect(rule.Properties.ScheduleExpression).toBe("rate(1 minute)");
+      const [target] = rule.Properties.Targets as { Arn: unknown; Input: string }[];
+      expect(target!.Arn).toEqual(listerArn);
+      return JSON.parse(target!.Input) as unknown;
+    });
+    expect(inputs).toEqual(expect.arrayContaining(config.mailboxes.map((m) => ({ mailboxId: m.id }))));
+  });
+});
+
+describe("alarms", () => {
+  it("sends every alarm and its recovery to the tenant topic", () => {
+    // Prepare
+    const topic = { Ref: onlyLogicalId("AWS::SNS::Topic") };
+
+    // Act
+    const alarms = Object.values(resourcesOfType(template, "AWS::CloudWatch::Alarm"));
+
+    // Assess: DLQ, one no-poll per mailbox, pop3 + google credentials, oldest job, quarantined.
+    expect(alarms).toHaveLength(1 + config.mailboxes.length + 2 + 1 + 1);
+    for (const alarm of alarms) {
+      expect(alarm.Properties.AlarmActions).toEqual([topic]);
+      expect(alarm.Properties.OKActions).toEqual([topic]);
+    }
+  });
+
+  it("subscribes the tenant's alarm e-mail", () => {
+    // Act
+    const subscriptions = Object.values(resourcesOfType(template, "AWS::SNS::Subscription"));
+
+    // Assess
+    expect(subscriptions.map((s) => s.Properties)).toEqual([
+      expect.objectContaining({ Protocol: "email", Endpoint: config.alarmEmail }),
+    ]);
+  });
+
+  it("alarms per mailbox when no poll succeeded for 10 minutes, counting silence as failure", () => {
+    // Act
+    const noPoll = template.findResources("AWS::CloudWatch::Alarm", {
+      Properties: { MetricName: METRIC.pollSucceeded },
+    });
+
+    // Assess
+    const mailboxes = Object.values(noPoll).map((alarm) => {
+      const p = (alarm as { Properties: Record<string, unknown> }).Properties;
+      expect(p).toMatchObject({
+        Namespace: METRIC_NAMESPACE,
+        TreatMissingData: "breaching",
+        ComparisonOperator: "LessThanThreshold",
+        Threshold: 1,
+        Period: 60,
+      });
+      expect(p.EvaluationPeriods).toBeGreaterThanOrEqual(10);
+      const dimensions = p.Dimensions as { Name: string; Value: string }[];
+      return dimensions.find((d) => d.Name === METRIC_DIMENSION.mailbox)?.Value;
+    });
+    expect(mailboxes.sort()).toEqual(config.mailboxes.map((m) => m.id).sort());
+  });
+
+  it.each([
+    ["dead-letter queue not empty", "ApproximateNumberOfMessagesVisible", 1],
+    ["oldest job older than 15 minutes", "ApproximateAgeOfOldestMessage", 900],
+    ["any quarantined message", METRIC.messagesQuarantined, 1],
+  ])("alarms on %s", (_what, metricName, threshold) => {
+    // Act
+    const alarms = template.findResources("AWS::CloudWatch::Alarm", {
+      Properties: { MetricName: metricName, Threshold: threshold },
+    });
+
+    // Assess
+    expect(Object.keys(alarms)).toHaveLength(1);
+  });
+
+  it("alarms on broken credentials for POP3 and for Google separately", () => {
+    // Act
+    const alarms = Object.values(
+      template.findResources("AWS::CloudWatch::Alarm", {
+        Properties: { MetricName: METRIC.credentialsBroken },
+      }),
+    ) as { Properties: { Dimensions: { Name: string; Value: string }[] } }[];
+
+    // Assess
+    const services = alarms.map(
+      (a) => a.Properties.Dimensions.find((d) => d.Name === METRIC_DIMENSION.remoteService)?.Value,
+    );
+    expect(services.sort()).toEqual(["google", "pop3"]);
+  });
+
+  it("builds one dashboard named after the tenant", () => {
+    // Act
+    const dashboards = Object.values(resourcesOfType(template, "AWS::CloudWatch::Dashboard"));
+
+    // Assess
+    expect(dashboards).toHaveLength(1);
+    expect(dashboards[0]!.Properties.DashboardName).toBe(`pop2gmail-${config.tenant}`);
+  });
+});
+
+/**
+ * Asset hashes change whenever handler code (or esbuild) changes; they are not what this
+ * snapshot guards, so each 64-hex-digit hash is replaced by a placeholder first.
+ */
+function withStableAssets(json: unknown): unknown {
+  return JSON.parse(JSON.stringify(json).replace(/[0-9a-f]{64}/g, "<asset-hash>"));
+}
+
+describe("snapshot", () => {
+  it("matches the reviewed template of the example tenant", () => {
+    // Act
+    const stable = withStableAssets(template.toJSON());
+
+    // Assess
+    expect(JSON.stringify(stable)).toContain("<asset-hash>.zip");
+    expect(stable).toMatchSnapshot();
+  });
+});

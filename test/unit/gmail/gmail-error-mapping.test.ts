@@ -1,0 +1,80 @@
+import { describe, expect, it } from "vitest";
+import { GoogleScopeMissingError, gmailErrorFrom } from "../../../shared/adapters/gmail/gmail-error-mapping";
+import type { GoogleHttpFailure } from "../../../shared/adapters/gmail/google-http-failure";
+import { retryDelayMs } from "../../../shared/adapters/gmail/retry-policy";
+import {
+  CredentialsError,
+  MessageRejectedError,
+  RateLimitedError,
+  TimeoutError,
+  TransientError,
+} from "../../../shared/core/errors";
+
+const context = { user: "info@acme.it", operation: "import", now: 1_000_000, defaultRetryAfterMs: 500 };
+function body(status: number, reason: string, message: string): unknown {
+  return { error: { code: status, message, errors: [{ reason, message, domain: "global" }] } };
+}
+
+describe("gmailErrorFrom", () => {
+  it.each<[string, GoogleHttpFailure, new (...args: never[]) => Error]>([
+    [
+      "429",
+      { status: 429, body: body(429, "rateLimitExceeded", "Too many concurrent requests for user.") },
+      RateLimitedError,
+    ],
+    [
+      "403 rateLimitExceeded",
+      { status: 403, body: body(403, "rateLimitExceeded", "Rate Limit Exceeded") },
+      RateLimitedError,
+    ],
+    [
+      "403 userRateLimitExceeded",
+      { status: 403, body: body(403, "userRateLimitExceeded", "x") },
+      RateLimitedError,
+    ],
+    [
+      "403 insufficientPermissions",
+      { status: 403, body: body(403, "insufficientPermissions", "x") },
+      GoogleScopeMissingError,
+    ],
+    ["403 forbidden", { status: 403, body: body(403, "forbidden", "Delegation denied") }, CredentialsError],
+    ["401", { status: 401, body: body(401, "authError", "Invalid Credentials") }, CredentialsError],
+    ["500", { status: 500, body: body(500, "backendError", "Backend Error") }, TransientError],
+    ["503", { status: 503 }, TransientError],
+    ["reset", { networkCode: "ECONNRESET" }, TransientError],
+    ["timeout", { networkCode: "AbortError", timedOut: true }, TimeoutError],
+    ["400", { status: 400, body: body(400, "invalidArgument", "Invalid From header") }, MessageRejectedError],
+  ])("sorts %s", (_name, failure, kind) => {
+    // Act
+    const error = gmailErrorFrom(failure, context);
+
+    // Assess
+    expect(error).toBeInstanceOf(kind);
+  });
+
+  it("keeps Gmail's reason on a rejection and reads Retry-After in seconds", () => {
+    // Act
+    const rejected = gmailErrorFrom(
+      { status: 400, body: body(400, "invalidArgument", "Invalid From header") },
+      context,
+    );
+    const limited = gmailErrorFrom({ status: 429, retryAfter: "17" }, context);
+
+    // Assess
+    expect((rejected as MessageRejectedError).reason).toBe("Invalid From header");
+    expect((limited as RateLimitedError).retryAfterMs).toBe(17_000);
+  });
+
+  it("waits at least Retry-After, and otherwise a jittered exponential delay under the cap", () => {
+    // Prepare
+    const policy = { maxAttempts: 5, baseDelayMs: 100, maxDelayMs: 1_000, random: () => 0.999 };
+    const limited = new RateLimitedError("google", 5_000, "slow down");
+
+    // Act
+    const delays = [1, 2, 3, 4, 5, 6].map((n) => retryDelayMs(policy, n, new Error("x")));
+
+    // Assess
+    expect(retryDelayMs(policy, 1, limited)).toBe(5_000);
+    expect(delays).toEqual([99, 199, 399, 799, 999, 999]);
+  });
+});
