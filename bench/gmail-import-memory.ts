@@ -15,54 +15,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
-import { GmailMailSink } from "../shared/adapters/gmail/gmail-mail-sink";
 import { GmailApiStandIn } from "../test/fakes/gmail-api-stand-in";
-import { gmailMailbox, MapSecretStore } from "../test/fakes/gmail-sink-fixture";
-import { filler, smallTestMessage } from "../test/fakes/gmail-test-mail";
 
 const SIZE = 30 * 1024 * 1024;
 const MB = 1024 * 1024;
-
-async function* generatedMessage(messageId: string, size: number): AsyncGenerator<Uint8Array> {
-  const head = smallTestMessage(messageId).subarray(0, size);
-  yield head;
-  const piece = filler(64 * 1024, 5);
-  for (let sent = head.length; sent < size; sent += piece.length) {
-    yield piece.subarray(0, Math.min(piece.length, size - sent));
-  }
-}
-
-async function child(baseUrl: string, tokenUrl: string, mode: string): Promise<void> {
-  const secrets = new MapSecretStore();
-  secrets.set("google-info", JSON.stringify({ clientId: "c", clientSecret: "s", refreshToken: "r" }));
-  const sink = new GmailMailSink({
-    secrets,
-    google: { apiBaseUrl: baseUrl, tokenUrl, quotaUnitsPerMinute: 6000, maxConcurrentImports: 4 },
-    ...(mode === "multipart" ? { resumableThresholdBytes: 1024 * MB } : {}),
-    resumableChunkBytes: Number(process.env.CHUNK_MB ?? 8) * MB,
-  });
-  const mailbox = gmailMailbox("info", "info@acme.it");
-  // Warm up with a small message: lazily loaded modules (node-fetch), the token and the label
-  // are part of the process, not of the cost of a large message.
-  const small = smallTestMessage("warm-up@acme.it");
-  await sink.import({
-    mailbox,
-    uidl: "warm-up",
-    size: small.length,
-    open: async () => generatedMessage(`warm-up-${mode}@acme.it`, small.length),
-  });
-  const baseline = process.memoryUsage().rss;
-  const started = performance.now();
-  await sink.import({
-    mailbox,
-    uidl: "bench",
-    size: SIZE,
-    open: async () => generatedMessage(`bench-${mode}@acme.it`, SIZE),
-  });
-  const ms = performance.now() - started;
-  // resourceUsage().maxRSS is in KiB.
-  process.stdout.write(JSON.stringify({ baseline, peak: process.resourceUsage().maxRSS * 1024, ms }));
-}
 
 async function parent(): Promise<void> {
   const standIn = new GmailApiStandIn();
@@ -71,7 +27,7 @@ async function parent(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "gmail-bench-"));
   const self = join(dir, "child.mjs");
   await build({
-    entryPoints: [fileURLToPath(import.meta.url)],
+    entryPoints: [fileURLToPath(new URL("./gmail-import-child.ts", import.meta.url))],
     bundle: true,
     platform: "node",
     format: "esm",
@@ -114,13 +70,11 @@ function runChild(
   return new Promise((resolve, reject) => {
     execFile(
       process.execPath,
-      [...flags, self, "--child", baseUrl, tokenUrl, mode],
+      [...flags, self, baseUrl, tokenUrl, mode],
       { maxBuffer: 1024 * 1024 },
       (error, stdout) => (error ? reject(error) : resolve(stdout)),
     );
   });
 }
 
-const [flag, baseUrl, tokenUrl, mode] = process.argv.slice(2);
-if (flag === "--child" && baseUrl && tokenUrl && mode) await child(baseUrl, tokenUrl, mode);
-else await parent();
+await parent();
