@@ -1,9 +1,14 @@
 import type { MailboxConfig } from "../config/tenant-config";
+import type { LedgerUpdate } from "../ports/ledger";
 import type { BusyReason } from "../ports/telemetry";
 import { archiveKeyFor } from "./archive-key";
 import { deleteDueAt, stateAfterImport } from "./delete-policy";
 import { DigestingStream } from "./digesting-stream";
 import {
+  AccessDeniedError,
+  ConfigError,
+  CredentialsError,
+  ImportInProgressError,
   IntegrityError,
   LedgerConflictError,
   MailboxBusyError,
@@ -13,10 +18,13 @@ import {
   Pop3CommandError,
   ProtocolError,
   RateLimitedError,
+  ServiceRequestError,
+  TlsError,
+  TransientError,
 } from "./errors";
 import { DEFAULT_HEADER_LIMIT_BYTES, readHeaderBlock } from "./header-block";
 import type { SessionScope } from "./mailbox-session";
-import type { CopyJob, LedgerEntry, MessageKey } from "./model";
+import type { CopyJob, LedgerEntry, LedgerState, MessageKey } from "./model";
 import type { PipelineDeps } from "./pipeline-deps";
 import { QUARANTINE_CODES, quarantine } from "./quarantine";
 
@@ -41,26 +49,52 @@ export interface CopyPolicy {
   readonly archiveMaxBytes: number;
   /** Read-ahead for the header block (Message-ID, topmost Received). */
   readonly headerLimitBytes: number;
+  /**
+   * How long an `importing` claim protects a running Gmail import (default
+   * `DEFAULT_IMPORT_CLAIM_MS`). A copier finding a younger claim leaves the message alone; an
+   * older one was left by a copier that died or timed out, so the import's outcome is uncertain.
+   */
+  readonly importClaimMs?: number;
 }
+
+/** Longer than any import can run: a Lambda invocation lives 15 minutes at most. */
+export const DEFAULT_IMPORT_CLAIM_MS = 16 * 60 * 1000;
 
 export const DEFAULT_COPY_POLICY: CopyPolicy = {
   maxAttempts: 5,
   archiveMaxBytes: 2 * 1024 * 1024 * 1024,
   headerLimitBytes: DEFAULT_HEADER_LIMIT_BYTES,
+  importClaimMs: DEFAULT_IMPORT_CLAIM_MS,
 };
 
 export type CopyDeps = Pick<PipelineDeps, "ledger" | "archive" | "sink" | "clock" | "telemetry">;
 
 const MAX_BACKOFF_MS = 15 * 60 * 1000;
 
+/** One copy attempt's bookkeeping, handed to the failure paths. */
+interface AttemptContext {
+  readonly attempt: number;
+  readonly attemptsBefore: number;
+  readonly policy: CopyPolicy;
+}
+
 /**
  * Copies one message: RETR -> archive (verified) -> Gmail import from the archived bytes ->
  * ledger. It resumes from the ledger state, so a retry never archives or imports twice:
  * `listed` archives then imports, `archived` imports only, `imported`/`retained`/`deleted` is
- * `already-copied`. Each call records one attempt before any side effect, so a crash counts and
- * a retry of an import that may have happened first asks the sink for the earlier copy.
+ * `already-copied`. Each call records one attempt before any side effect, so a crash counts.
+ *
+ * The import runs under a claim (DESIGN.md invariant 3): `archived -> importing` is a conditional
+ * write only one copier wins; a copier finding a fresh claim answers `retry-later` without
+ * importing. A definite failure gives the claim back; an uncertain one (timeout, 5xx, reset, or a
+ * claim left stale by a dead copier) is settled by Message-ID (look up the earlier import, else
+ * import again: Gmail merges same-Message-ID imports) or, without one, by quarantining the
+ * message as `IMPORT_UNCERTAIN` for the operator: never by a second blind import.
+ *
  * Quarantines rejected, oversized and repeatedly failing messages (DESIGN.md invariant 5);
- * rethrows errors that break the whole mailbox (credentials, TLS, config, access).
+ * rethrows errors that break the whole mailbox (credentials, TLS, config, access). Resumes a
+ * message released from quarantine (`quarantined -> archived` or `listed`, see
+ * `releaseFromQuarantine`) like any other.
  */
 export async function copyMessage(
   deps: CopyDeps,
@@ -73,22 +107,36 @@ export async function copyMessage(
   const found = (await deps.ledger.get(key)) ?? (await recreateListed(deps, job));
   if (isCopied(found)) return { kind: "already-copied", entry: found };
   if (found.state === "quarantined") return { kind: "quarantined", entry: found };
+  if (found.state === "importing") {
+    const remainingMs = claimRemainingMs(deps, found, policy);
+    if (remainingMs > 0) return importInProgress(deps, key, found.attempts, remainingMs);
+    // The claimant died or timed out mid-import: Gmail may hold the message or not.
+    if (found.messageIdHeader === undefined) {
+      return quarantineUncertain(
+        deps,
+        key,
+        "a copier stopped during its Gmail import without recording the outcome",
+      );
+    }
+  }
   if (found.attempts >= policy.maxAttempts) {
     return quarantined(
       deps,
       key,
+      [found.state],
       QUARANTINE_CODES.tooManyAttempts,
       `copy failed ${found.attempts} times; see the earlier retry-scheduled events`,
     );
   }
   const attemptsBefore = found.attempts;
   const attempt = await deps.ledger.recordAttempt(key);
+  const context: AttemptContext = { attempt, attemptsBefore, policy };
   let entry = found;
   try {
-    if (entry.state === "archived" && !(await archiveHolds(deps, entry))) {
+    if ((entry.state === "archived" || entry.state === "importing") && !(await archiveHolds(deps, entry))) {
       // The archived object is gone or damaged (a lifecycle rule, a hand edit): never import
       // from it; archive again from the server, which still has the message.
-      entry = await deps.ledger.transition(key, ["archived"], "listed");
+      entry = await deps.ledger.transition(key, [entry.state], "listed");
     }
     if (entry.state === "listed") {
       const archived = await archiveFromServer(deps, scope, entry, policy);
@@ -100,15 +148,17 @@ export async function copyMessage(
       return quarantined(
         deps,
         key,
+        [entry.state],
         QUARANTINE_CODES.tooLarge,
         `${size} bytes is above maxMessageBytes ${mailbox.maxMessageBytes}; archived, not sent to Gmail`,
       );
     }
-    // A previous attempt may have imported and crashed before its ledger write.
-    const mayHaveImported = found.state === "archived" && attemptsBefore > 0;
-    return { kind: "copied", entry: await importArchived(deps, mailbox, entry, mayHaveImported) };
+    // An earlier import may have reached Gmail: a claim left stale by a dead copier, or a claim
+    // given back after an uncertain failure (only done for messages with a Message-ID).
+    const mayHaveImported = found.state === "importing" || (found.state === "archived" && attemptsBefore > 0);
+    return await importArchived(deps, mailbox, entry, mayHaveImported, context);
   } catch (error) {
-    return afterFailure(deps, key, error, { attempt, attemptsBefore, policy });
+    return afterFailure(deps, key, error, context);
   }
 }
 
@@ -138,6 +188,7 @@ async function archiveFromServer(
     return quarantined(
       deps,
       key,
+      ["listed"],
       QUARANTINE_CODES.tooLarge,
       `${message.size} bytes is above the archive bound ${policy.archiveMaxBytes}; left on the server only`,
     );
@@ -180,44 +231,67 @@ async function archiveFromServer(
   return { kind: "archived", entry: archived };
 }
 
-/** Imports the archived bytes (never the POP3 stream again), so Gmail gets exactly what S3 holds. */
+/**
+ * Claims the import, then imports the archived bytes (never the POP3 stream again, so Gmail gets
+ * exactly what S3 holds) or reuses an earlier import found by Message-ID, then records it.
+ */
 async function importArchived(
   deps: CopyDeps,
   mailbox: MailboxConfig,
   entry: LedgerEntry,
   mayHaveImported: boolean,
-): Promise<LedgerEntry> {
-  const key: MessageKey = { tenant: entry.tenant, mailboxId: entry.mailboxId, uidl: entry.uidl };
+  context: AttemptContext,
+): Promise<CopyOutcome> {
+  const key = keyOf(entry);
   const archiveKey = entry.archiveKey;
-  if (archiveKey === undefined || entry.archivedSize === undefined) {
+  const size = entry.archivedSize;
+  if (archiveKey === undefined || size === undefined) {
     throw new IntegrityError(`ledger entry ${entry.uidl} is archived without an archive key or size`);
   }
-  let gmailId: string | undefined;
-  if (mayHaveImported && entry.messageIdHeader !== undefined) {
-    gmailId = await deps.sink.findExisting(mailbox, entry.messageIdHeader);
+  // The claim: one conditional write, so of two copiers (an SQS redelivery, maxSessions > 1)
+  // only one goes on to import. From `importing` it takes over a stale claim.
+  let claim: LedgerEntry;
+  try {
+    claim = await deps.ledger.transition(key, [entry.state], "importing", { importStartedAt: now(deps) });
+  } catch (error) {
+    if (!(error instanceof LedgerConflictError)) throw error;
+    return afterLostClaim(deps, key, error, context);
   }
-  const reusedEarlierImport = gmailId !== undefined;
-  gmailId ??= (
-    await deps.sink.import({
-      mailbox,
-      uidl: entry.uidl,
-      size: entry.archivedSize,
-      ...(entry.messageIdHeader === undefined ? {} : { messageIdHeader: entry.messageIdHeader }),
-      open: () => deps.archive.open(archiveKey),
-    })
-  ).gmailId;
+  let gmailId: string | undefined;
+  let importCalled = false;
+  try {
+    if (mayHaveImported && claim.messageIdHeader !== undefined) {
+      gmailId = await deps.sink.findExisting(mailbox, claim.messageIdHeader);
+    }
+    if (gmailId === undefined) {
+      importCalled = true;
+      gmailId = (
+        await deps.sink.import({
+          mailbox,
+          uidl: claim.uidl,
+          size,
+          ...(claim.messageIdHeader === undefined ? {} : { messageIdHeader: claim.messageIdHeader }),
+          open: () => deps.archive.open(archiveKey),
+        })
+      ).gmailId;
+    }
+  } catch (error) {
+    return afterImportFailure(deps, claim, error, { ...context, importCalled });
+  }
+  // A failure from here on leaves the claim: the import happened, and whoever finds the claim
+  // stale finds the import by Message-ID (or, without one, quarantines instead of importing).
   const importedAt = now(deps);
   const state = stateAfterImport(mailbox.deleteAfter);
-  const imported = await deps.ledger.transition(key, ["archived"], state, { gmailId, importedAt });
+  const imported = await deps.ledger.transition(key, ["importing"], state, { gmailId, importedAt });
   deps.telemetry.record({
     type: "imported",
     ...key,
     archiveKey,
     gmailId,
-    bytes: entry.archivedSize,
+    bytes: size,
     pipelineDelayMs: importedAt - entry.listedAt,
     ...(entry.receivedAt === undefined ? {} : { deliveryDelayMs: importedAt - entry.receivedAt }),
-    reusedEarlierImport,
+    reusedEarlierImport: !importCalled,
   });
   if (state === "retained") {
     const due = deleteDueAt(mailbox.deleteAfter, importedAt);
@@ -228,30 +302,114 @@ async function importArchived(
       ...(due === undefined ? {} : { deleteDueAt: due }),
     });
   }
-  return imported;
+  return { kind: "copied", entry: imported };
+}
+
+/**
+ * Settles a claim whose look-up or import failed. Nothing sent, or a failure that proves Gmail
+ * did not act (`importSurelyFailed`): the claim is given back (or the message quarantined, for a
+ * rejection). Otherwise Gmail may hold the message: with a Message-ID the claim is given back and
+ * the next attempt looks the import up first (and a re-import merges); without one the message
+ * is quarantined `IMPORT_UNCERTAIN`, as a second import could make a second copy.
+ */
+async function afterImportFailure(
+  deps: CopyDeps,
+  claim: LedgerEntry,
+  error: unknown,
+  context: AttemptContext & { readonly importCalled: boolean },
+): Promise<CopyOutcome> {
+  // A crash or a bug: the claim stays and goes stale, and whoever finds it settles it.
+  if (!(error instanceof Pop2GmailError)) throw error;
+  const key = keyOf(claim);
+  if (!context.importCalled || importSurelyFailed(error)) {
+    if (error instanceof MessageRejectedError || error instanceof MessageTooLargeError) {
+      return quarantined(deps, key, ["importing"], error.code, error.message);
+    }
+    // A rate limit is not the message's fault: its attempt goes back with the claim.
+    const rateLimited = error instanceof RateLimitedError;
+    await releaseClaim(deps, key, rateLimited ? { attempts: context.attemptsBefore } : {});
+    return afterFailure(deps, key, error, context, { attemptReturned: rateLimited });
+  }
+  if (claim.messageIdHeader === undefined) {
+    return quarantineUncertain(deps, key, `the Gmail import ended with ${error.code} (${error.message})`);
+  }
+  await releaseClaim(deps, key, {});
+  return afterFailure(deps, key, error, context);
+}
+
+/**
+ * True when the error proves Gmail did not import the message: it refused the request (429,
+ * 4xx, credentials, permissions) or the request never left (TLS, config, `requestNotSent`).
+ * Everything else (timeout, 5xx, reset, a broken reply) is uncertain.
+ */
+function importSurelyFailed(error: Pop2GmailError): boolean {
+  if (error instanceof TransientError) return error.requestNotSent;
+  return (
+    error instanceof RateLimitedError ||
+    error instanceof MessageRejectedError ||
+    error instanceof MessageTooLargeError ||
+    error instanceof CredentialsError ||
+    error instanceof AccessDeniedError ||
+    error instanceof ServiceRequestError ||
+    error instanceof ConfigError ||
+    error instanceof TlsError
+  );
+}
+
+/** Gives an `importing` claim back (`importing -> archived`); a lost claim is left to its new holder. */
+async function releaseClaim(deps: CopyDeps, key: MessageKey, update: LedgerUpdate): Promise<void> {
+  try {
+    await deps.ledger.transition(key, ["importing"], "archived", update);
+  } catch (error) {
+    // Taken over as stale by another copier (this import outlived the claim): it is theirs now.
+    if (!(error instanceof LedgerConflictError)) throw error;
+  }
+}
+
+/** Another copier moved the entry between our read and our claim: report what it did. */
+async function afterLostClaim(
+  deps: CopyDeps,
+  key: MessageKey,
+  conflict: LedgerConflictError,
+  context: AttemptContext,
+): Promise<CopyOutcome> {
+  const current = await deps.ledger.get(key);
+  if (current !== undefined && isCopied(current)) return { kind: "already-copied", entry: current };
+  if (current?.state === "quarantined") return { kind: "quarantined", entry: current };
+  if (current?.state === "importing") {
+    return importInProgress(deps, key, context.attempt, claimRemainingMs(deps, current, context.policy));
+  }
+  throw conflict;
 }
 
 async function afterFailure(
   deps: CopyDeps,
   key: MessageKey,
   error: unknown,
-  context: { attempt: number; attemptsBefore: number; policy: CopyPolicy },
+  context: AttemptContext,
+  options: { readonly attemptReturned?: boolean } = {},
 ): Promise<CopyOutcome> {
   // Anything that is not one of our errors is a bug or a crash: let it surface.
   if (!(error instanceof Pop2GmailError)) throw error;
   if (error instanceof MessageRejectedError || error instanceof MessageTooLargeError) {
-    return quarantined(deps, key, error.code, error.message);
+    return quarantined(deps, key, ["listed", "archived"], error.code, error.message);
   }
   if (error instanceof MailboxBusyError) return { kind: "busy", reason: error.responseCode };
   if (error instanceof RateLimitedError || error instanceof LedgerConflictError) {
     // Not this message's fault: give the attempt back so a quota cannot quarantine mail.
-    await giveAttemptBack(deps, key, context.attemptsBefore);
+    if (options.attemptReturned !== true) await giveAttemptBack(deps, key, context.attemptsBefore);
     const retryAfterMs = error instanceof RateLimitedError ? error.retryAfterMs : 1000;
     return retryLater(deps, key, error, context.attempt, retryAfterMs);
   }
   if (!isMessageLevel(error)) throw error;
   if (context.attempt >= context.policy.maxAttempts) {
-    return quarantined(deps, key, error.code, `failed ${context.attempt} times; last: ${error.message}`);
+    return quarantined(
+      deps,
+      key,
+      ["listed", "archived"],
+      error.code,
+      `failed ${context.attempt} times; last: ${error.message}`,
+    );
   }
   const backoff = Math.min(MAX_BACKOFF_MS, 30_000 * 2 ** (context.attempt - 1));
   return retryLater(deps, key, error, context.attempt, backoff);
@@ -276,6 +434,36 @@ async function giveAttemptBack(deps: CopyDeps, key: MessageKey, attempts: number
   }
 }
 
+/** Milliseconds until an `importing` claim goes stale (0 or less: stale now). */
+function claimRemainingMs(deps: CopyDeps, entry: LedgerEntry, policy: CopyPolicy): number {
+  const claimMs = policy.importClaimMs ?? DEFAULT_IMPORT_CLAIM_MS;
+  return (entry.importStartedAt ?? Number.NEGATIVE_INFINITY) + claimMs - now(deps);
+}
+
+/** Another copier's import may be running: leave the message alone, look again after its claim. */
+function importInProgress(
+  deps: CopyDeps,
+  key: MessageKey,
+  attempt: number,
+  remainingMs: number,
+): CopyOutcome {
+  const error = new ImportInProgressError(`another copier is importing ${key.uidl} into Gmail`);
+  return retryLater(deps, key, error, attempt, Math.min(MAX_BACKOFF_MS, Math.max(1000, remainingMs)));
+}
+
+/** Quarantines a message without Message-ID whose import may or may not have reached Gmail. */
+function quarantineUncertain(deps: CopyDeps, key: MessageKey, why: string): Promise<CopyOutcome> {
+  return quarantined(
+    deps,
+    key,
+    ["importing"],
+    QUARANTINE_CODES.importUncertain,
+    `Gmail may or may not hold this message: ${why}. It has no Message-ID, so a second import ` +
+      "could make a second copy. It stays archived and on the POP3 server. Check Gmail for it; " +
+      "if it is not there, run `pop2gmail quarantine retry` to import it.",
+  );
+}
+
 function retryLater(
   deps: CopyDeps,
   key: MessageKey,
@@ -290,16 +478,17 @@ function retryLater(
 async function quarantined(
   deps: CopyDeps,
   key: MessageKey,
+  from: readonly LedgerState[],
   code: string,
   reason: string,
 ): Promise<CopyOutcome> {
-  const entry = await quarantine(deps, key, code, reason, now(deps));
+  const entry = await quarantine(deps, key, code, reason, now(deps), from);
   if (entry !== undefined) return { kind: "quarantined", entry };
   // Lost a race: report what the winner wrote.
   const current = await deps.ledger.get(key);
   if (current !== undefined && isCopied(current)) return { kind: "already-copied", entry: current };
-  if (current !== undefined && current.state === "quarantined")
-    return { kind: "quarantined", entry: current };
+  if (current?.state === "quarantined") return { kind: "quarantined", entry: current };
+  if (current?.state === "importing") return importInProgress(deps, key, current.attempts, 60_000);
   throw new LedgerConflictError(`ledger entry ${key.uidl} moved while it was being quarantined`);
 }
 
@@ -320,6 +509,10 @@ async function recreateListed(deps: CopyDeps, job: CopyJob): Promise<LedgerEntry
 
 function isCopied(entry: LedgerEntry): boolean {
   return entry.state === "imported" || entry.state === "retained" || entry.state === "deleted";
+}
+
+function keyOf(entry: MessageKey): MessageKey {
+  return { tenant: entry.tenant, mailboxId: entry.mailboxId, uidl: entry.uidl };
 }
 
 function now(deps: Pick<CopyDeps, "clock">): number {

@@ -165,18 +165,34 @@ export class RateLimitedError extends Pop2GmailError {
 export class TransientError extends Pop2GmailError {
   readonly code = "TRANSIENT";
   readonly retryable = true;
+  /**
+   * True only when the request provably never reached the service (connection refused, DNS
+   * failure, no access token): the service cannot have acted on it. The copier then knows a Gmail
+   * import did not happen; any other TransientError leaves the import's outcome uncertain.
+   */
+  readonly requestNotSent: boolean;
   constructor(
     readonly service: Service,
     message: string,
-    options: { cause?: unknown; hint?: string } = {},
+    options: { cause?: unknown; hint?: string; requestNotSent?: boolean } = {},
   ) {
     super(message, options);
+    this.requestNotSent = options.requestNotSent ?? false;
   }
 }
 
 /** What was stored is not what was read (size or SHA-256 differ). Retried from the source. */
 export class IntegrityError extends Pop2GmailError {
   readonly code = "INTEGRITY";
+  readonly retryable = true;
+}
+
+/**
+ * Another copier holds a fresh `importing` claim on the message: its Gmail import may be running
+ * right now, so this copy leaves the message alone and looks again later.
+ */
+export class ImportInProgressError extends Pop2GmailError {
+  readonly code = "IMPORT_IN_PROGRESS";
   readonly retryable = true;
 }
 

@@ -11,13 +11,17 @@ import {
   sameSnapshot,
   uidlHash,
 } from "./mailbox-snapshot";
-import type { CopyJob, LedgerEntry, MailboxKey, ServerMessage } from "./model";
+import type { CopyJob, LedgerEntry, LedgerState, MailboxKey, ServerMessage } from "./model";
 import type { PipelineDeps } from "./pipeline-deps";
 import { QUARANTINE_CODES, quarantine } from "./quarantine";
 
 /** Tuning of the lister. */
 export interface ListPolicy {
-  /** A job still in listed/archived this long after it was enqueued is presumed lost and re-sent. */
+  /**
+   * A job still in listed/archived/importing this long after it was enqueued is presumed lost and
+   * re-sent. Longer than the import claim (`DEFAULT_IMPORT_CLAIM_MS`), so a message left in
+   * `importing` by a dead copier is re-sent once its claim is stale and the copier settles it.
+   */
   readonly stuckAfterMs: number;
   /** Jobs per `enqueue` call (the queue adapter splits further into its own batch size). */
   readonly enqueueBatchSize: number;
@@ -165,7 +169,7 @@ class ListWork {
         if (created !== undefined) this.send(created);
         continue;
       }
-      if (entry.state === "listed" || entry.state === "archived") {
+      if (isInFlight(entry)) {
         this.deps.telemetry.record({ type: "requeued", ...key, state: entry.state });
         this.send(entry);
         requeued++;
@@ -178,18 +182,18 @@ class ListWork {
 
   /**
    * Pending messages no longer on the server: listed ones were taken by another client before
-   * we copied them (quarantined as VANISHED, so an alarm says so); archived ones are re-sent, as
-   * the copy can finish from the archive. One query finds their UIDLs: the snapshot holds hashes.
+   * we copied them (quarantined as VANISHED, so an alarm says so); archived and importing ones
+   * are re-sent, as the copy can finish from the archive. One query finds their UIDLs: the snapshot holds hashes.
    */
   async settleVanished(hashes: ReadonlySet<string>): Promise<number> {
     if (hashes.size === 0) return 0;
-    const inFlight = await this.deps.ledger.listByState(this.mailboxKey, ["listed", "archived"]);
+    const inFlight = await this.deps.ledger.listByState(this.mailboxKey, IN_FLIGHT_STATES);
     let vanished = 0;
     for (const entry of inFlight) {
       if (!hashes.has(uidlHash(entry.uidl))) continue;
       vanished++;
       this.deps.telemetry.record({ type: "vanished", ...keyOf(entry), state: entry.state });
-      if (entry.state === "archived") {
+      if (entry.state !== "listed") {
         this.jobs.push(jobOf(entry));
       } else {
         await quarantine(
@@ -215,6 +219,13 @@ class ListWork {
     this.jobs.push(jobOf(entry));
     this.after.set(uidlHash(entry.uidl), { kind: "pending", at: this.now + this.policy.stuckAfterMs });
   }
+}
+
+/** States a copy job is still out for: the snapshot keeps them `pending`. */
+const IN_FLIGHT_STATES: readonly LedgerState[] = ["listed", "archived", "importing"];
+
+function isInFlight(entry: LedgerEntry): boolean {
+  return IN_FLIGHT_STATES.includes(entry.state);
 }
 
 function settled(entry: LedgerEntry): SnapshotEntry {

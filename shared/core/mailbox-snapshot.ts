@@ -5,8 +5,8 @@ import { createHash } from "node:crypto";
  * read instead of one per message on the server (issue 4). For every UIDL it has seen on the
  * server it keeps an 8-byte hash, what is left to do, and one time:
  *
- * - `pending`: listed or archived, a copy job is out; `at` = when to look at the ledger again if
- *   the job has not finished by then (a lost queue message).
+ * - `pending`: listed, archived or importing, a copy job is out; `at` = when to look at the ledger
+ *   again if the job has not finished by then (a lost queue message, a copier that died).
  * - `copied`: imported or retained; `at` = import time, so deletes due are computed from the
  *   current `deleteAfter` policy without reading the ledger.
  * - `parked`: quarantined (or otherwise never to be touched again); `at` is unused.

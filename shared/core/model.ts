@@ -12,10 +12,21 @@ export interface MessageKey extends MailboxKey {
 }
 
 /**
- * Ledger states (DESIGN.md): listed -> archived -> imported -> deleted, with `quarantined` off any
- * step and `retained` (imported, kept on the server by a deleteAfter policy until it is due).
+ * Ledger states (DESIGN.md): listed -> archived -> importing -> imported -> deleted, with
+ * `quarantined` off any step and `retained` (imported, kept on the server by a deleteAfter policy
+ * until it is due). `importing` is one copier's claim on the Gmail import (taken before the
+ * import call, dated by `importStartedAt`): it keeps two copiers from importing one message, and
+ * a claim found stale means "the import may or may not have happened" (docs/pipeline.md).
+ * Adapters treat the state as an opaque string.
  */
-export type LedgerState = "listed" | "archived" | "imported" | "retained" | "deleted" | "quarantined";
+export type LedgerState =
+  | "listed"
+  | "archived"
+  | "importing"
+  | "imported"
+  | "retained"
+  | "deleted"
+  | "quarantined";
 
 /** One ledger item per (mailbox, UIDL). Optional fields are filled in as the message moves on. */
 export interface LedgerEntry extends MessageKey {
@@ -33,6 +44,11 @@ export interface LedgerEntry extends MessageKey {
   /** Epoch ms of the topmost `Received:` header (arrival at the provider), for `DeliveryDelay`. */
   readonly receivedAt?: number;
   readonly archivedAt?: number;
+  /**
+   * Epoch ms when a copier last claimed the import (moved the entry to `importing`). Meaningful
+   * only in `importing`; left behind afterwards (adapters cannot remove fields).
+   */
+  readonly importStartedAt?: number;
   readonly gmailId?: string;
   readonly importedAt?: number;
   readonly deletedAt?: number;

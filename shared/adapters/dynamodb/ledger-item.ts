@@ -34,6 +34,7 @@ export function settableFields(fields: object): [string, unknown][] {
 const LEDGER_STATES: readonly LedgerState[] = [
   "listed",
   "archived",
+  "importing",
   "imported",
   "retained",
   "deleted",

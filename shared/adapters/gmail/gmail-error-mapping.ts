@@ -41,6 +41,15 @@ export function googleCredentialsHint(
         "delegation for the scopes https://www.googleapis.com/auth/gmail.insert and gmail.labels, and check the key in the secret is current.";
 }
 
+/** Network failures that happen before a connection exists, so Gmail cannot have seen the request. */
+const NOT_CONNECTED_CODES = new Set([
+  "ECONNREFUSED",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+]);
+
 /**
  * Sorts a failed Gmail API call into the error kinds the pipeline acts on:
  * 429 and 403 rate-limit reasons -> RateLimitedError; 5xx, resets -> TransientError;
@@ -66,9 +75,7 @@ export function gmailErrorFrom(
       : new TransientError(
           "google",
           `network failure during ${summary} (${failure.networkCode ?? "unknown"})`,
-          {
-            cause,
-          },
+          { cause, requestNotSent: NOT_CONNECTED_CODES.has(failure.networkCode ?? "") },
         );
   }
   const status = failure.status;

@@ -133,7 +133,10 @@ export class GmailMailSink implements MailSink {
     const labelIds = await this.#labels.labelIdsFor(mailbox);
     return this.#retrying(mailbox, "import", async (_attempt, lastError) => {
       // After an answer we never saw (5xx, reset, timeout) Gmail may hold the message already.
-      if (isUncertain(lastError) && request.messageIdHeader !== undefined) {
+      if (isUncertain(lastError)) {
+        // Without a Message-ID neither a look-up nor Gmail's merge can catch a second copy
+        // (DESIGN.md invariant 3): hand the uncertainty to the core, which quarantines it.
+        if (request.messageIdHeader === undefined) throw lastError;
         const existing = await this.findExisting(mailbox, request.messageIdHeader);
         if (existing !== undefined) return { gmailId: existing };
       }

@@ -123,8 +123,10 @@ export class GoogleAccessTokens {
       });
     } catch (cause) {
       const name = cause instanceof Error ? cause.name : "Error";
+      // Token failures happen before any import request leaves, so they never leave an import uncertain.
       throw new TransientError("google", `the Google token endpoint could not be reached (${name})`, {
         cause: new Error(name),
+        requestNotSent: true,
       });
     }
     const text = await response.text();
@@ -145,7 +147,9 @@ export class GoogleAccessTokens {
       scope?: unknown;
     };
     if (typeof b.access_token !== "string" || b.access_token === "") {
-      throw new TransientError("google", "the Google token endpoint answered without an access token");
+      throw new TransientError("google", "the Google token endpoint answered without an access token", {
+        requestNotSent: true,
+      });
     }
     const expiresIn = typeof b.expires_in === "number" ? b.expires_in : 3600;
     const scopes = typeof b.scope === "string" ? b.scope.split(/\s+/).filter((s) => s !== "") : [];
@@ -164,7 +168,10 @@ export class GoogleAccessTokens {
       });
     }
     if (response.status >= 500) {
-      return new TransientError("google", `the Google token endpoint answered ${response.status}`, { cause });
+      return new TransientError("google", `the Google token endpoint answered ${response.status}`, {
+        cause,
+        requestNotSent: true,
+      });
     }
     const reason = reasons[0] ?? `HTTP ${response.status}`;
     return new CredentialsError("google", `Google refused the credentials for ${gmail.user}: ${reason}`, {

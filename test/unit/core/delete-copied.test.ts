@@ -29,7 +29,7 @@ describe("deleteCopied", () => {
     const h = new Harness();
     const imported = await messageIn(h, "imported");
     const kept = await Promise.all(
-      (["listed", "archived", "quarantined"] as const).map((s) => messageIn(h, s)),
+      (["listed", "archived", "importing", "quarantined"] as const).map((s) => messageIn(h, s)),
     );
 
     // Act
@@ -43,6 +43,23 @@ describe("deleteCopied", () => {
       deletedAt: h.clock.now(),
     });
     expect(h.telemetry.ofType("deleted").map((e) => e.uidl)).toEqual([imported]);
+  });
+
+  it("never DELEs a message whose import is claimed but not recorded, even when handed its UIDL", async () => {
+    // Prepare
+    const h = new Harness();
+    const importing = await messageIn(h, "importing");
+    const imported = await messageIn(h, "imported");
+
+    // Act
+    const outcome = await deleteCopiedInOwnSession(h.deps, TENANT, h.mailbox, {
+      uidls: [importing, imported],
+    });
+
+    // Assess
+    expect(outcome).toEqual({ kind: "deleted", deleted: 1, committed: true });
+    expect(h.pop3.uidls()).toEqual([importing]);
+    expect((await h.store.get({ ...h.key, uidl: importing }))?.state).toBe("importing");
   });
 
   it("keeps retained messages until deleteAfter has passed, and forever under never", async () => {

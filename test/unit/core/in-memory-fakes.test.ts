@@ -1,7 +1,9 @@
+import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { LedgerConflictError } from "../../../shared/core/errors";
 import { TestClock } from "../../fakes/in-memory-clock";
 import { InMemoryLedger } from "../../fakes/in-memory-ledger";
+import { FakeMailSink } from "../../fakes/in-memory-mail-sink";
 import { InMemoryPop3Source } from "../../fakes/in-memory-pop3-source";
 import { InMemorySessionLeases } from "../../fakes/in-memory-session-leases";
 import { mailboxConfig } from "./support/harness";
@@ -73,5 +75,25 @@ describe("the in-memory fakes are as strict as the real adapters", () => {
     await expect(locked).rejects.toMatchObject({ code: "MAILBOX_BUSY", responseCode: "IN-USE" });
     expect(committed).toBe(true);
     expect(await next.listMessages()).toEqual([{ number: 1, uidl: "a", size: 1 }]);
+  });
+
+  it("mail sink: merges a re-import of the same Message-ID like Gmail, never one without", async () => {
+    // Prepare
+    const sink = new FakeMailSink();
+    const mailbox = mailboxConfig();
+    const open = async () => Readable.from([new Uint8Array([1, 2, 3])]);
+    const withId = { mailbox, uidl: "a", size: 3, messageIdHeader: "<a@x>", open };
+    const withoutId = { mailbox, uidl: "b", size: 3, open };
+
+    // Act
+    const first = await sink.import(withId);
+    const again = await sink.import(withId);
+    await sink.import(withoutId);
+    await sink.import(withoutId);
+
+    // Assess
+    expect(again.gmailId).toBe(first.gmailId);
+    expect([sink.countFor("a"), sink.rawImportsFor("a")]).toEqual([1, 2]);
+    expect([sink.countFor("b"), sink.rawImportsFor("b")]).toEqual([2, 2]);
   });
 });

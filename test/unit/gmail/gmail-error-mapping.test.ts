@@ -52,6 +52,18 @@ describe("gmailErrorFrom", () => {
     expect(error).toBeInstanceOf(kind);
   });
 
+  it("marks a refused connection as never sent and a reset as uncertain", () => {
+    // Act
+    const refused = gmailErrorFrom({ networkCode: "ECONNREFUSED" }, context);
+    const reset = gmailErrorFrom({ networkCode: "ECONNRESET" }, context);
+
+    // Assess: only the reset may have reached Gmail, so only it leaves the import uncertain.
+    expect(refused).toBeInstanceOf(TransientError);
+    expect((refused as TransientError).requestNotSent).toBe(true);
+    expect(reset).toBeInstanceOf(TransientError);
+    expect((reset as TransientError).requestNotSent).toBe(false);
+  });
+
   it("keeps Gmail's reason on a rejection and reads Retry-After in seconds", () => {
     // Act
     const rejected = gmailErrorFrom(

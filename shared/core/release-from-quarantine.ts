@@ -1,0 +1,57 @@
+import { LedgerConflictError } from "./errors";
+import { decodeSnapshot, encodeSnapshot, uidlHash } from "./mailbox-snapshot";
+import type { LedgerEntry, MessageKey } from "./model";
+import type { PipelineDeps } from "./pipeline-deps";
+
+export type ReleaseDeps = Pick<PipelineDeps, "ledger">;
+
+const SNAPSHOT_WRITE_TRIES = 5;
+
+/**
+ * Gives a quarantined message another copy (`pop2gmail quarantine retry`): `quarantined ->
+ * archived` when it was archived (the copier imports from the archive, after verifying it), else
+ * `quarantined -> listed` (archived again from the server). Attempts start again from 0, so a
+ * `TOO_MANY_ATTEMPTS` message gets a full set. The lister's snapshot forgets the UIDL, so the
+ * next poll reads the entry and sends a copy job (and later reports the delete as due).
+ *
+ * For `IMPORT_UNCERTAIN`, release only after checking that Gmail does not hold the message: it
+ * has no Message-ID, so the copier imports it without asking.
+ *
+ * Returns the entry as written, or undefined when the message is not quarantined.
+ */
+export async function releaseFromQuarantine(
+  deps: ReleaseDeps,
+  key: MessageKey,
+): Promise<LedgerEntry | undefined> {
+  const current = await deps.ledger.get(key);
+  if (current?.state !== "quarantined") return undefined;
+  const archived = current.archiveKey !== undefined && current.sha256 !== undefined;
+  let released: LedgerEntry;
+  try {
+    released = await deps.ledger.transition(key, ["quarantined"], archived ? "archived" : "listed", {
+      attempts: 0,
+    });
+  } catch (error) {
+    if (error instanceof LedgerConflictError) return undefined;
+    throw error;
+  }
+  await forgetInSnapshot(deps, key);
+  return released;
+}
+
+/** Drops the UIDL from the mailbox snapshot (a `parked` UIDL is never looked at again otherwise). */
+async function forgetInSnapshot(deps: ReleaseDeps, key: MessageKey): Promise<void> {
+  const hash = uidlHash(key.uidl);
+  for (let tries = 1; ; tries++) {
+    const stored = await deps.ledger.getSnapshot(key);
+    const entries = decodeSnapshot(stored?.body);
+    if (!entries.delete(hash)) return;
+    try {
+      await deps.ledger.putSnapshot(key, encodeSnapshot(entries), stored?.version);
+      return;
+    } catch (error) {
+      // A poll wrote in between: read its snapshot and try again.
+      if (!(error instanceof LedgerConflictError) || tries >= SNAPSHOT_WRITE_TRIES) throw error;
+    }
+  }
+}
