@@ -6,9 +6,9 @@ import { Construct } from "constructs";
 import type { MailboxConfig } from "../../shared/config/tenant-config";
 
 /**
- * One EventBridge rule per mailbox, every minute (EventBridge's finest rate), invoking the lister
- * with `{"mailboxId": "<id>"}`. A shorter `pollSeconds` is handled by the lister repeating inside
- * the invocation; a longer one by the lister skipping polls that are not due.
+ * One EventBridge rule per mailbox, invoking the lister with `{"mailboxId": "<id>"}` every
+ * `pollSeconds` rounded down to whole minutes, at least every minute (EventBridge's finest rate).
+ * A shorter `pollSeconds` is handled by the lister repeating inside the invocation.
  */
 export class PollSchedules extends Construct {
   readonly rules: Rule[];
@@ -23,7 +23,7 @@ export class PollSchedules extends Construct {
       (mailbox, index) =>
         new Rule(this, `Poll${index}`, {
           description: `pop2gmail: poll ${mailbox.id}`,
-          schedule: Schedule.rate(Duration.minutes(1)),
+          schedule: Schedule.rate(Duration.minutes(Math.max(1, Math.floor(mailbox.pollSeconds / 60)))),
           targets: [
             new LambdaFunction(props.lister, {
               event: RuleTargetInput.fromObject({ mailboxId: mailbox.id }),

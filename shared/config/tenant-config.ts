@@ -84,8 +84,16 @@ export const mailboxSchema = z.object({
   pop3: pop3Schema,
   gmail: gmailSchema,
   deleteAfter: deleteAfterSchema.default("immediately"),
-  /** EventBridge fires at most once a minute; the lister repeats inside an invocation for less. */
-  pollSeconds: z.number().int().min(10, "pollSeconds must be at least 10").max(3600).default(60),
+  /**
+   * EventBridge fires at most once a minute; the lister repeats inside an invocation for less.
+   * At most 5 minutes, so the "no successful poll for 10 minutes" alarm sees two missed polls.
+   */
+  pollSeconds: z
+    .number()
+    .int()
+    .min(10, "pollSeconds must be at least 10")
+    .max(300, "pollSeconds must be at most 300 (5 minutes)")
+    .default(60),
   /** Larger messages are archived and quarantined, never delivered or deleted. */
   maxMessageBytes: z.number().int().positive().max(GMAIL_MAX_MESSAGE_BYTES).default(GMAIL_MAX_MESSAGE_BYTES),
 });

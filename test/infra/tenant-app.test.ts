@@ -48,6 +48,20 @@ describe("two tenants", () => {
     ]);
   });
 
+  it("poll each mailbox every pollSeconds rounded down to whole minutes", () => {
+    // Prepare: example-b polls every 300 s.
+    const tenantB = tenants[1]!;
+
+    // Act
+    const expressions = Object.values(tenantB.template.findResources("AWS::Events::Rule")).map(
+      (rule) => (rule.Properties as { ScheduleExpression: string }).ScheduleExpression,
+    );
+
+    // Assess
+    expect(tenantB.stack.config.mailboxes.map((m) => m.pollSeconds)).toEqual([300]);
+    expect(expressions).toEqual(["rate(5 minutes)"]);
+  });
+
   it("share nothing: no fixed physical names, imports or references to the other stack", () => {
     // Act
     const templates = tenants.map((t) => JSON.stringify(t.template.toJSON()));
