@@ -1,0 +1,221 @@
+import { readFile } from "node:fs/promises";
+import { GoogleAccessTokens } from "../../shared/adapters/gmail/google-access-tokens";
+import { LocalSecretStore } from "../../shared/adapters/local/local-secret-store";
+import { Pop3Client } from "../../shared/adapters/pop3/pop3-client";
+import { systemClock } from "../../shared/adapters/system-clock";
+import type { LocalConfig } from "../../shared/config/local-config";
+import type { MailboxConfig } from "../../shared/config/tenant-config";
+import { ConfigError, CredentialsError, Pop2GmailError, TlsError } from "../../shared/core/errors";
+import type { SecretStore } from "../../shared/ports/secret-store";
+import { EXIT } from "../output";
+import { localPaths } from "../runtime/local-runtime";
+import { configAndFlags } from "./local-context";
+
+/** One step of `check`, as printed and in `--json`. */
+export interface CheckStep {
+  readonly mailboxId: string;
+  readonly step: string;
+  readonly ok: boolean;
+  readonly detail: string;
+  /** On failure: what is wrong, in words, and what to do. */
+  readonly cause?: string;
+  readonly fix?: string;
+  readonly code?: string;
+}
+
+const INSERT_SCOPES = [
+  "https://www.googleapis.com/auth/gmail.insert",
+  "https://www.googleapis.com/auth/gmail.modify",
+  "https://mail.google.com/",
+];
+
+/**
+ * `pop2gmail check --config FILE [--json]`: for every mailbox, POP3 (TLS and certificate, CAPA,
+ * login, STAT) and Google (token refresh, profile, granted scopes). Every failed step names the
+ * cause and the fix. Exit 0 only when every step passed.
+ */
+export async function checkCommand(args: readonly string[]): Promise<number> {
+  const { config, values } = await configAndFlags("check", args, {});
+  const secrets = new LocalSecretStore(localPaths(config.local.dataDir).credentials);
+  const steps: CheckStep[] = [];
+  for (const mailbox of config.mailboxes) {
+    steps.push(...(await checkPop3(mailbox, secrets)));
+    steps.push(...(await checkGoogle(config, mailbox, secrets)));
+  }
+  const ok = steps.every((s) => s.ok);
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify({ ok, steps }, null, 2)}\n`);
+  } else {
+    for (const s of steps) {
+      process.stdout.write(`${s.ok ? "ok  " : "FAIL"} ${s.mailboxId} ${s.step}: ${s.detail}\n`);
+      if (s.cause) process.stdout.write(`     cause: ${s.cause}\n`);
+      if (s.fix) process.stdout.write(`     fix: ${s.fix}\n`);
+    }
+    process.stdout.write(ok ? "all checks passed\n" : "some checks failed: see the causes and fixes above\n");
+  }
+  return ok ? EXIT.ok : EXIT.failure;
+}
+
+async function checkPop3(mailbox: MailboxConfig, secrets: SecretStore): Promise<CheckStep[]> {
+  const steps: CheckStep[] = [];
+  const pop3 = mailbox.pop3;
+  const port = pop3.port ?? (pop3.tls === "implicit" ? 995 : 110);
+  const pass = (step: string, detail: string) =>
+    steps.push({ mailboxId: mailbox.id, step, ok: true, detail });
+  const fail = (step: string, error: unknown) => steps.push(failure(mailbox.id, step, error));
+  let client: Pop3Client | undefined;
+  try {
+    const ca = pop3.caFile === undefined ? undefined : await readCa(pop3.caFile);
+    client = await Pop3Client.connect({
+      host: pop3.host,
+      port,
+      tls: pop3.tls,
+      allowPlaintext: pop3.allowPlaintext,
+      ...(ca === undefined ? {} : { ca }),
+      ...(pop3.certificateSha256 === undefined ? {} : { certificateSha256: pop3.certificateSha256 }),
+      connectionDeadlineMs: 60_000,
+      commandTimeoutMs: 15_000,
+    });
+    pass(
+      "pop3 connection",
+      pop3.tls === "none"
+        ? `${pop3.host}:${port} plaintext (allowPlaintext is set: the password crosses the network unencrypted)`
+        : `${pop3.host}:${port} ${pop3.tls} TLS, certificate ${pop3.certificateSha256 ? "matches the pinned SHA-256" : "verified"}`,
+    );
+  } catch (error) {
+    fail("pop3 connection", error);
+    return steps;
+  }
+  try {
+    const capabilities = await client.capabilities().catch(() => [] as string[]);
+    pass(
+      "pop3 capabilities",
+      capabilities.length > 0 ? capabilities.join(" ") : "none announced (RFC 1939 server)",
+    );
+    const password = await secrets.get(pop3.passwordSecret);
+    await client.login(pop3.user, password);
+    pass("pop3 login", `logged in as ${pop3.user}`);
+    const { count, size } = await client.stat();
+    pass("pop3 mailbox", `${count} messages, ${size} bytes`);
+    await client.quit();
+  } catch (error) {
+    fail(steps.some((s) => s.step === "pop3 login") ? "pop3 mailbox" : "pop3 login", error);
+    client.destroy();
+  }
+  return steps;
+}
+
+async function checkGoogle(
+  config: LocalConfig,
+  mailbox: MailboxConfig,
+  secrets: SecretStore,
+): Promise<CheckStep[]> {
+  const steps: CheckStep[] = [];
+  const gmail = mailbox.gmail;
+  const tokens = new GoogleAccessTokens({
+    tokenUrl: config.google.tokenUrl,
+    secrets,
+    clock: systemClock,
+    timeoutMs: 15_000,
+    serviceAccountScopes: [
+      "https://www.googleapis.com/auth/gmail.insert",
+      "https://www.googleapis.com/auth/gmail.labels",
+    ],
+  });
+  let token: Awaited<ReturnType<GoogleAccessTokens["get"]>>;
+  try {
+    token = await tokens.get(gmail);
+    steps.push({
+      mailboxId: mailbox.id,
+      step: "google token",
+      ok: true,
+      detail: `access token issued for ${gmail.user} (${gmail.auth})`,
+    });
+  } catch (error) {
+    steps.push(failure(mailbox.id, "google token", error));
+    return steps;
+  }
+  const scopes = [...token.scopes];
+  const canImport = scopes.length === 0 || scopes.some((s) => INSERT_SCOPES.includes(s));
+  steps.push(
+    canImport
+      ? {
+          mailboxId: mailbox.id,
+          step: "google scopes",
+          ok: true,
+          detail: scopes.length > 0 ? scopes.join(" ") : "not reported by the token endpoint",
+        }
+      : {
+          mailboxId: mailbox.id,
+          step: "google scopes",
+          ok: false,
+          detail: scopes.join(" "),
+          cause: "the grant cannot import mail: it lacks https://www.googleapis.com/auth/gmail.insert",
+          fix: "Authorise again and accept the Gmail insert permission (pop2gmail needs gmail.insert and gmail.labels).",
+        },
+  );
+  try {
+    const url = new URL(`gmail/v1/users/${encodeURIComponent(gmail.user)}/profile`, config.google.apiBaseUrl);
+    const response = await fetch(url, {
+      headers: { authorization: `Bearer ${token.value}` },
+      signal: AbortSignal.timeout(15_000),
+    });
+    const body = (await response.json().catch(() => ({}))) as {
+      emailAddress?: string;
+      messagesTotal?: number;
+    };
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    steps.push({
+      mailboxId: mailbox.id,
+      step: "google profile",
+      ok: true,
+      detail: `${body.emailAddress ?? gmail.user}, ${body.messagesTotal ?? "?"} messages`,
+    });
+  } catch (error) {
+    steps.push({
+      mailboxId: mailbox.id,
+      step: "google profile",
+      ok: false,
+      detail: `cannot read the Gmail profile of ${gmail.user} (${error instanceof Error ? error.message : "error"})`,
+      cause: "the Gmail API did not answer for this user",
+      fix: `Check google.apiBaseUrl (${config.google.apiBaseUrl}) and that ${gmail.user} is the account that granted access.`,
+    });
+  }
+  return steps;
+}
+
+/** A failed step with the cause in words (from the typed error) and the error's own fix. */
+function failure(mailboxId: string, step: string, error: unknown): CheckStep {
+  if (!(error instanceof Pop2GmailError)) throw error;
+  return {
+    mailboxId,
+    step,
+    ok: false,
+    detail: error.message,
+    cause: causeOf(step, error),
+    ...(error.hint === undefined ? {} : { fix: error.hint }),
+    code: error.code,
+  };
+}
+
+function causeOf(step: string, error: Pop2GmailError): string {
+  if (error instanceof TlsError) return "bad certificate: the server's TLS certificate could not be verified";
+  if (error instanceof CredentialsError && error.service === "pop3")
+    return "wrong password: the POP3 server refused the user name or password";
+  if (error instanceof CredentialsError && error.service === "google")
+    return "expired token: Google refused the stored credentials (refresh token expired or revoked)";
+  if (error instanceof ConfigError) return `missing or invalid setting: ${error.field}`;
+  if (error.code === "MAILBOX_BUSY") return "the mailbox is locked by another client";
+  return `${step} failed (${error.code})`;
+}
+
+async function readCa(path: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (cause) {
+    throw new ConfigError("pop3.caFile", `cannot read the CA file ${path}`, {
+      cause,
+      hint: "Point pop3.caFile at a readable PEM file.",
+    });
+  }
+}

@@ -1,0 +1,156 @@
+import { existsSync } from "node:fs";
+import { mkdir, writeFile } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { LocalSecretStore } from "../../shared/adapters/local/local-secret-store";
+import { localConfigSchema, parseLocalConfig } from "../../shared/config/local-config";
+import { describeIssues } from "../../shared/config/parse-tenant-config";
+import { ConfigError } from "../../shared/core/errors";
+import { EXIT, UsageError } from "../output";
+import { createLocalRuntime, localPaths } from "../runtime/local-runtime";
+import { acquireRunLock } from "../runtime/run-lock";
+import { markExistingDelivered } from "./mark-existing";
+import { ask, askHidden } from "./prompt";
+
+const FLAGS = {
+  "mailbox-id": { type: "string" },
+  "pop3-host": { type: "string" },
+  "pop3-port": { type: "string" },
+  "pop3-tls": { type: "string" },
+  "pop3-user": { type: "string" },
+  "pop3-password-secret": { type: "string" },
+  "pop3-ca-file": { type: "string" },
+  "pop3-certificate-sha256": { type: "string" },
+  "allow-plaintext": { type: "boolean" },
+  "gmail-user": { type: "string" },
+  "gmail-auth": { type: "string" },
+  "gmail-credentials-secret": { type: "string" },
+  "gmail-label": { type: "string" },
+  "delete-after": { type: "string" },
+  "poll-seconds": { type: "string" },
+  "alarm-email": { type: "string" },
+  "data-dir": { type: "string" },
+  output: { type: "string", short: "o" },
+  force: { type: "boolean" },
+  "mark-existing-delivered": { type: "boolean" },
+  "no-input": { type: "boolean" },
+} as const;
+
+/**
+ * `pop2gmail init <tenant> [flags]`: writes a local config for one mailbox from flags, asking on
+ * a terminal for what is missing, and validates it with the tenant schema (errors name the field,
+ * exit 2). `--mark-existing-delivered` then records the messages now on the POP3 server as
+ * delivered, for mailboxes moving from Gmail's fetcher with "leave a copy on the server".
+ */
+export async function initCommand(args: readonly string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: [...args], options: FLAGS, allowPositionals: true });
+  const tenant = positionals[0];
+  if (tenant === undefined) throw new UsageError("init needs a tenant name: pop2gmail init <tenant>");
+  const interactive = process.stdin.isTTY === true && values["no-input"] !== true;
+  const pick = async (
+    flag: keyof typeof FLAGS,
+    question: string,
+    fallback?: string,
+  ): Promise<string | undefined> => {
+    const given = values[flag];
+    if (typeof given === "string") return given;
+    if (!interactive) return fallback;
+    const answer = await ask(question, fallback);
+    return answer === "" ? undefined : answer;
+  };
+  const mailboxId = await pick("mailbox-id", "Mailbox id (e.g. info@acme.it)");
+  const host = await pick("pop3-host", "POP3 server host");
+  const tls = await pick("pop3-tls", "POP3 TLS (implicit, starttls, none)", "implicit");
+  const port = await pick("pop3-port", "POP3 port", tls === "implicit" ? "995" : "110");
+  const user = await pick("pop3-user", "POP3 user name", mailboxId);
+  const gmailUser = await pick("gmail-user", "Gmail address to import into");
+  const deleteAfter = await pick(
+    "delete-after",
+    "Delete from POP3 after import (immediately, never, 30d)",
+    "immediately",
+  );
+  const raw = {
+    tenant,
+    ...(values["alarm-email"] === undefined ? {} : { alarmEmail: values["alarm-email"] }),
+    local: { dataDir: values["data-dir"] ?? `./.data/${tenant}` },
+    mailboxes: [
+      {
+        id: mailboxId,
+        pop3: {
+          host,
+          ...(port === undefined ? {} : { port: Number(port) }),
+          tls,
+          ...(values["allow-plaintext"] ? { allowPlaintext: true } : {}),
+          user,
+          passwordSecret:
+            values["pop3-password-secret"] ?? `${tenant}/${mailboxId ?? "mailbox"}/pop3-password`,
+          ...(values["pop3-ca-file"] === undefined ? {} : { caFile: values["pop3-ca-file"] }),
+          ...(values["pop3-certificate-sha256"] === undefined
+            ? {}
+            : { certificateSha256: values["pop3-certificate-sha256"] }),
+        },
+        gmail: {
+          user: gmailUser,
+          auth: values["gmail-auth"] ?? "oauth",
+          credentialsSecret: values["gmail-credentials-secret"] ?? `${tenant}/google`,
+          ...(values["gmail-label"] === undefined ? {} : { mailboxLabel: values["gmail-label"] }),
+        },
+        deleteAfter,
+        ...(values["poll-seconds"] === undefined ? {} : { pollSeconds: Number(values["poll-seconds"]) }),
+      },
+    ],
+  };
+  const checked = localConfigSchema.safeParse(raw);
+  if (!checked.success) {
+    process.stderr.write(
+      `pop2gmail: the config for ${tenant} is invalid:\n${describeIssues(checked.error.issues).replace(/^/gm, "  ")}\n`,
+    );
+    process.stderr.write(
+      "  what to do: fix the flags for the fields named above (pop2gmail help lists them), or run init on a terminal to be asked.\n",
+    );
+    return EXIT.usage;
+  }
+  const output = resolve(values.output ?? `${tenant}.local.json`);
+  if (existsSync(output) && !values.force) {
+    throw new ConfigError("--output", `${output} exists already`, {
+      hint: "Pass --force to overwrite it, or --output to write elsewhere.",
+    });
+  }
+  await mkdir(dirname(output), { recursive: true });
+  await writeFile(output, `${JSON.stringify(raw, null, 2)}\n`);
+  process.stdout.write(`wrote ${output}\n`);
+  const config = parseLocalConfig(raw, dirname(output), output);
+  const mailbox = config.mailboxes[0];
+  if (mailbox === undefined) return EXIT.ok;
+  const secrets = new LocalSecretStore(localPaths(config.local.dataDir).credentials);
+  if (interactive) {
+    const password = await askHidden(
+      `POP3 password for ${mailbox.pop3.user} (stored in ${localPaths(config.local.dataDir).credentials}, empty: keep)`,
+    );
+    if (password !== "") await secrets.set(mailbox.pop3.passwordSecret, password);
+  }
+  process.stdout.write(
+    `secrets: the POP3 password goes in "${mailbox.pop3.passwordSecret}" and the Google credentials JSON ({clientId, clientSecret, refreshToken}) in "${mailbox.gmail.credentialsSecret}", in ${localPaths(config.local.dataDir).credentials} (mode 0600) or POP2GMAIL_SECRET_* variables\n`,
+  );
+  if (values["mark-existing-delivered"]) {
+    const lock = await acquireRunLock(config.local.dataDir);
+    const runtime = createLocalRuntime(config, { secrets });
+    try {
+      const marked = await markExistingDelivered(runtime, mailbox);
+      if (marked.busy !== undefined) {
+        process.stderr.write(
+          `pop2gmail: the mailbox is busy (${marked.busy}); nothing was marked\n  what to do: close the other POP3 client and run init again with --force --mark-existing-delivered\n`,
+        );
+        return EXIT.failure;
+      }
+      process.stdout.write(
+        `marked ${marked.marked} of the ${marked.onServer} messages on the server as already delivered: they are neither imported nor deleted\n`,
+      );
+    } finally {
+      await runtime.close();
+      await lock.release();
+    }
+  }
+  process.stdout.write(`next: pop2gmail check --config ${output}, then pop2gmail run --config ${output}\n`);
+  return EXIT.ok;
+}

@@ -1,0 +1,286 @@
+import { setTimeout as delay } from "node:timers/promises";
+import { MemoryWorkQueue } from "../../shared/adapters/local/memory-work-queue";
+import { systemClock } from "../../shared/adapters/system-clock";
+import type { MailboxConfig } from "../../shared/config/tenant-config";
+import { type CopyPolicy, DEFAULT_COPY_POLICY } from "../../shared/core/copy-message";
+import { deleteCopiedInOwnSession } from "../../shared/core/delete-copied";
+import { Pop2GmailError } from "../../shared/core/errors";
+import { listNewMessages } from "../../shared/core/list-new-messages";
+import type { CopyJob, LedgerState, MailboxKey } from "../../shared/core/model";
+import type { PipelineDeps } from "../../shared/core/pipeline-deps";
+import type { Clock } from "../../shared/ports/clock";
+import { copyJobs } from "./copy-jobs";
+import type { LocalRuntime } from "./local-runtime";
+import { acquireRunLock } from "./run-lock";
+
+/** A failure that stopped one mailbox's pass, as shown to the operator (no secret in it). */
+export interface MailboxFailure {
+  readonly code: string;
+  readonly message: string;
+  readonly hint?: string;
+}
+
+/** What one mailbox's pass did. */
+export interface MailboxRunSummary {
+  readonly mailboxId: string;
+  onServer: number;
+  newMessages: number;
+  copied: number;
+  alreadyCopied: number;
+  quarantined: number;
+  retryLater: number;
+  deleted: number;
+  /** Messages not yet safely copied and deleted (listed, archived, importing, or imported awaiting DELE). */
+  inFlight: number;
+  busy?: string;
+  failure?: MailboxFailure;
+}
+
+/** The outcome of `runOnce`: `ok` only when every mailbox was reached and nothing is in flight. */
+export interface RunSummary {
+  readonly tenant: string;
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  readonly mailboxes: readonly MailboxRunSummary[];
+  readonly inFlight: number;
+  readonly ok: boolean;
+  /** True when a stop signal cut the run short. */
+  readonly stopped: boolean;
+}
+
+/** States whose message is not yet done with; `imported` (deleteAfter immediately) awaits its DELE. */
+export const IN_FLIGHT_STATES: readonly LedgerState[] = ["listed", "archived", "importing", "imported"];
+
+// The run lock guarantees no other copier lives: a claim found at start-up is a dead process's,
+// so it is settled at once (Message-ID look-up / merge, or IMPORT_UNCERTAIN) instead of in 16 min.
+const LOCAL_COPY_POLICY: CopyPolicy = { ...DEFAULT_COPY_POLICY, importClaimMs: 0 };
+
+/** Options of a run. */
+export interface RunOptions {
+  /** Abort to stop: the message in hand is finished, copied ones deleted, then the run returns. */
+  readonly signal?: AbortSignal;
+}
+
+/** One mailbox's state across polls: its queue survives from one poll to the next. */
+class MailboxWorker {
+  readonly queue: MemoryWorkQueue;
+  readonly deps: PipelineDeps;
+  readonly key: MailboxKey;
+
+  constructor(
+    private readonly runtime: LocalRuntime,
+    readonly mailbox: MailboxConfig,
+  ) {
+    this.queue = new MemoryWorkQueue(runtime.clock);
+    this.deps = runtime.pipeline(this.queue);
+    this.key = { tenant: runtime.config.tenant, mailboxId: mailbox.id };
+  }
+
+  /** The in-process queue died with the last process: its work is whatever the ledger has in flight. */
+  async recover(): Promise<void> {
+    const entries = await this.runtime.ledger.listByState(this.key, [
+      "listed",
+      "archived",
+      "importing",
+      "imported",
+    ]);
+    await this.queue.enqueue(
+      entries.map((e) => ({ ...this.key, uidl: e.uidl, listedSize: e.listedSize, listedAt: e.listedAt })),
+    );
+  }
+
+  /** Lists, copies what is queued (waiting up to `maxWaitMs` for scheduled retries), deletes what is due. */
+  async pass(maxWaitMs: number, signal: AbortSignal | undefined): Promise<MailboxRunSummary> {
+    const summary: MailboxRunSummary = {
+      mailboxId: this.mailbox.id,
+      onServer: 0,
+      newMessages: 0,
+      copied: 0,
+      alreadyCopied: 0,
+      quarantined: 0,
+      retryLater: 0,
+      deleted: 0,
+      inFlight: 0,
+    };
+    const stopped = () => signal?.aborted === true;
+    try {
+      const listed = await listNewMessages(this.deps, this.key.tenant, this.mailbox);
+      this.runtime.ledger.recordPoll({ ...this.key, at: this.runtime.clock.now(), ok: true });
+      if (listed.kind === "busy") {
+        summary.busy = listed.reason;
+      } else {
+        summary.onServer = listed.onServer;
+        summary.newMessages = listed.newMessages;
+        await this.drain(summary, maxWaitMs, stopped);
+        if (listed.deletesDue > 0 && !stopped() && summary.busy === undefined) {
+          const outcome = await deleteCopiedInOwnSession(this.deps, this.key.tenant, this.mailbox, {
+            uidls: listed.dueUidls,
+          });
+          if (outcome.kind === "deleted") summary.deleted += outcome.deleted;
+        }
+      }
+    } catch (error) {
+      if (!(error instanceof Pop2GmailError)) throw error;
+      this.runtime.ledger.recordPoll({
+        ...this.key,
+        at: this.runtime.clock.now(),
+        ok: false,
+        errorCode: error.code,
+      });
+      summary.failure = {
+        code: error.code,
+        message: error.message,
+        ...(error.hint === undefined ? {} : { hint: error.hint }),
+      };
+    }
+    summary.inFlight = (await this.runtime.ledger.listByState(this.key, IN_FLIGHT_STATES)).length;
+    return summary;
+  }
+
+  private async drain(summary: MailboxRunSummary, maxWaitMs: number, stopped: () => boolean): Promise<void> {
+    const { clock, config } = this.runtime;
+    const waitUntil = clock.now() + maxWaitMs;
+    while (!stopped()) {
+      const jobs = uniqueByUidl(this.queue.take(config.local.batchSize));
+      if (jobs.length === 0) {
+        const next = this.queue.nextVisibleAt();
+        if (next === undefined || next > waitUntil) return;
+        await clock.sleep(Math.max(0, next - clock.now()));
+        continue;
+      }
+      const result = await copyJobs(
+        this.deps,
+        this.key.tenant,
+        this.mailbox,
+        jobs,
+        LOCAL_COPY_POLICY,
+        stopped,
+      );
+      if (result.kind === "busy") {
+        summary.busy = result.reason;
+        // The server's lock is someone else's (a mail app): the jobs stay for the next poll.
+        await this.queue.enqueue(jobs);
+        return;
+      }
+      summary.deleted += result.deleted;
+      for (const [index, outcome] of result.outcomes.entries()) {
+        const job = jobs[index];
+        if (job === undefined || outcome === undefined) continue;
+        if (outcome.kind === "copied") summary.copied++;
+        else if (outcome.kind === "already-copied") summary.alreadyCopied++;
+        else if (outcome.kind === "quarantined" || outcome.kind === "gone") summary.quarantined++;
+        else if (outcome.kind === "retry-later") {
+          summary.retryLater++;
+          await this.queue.enqueue([job], {
+            delaySeconds: Math.min(900, Math.ceil(outcome.retryAfterMs / 1000)),
+          });
+        } else if (outcome.kind === "busy") {
+          summary.busy = outcome.reason;
+          await this.queue.enqueue([job]);
+        }
+      }
+      if (summary.busy !== undefined) return;
+    }
+  }
+}
+
+function uniqueByUidl(jobs: readonly CopyJob[]): CopyJob[] {
+  return [...new Map(jobs.map((job) => [job.uidl, job])).values()];
+}
+
+/** Takes the data directory's run lock and forgets leases of dead processes. */
+async function start(runtime: LocalRuntime) {
+  const lock = await acquireRunLock(runtime.config.local.dataDir);
+  runtime.ledger.releaseAllLeases();
+  const workers = runtime.config.mailboxes.map((mailbox) => new MailboxWorker(runtime, mailbox));
+  for (const worker of workers) await worker.recover();
+  return { lock, workers };
+}
+
+/**
+ * Drains every mailbox once: list, copy everything queued (waiting for scheduled retries up to
+ * `local.maxRetryWaitSeconds`), delete what is due. `ok` only when every mailbox was reached and
+ * nothing is left in flight.
+ */
+export async function runOnce(runtime: LocalRuntime, options: RunOptions = {}): Promise<RunSummary> {
+  const startedAt = new Date(runtime.clock.now()).toISOString();
+  const { lock, workers } = await start(runtime);
+  try {
+    const mailboxes: MailboxRunSummary[] = [];
+    for (const worker of workers) {
+      if (options.signal?.aborted) break;
+      mailboxes.push(await worker.pass(runtime.config.local.maxRetryWaitSeconds * 1000, options.signal));
+    }
+    return summarize(runtime, startedAt, mailboxes, options.signal?.aborted === true);
+  } finally {
+    await lock.release();
+  }
+}
+
+/**
+ * Polls every mailbox every `pollSeconds` until `signal` aborts (SIGINT/SIGTERM), finishing the
+ * message in hand. `onPass` sees each mailbox pass (for the log line of the command).
+ */
+export async function runForever(
+  runtime: LocalRuntime,
+  options: RunOptions & { onPass?: (summary: MailboxRunSummary) => void },
+): Promise<void> {
+  const { lock, workers } = await start(runtime);
+  const { clock } = runtime;
+  const dueAt = new Map(workers.map((worker) => [worker, clock.now()]));
+  try {
+    while (!options.signal?.aborted) {
+      for (const worker of workers) {
+        if (options.signal?.aborted) break;
+        if ((dueAt.get(worker) ?? 0) > clock.now()) continue;
+        // Scheduled retries are picked up by the next poll, not waited for.
+        options.onPass?.(await worker.pass(0, options.signal));
+        dueAt.set(worker, clock.now() + worker.mailbox.pollSeconds * 1000);
+      }
+      const next = Math.min(...dueAt.values());
+      await sleepUnlessAborted(clock, Math.max(0, next - clock.now()), options.signal);
+    }
+  } finally {
+    await lock.release();
+  }
+}
+
+async function summarize(
+  runtime: LocalRuntime,
+  startedAt: string,
+  mailboxes: MailboxRunSummary[],
+  stopped: boolean,
+): Promise<RunSummary> {
+  const inFlight = mailboxes.reduce((sum, m) => sum + m.inFlight, 0);
+  const reachedAll =
+    mailboxes.length === runtime.config.mailboxes.length &&
+    mailboxes.every((m) => m.busy === undefined && m.failure === undefined);
+  return {
+    tenant: runtime.config.tenant,
+    startedAt,
+    finishedAt: new Date(runtime.clock.now()).toISOString(),
+    mailboxes,
+    inFlight,
+    ok: reachedAll && inFlight === 0 && !stopped,
+    stopped,
+  };
+}
+
+/**
+ * Waits `ms` unless the signal aborts first. On the system clock the timer itself is cancelled,
+ * so a stopped process exits at once instead of keeping its event loop alive until the next poll.
+ */
+function sleepUnlessAborted(clock: Clock, ms: number, signal: AbortSignal | undefined): Promise<void> {
+  if (signal?.aborted) return Promise.resolve();
+  if (clock === systemClock)
+    return delay(ms, undefined, signal === undefined ? {} : { signal }).catch(() => {});
+  if (signal === undefined) return clock.sleep(ms);
+  return new Promise((resolve) => {
+    const done = () => {
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    signal.addEventListener("abort", done);
+    void clock.sleep(ms).then(done);
+  });
+}

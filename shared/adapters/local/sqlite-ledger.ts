@@ -1,0 +1,308 @@
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import Database from "better-sqlite3";
+import { LedgerConflictError, TransientError } from "../../core/errors";
+import type { LedgerEntry, LedgerState, MailboxKey, MessageKey } from "../../core/model";
+import type { Ledger, LedgerUpdate, MailboxSnapshot } from "../../ports/ledger";
+import type { SessionLease, SessionLeases } from "../../ports/session-leases";
+
+/** How a `SqliteLedger` is built. */
+export interface SqliteLedgerOptions {
+  /** The database file (`<dataDir>/ledger.sqlite`); ":memory:" for a throwaway one. */
+  readonly path: string;
+  /** Epoch ms; injected so lease expiry is testable without waiting. Default `Date.now`. */
+  readonly now?: () => number;
+}
+
+/** When the last poll of a mailbox ended, and whether it could reach the server. */
+export interface PollRecord extends MailboxKey {
+  readonly at: number;
+  readonly ok: boolean;
+  /** The error code of a failed poll (never a message text that could hold a secret). */
+  readonly errorCode?: string;
+  /** When a poll last reached the server (set on reads; equals `at` after a successful poll). */
+  readonly lastOkAt?: number;
+}
+
+// Columns are the key, the state (indexed, for listByState) and the entry as JSON: the entry's
+// optional fields grow with the core, and a JSON column follows without a migration.
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS messages (
+  tenant TEXT NOT NULL, mailbox_id TEXT NOT NULL, uidl TEXT NOT NULL,
+  state TEXT NOT NULL, entry TEXT NOT NULL,
+  PRIMARY KEY (tenant, mailbox_id, uidl)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS messages_by_state ON messages (tenant, mailbox_id, state);
+CREATE TABLE IF NOT EXISTS snapshots (
+  tenant TEXT NOT NULL, mailbox_id TEXT NOT NULL, version INTEGER NOT NULL, body BLOB NOT NULL,
+  PRIMARY KEY (tenant, mailbox_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS leases (
+  tenant TEXT NOT NULL, mailbox_id TEXT NOT NULL, slot INTEGER NOT NULL,
+  holder TEXT NOT NULL, expires_at INTEGER NOT NULL,
+  PRIMARY KEY (tenant, mailbox_id, slot)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS polls (
+  tenant TEXT NOT NULL, mailbox_id TEXT NOT NULL, at INTEGER NOT NULL, ok INTEGER NOT NULL,
+  error_code TEXT, last_ok_at INTEGER, PRIMARY KEY (tenant, mailbox_id)
+) WITHOUT ROWID;
+`;
+
+interface MessageRow {
+  entry: string;
+}
+
+/**
+ * The ledger and session leases of the local runtime in one SQLite file (WAL mode, so `status`
+ * can read while `run` writes). Same semantics as `DynamoDbLedger`: every state change checks
+ * the current state inside an immediate (write-locked) transaction, so two processes racing on
+ * one message cannot both win; the loser gets `LedgerConflictError`.
+ */
+export class SqliteLedger implements Ledger, SessionLeases {
+  private readonly db: Database.Database;
+  private readonly now: () => number;
+
+  constructor(options: SqliteLedgerOptions) {
+    this.now = options.now ?? Date.now;
+    try {
+      if (options.path !== ":memory:") mkdirSync(dirname(options.path), { recursive: true });
+      this.db = new Database(options.path);
+      this.db.pragma("journal_mode = WAL");
+      // A second process (status next to run) waits for the write lock instead of failing.
+      this.db.pragma("busy_timeout = 5000");
+      this.db.pragma("synchronous = FULL");
+      this.db.exec(SCHEMA);
+    } catch (cause) {
+      throw new TransientError("ledger", `cannot open the ledger database ${options.path}`, {
+        cause,
+        hint: "Check that the data directory exists, is writable and is not on a network share.",
+      });
+    }
+  }
+
+  /** Closes the database file. */
+  close(): void {
+    this.db.close();
+  }
+
+  async get(key: MessageKey): Promise<LedgerEntry | undefined> {
+    const row = this.db
+      .prepare<[string, string, string], MessageRow>(
+        "SELECT entry FROM messages WHERE tenant = ? AND mailbox_id = ? AND uidl = ?",
+      )
+      .get(key.tenant, key.mailboxId, key.uidl);
+    return row === undefined ? undefined : parseEntry(row.entry);
+  }
+
+  async createListed(entries: readonly Omit<LedgerEntry, "state" | "attempts">[]): Promise<LedgerEntry[]> {
+    const insert = this.db.prepare(
+      "INSERT OR IGNORE INTO messages (tenant, mailbox_id, uidl, state, entry) VALUES (?, ?, ?, 'listed', ?)",
+    );
+    const created: LedgerEntry[] = [];
+    this.db
+      .transaction(() => {
+        for (const input of entries) {
+          const entry: LedgerEntry = { ...input, state: "listed", attempts: 0 };
+          const result = insert.run(entry.tenant, entry.mailboxId, entry.uidl, JSON.stringify(entry));
+          if (result.changes === 1) created.push(entry);
+        }
+      })
+      .immediate();
+    return created;
+  }
+
+  async transition(
+    key: MessageKey,
+    from: readonly LedgerState[],
+    to: LedgerState,
+    update: LedgerUpdate = {},
+  ): Promise<LedgerEntry> {
+    return this.db
+      .transaction(() => {
+        const current = this.readForWrite(key);
+        if (current === undefined || !from.includes(current.state)) {
+          throw new LedgerConflictError(
+            `ledger entry ${key.tenant}/${key.mailboxId}/${key.uidl} is ${current?.state ?? "missing"}, not ${from.join("|")} (wanted ${to})`,
+          );
+        }
+        const next: LedgerEntry = { ...current, ...definedFields(update), state: to };
+        this.write(next);
+        return next;
+      })
+      .immediate();
+  }
+
+  async recordAttempt(key: MessageKey): Promise<number> {
+    return this.db
+      .transaction(() => {
+        const current = this.readForWrite(key);
+        if (current === undefined) {
+          throw new LedgerConflictError(`ledger entry ${key.tenant}/${key.mailboxId}/${key.uidl} is missing`);
+        }
+        const next = { ...current, attempts: current.attempts + 1 };
+        this.write(next);
+        return next.attempts;
+      })
+      .immediate();
+  }
+
+  async listByState(mailbox: MailboxKey, states: readonly LedgerState[]): Promise<LedgerEntry[]> {
+    const unique = [...new Set(states)];
+    if (unique.length === 0) return [];
+    const rows = this.db
+      .prepare<string[], MessageRow>(
+        `SELECT entry FROM messages WHERE tenant = ? AND mailbox_id = ? AND state IN (${unique.map(() => "?").join(", ")}) ORDER BY uidl`,
+      )
+      .all(mailbox.tenant, mailbox.mailboxId, ...unique);
+    return rows.map((row) => parseEntry(row.entry));
+  }
+
+  async getSnapshot(mailbox: MailboxKey): Promise<MailboxSnapshot | undefined> {
+    const row = this.db
+      .prepare<[string, string], { version: number; body: Buffer }>(
+        "SELECT version, body FROM snapshots WHERE tenant = ? AND mailbox_id = ?",
+      )
+      .get(mailbox.tenant, mailbox.mailboxId);
+    return row === undefined ? undefined : { version: row.version, body: new Uint8Array(row.body) };
+  }
+
+  async putSnapshot(
+    mailbox: MailboxKey,
+    body: Uint8Array,
+    expectedVersion: number | undefined,
+  ): Promise<void> {
+    this.db
+      .transaction(() => {
+        const row = this.db
+          .prepare<[string, string], { version: number }>(
+            "SELECT version FROM snapshots WHERE tenant = ? AND mailbox_id = ?",
+          )
+          .get(mailbox.tenant, mailbox.mailboxId);
+        if (row?.version !== expectedVersion) {
+          throw new LedgerConflictError(
+            `snapshot of ${mailbox.tenant}/${mailbox.mailboxId} is at version ${row?.version ?? "none"}, not ${expectedVersion ?? "none"}`,
+          );
+        }
+        this.db
+          .prepare("INSERT OR REPLACE INTO snapshots (tenant, mailbox_id, version, body) VALUES (?, ?, ?, ?)")
+          .run(mailbox.tenant, mailbox.mailboxId, (expectedVersion ?? 0) + 1, Buffer.from(body));
+      })
+      .immediate();
+  }
+
+  async acquire(
+    mailbox: MailboxKey,
+    slots: number,
+    holder: string,
+    leaseMs: number,
+  ): Promise<SessionLease | undefined> {
+    const now = this.now();
+    return this.db
+      .transaction(() => {
+        for (let slot = 0; slot < slots; slot++) {
+          const result = this.db
+            .prepare(
+              `INSERT INTO leases (tenant, mailbox_id, slot, holder, expires_at) VALUES (?, ?, ?, ?, ?)
+               ON CONFLICT (tenant, mailbox_id, slot) DO UPDATE SET holder = excluded.holder,
+               expires_at = excluded.expires_at WHERE leases.expires_at <= ?`,
+            )
+            .run(mailbox.tenant, mailbox.mailboxId, slot, holder, now + leaseMs, now);
+          if (result.changes === 1) return { slot, holder };
+        }
+        return undefined;
+      })
+      .immediate();
+  }
+
+  async release(mailbox: MailboxKey, lease: SessionLease): Promise<void> {
+    this.db
+      .prepare("DELETE FROM leases WHERE tenant = ? AND mailbox_id = ? AND slot = ? AND holder = ?")
+      .run(mailbox.tenant, mailbox.mailboxId, lease.slot, lease.holder);
+  }
+
+  /**
+   * Drops every lease. Only for a process that holds the data directory's run lock: any lease
+   * then belongs to a process that died (SIGKILL, power loss) and would block the mailbox until
+   * it expires.
+   */
+  releaseAllLeases(): number {
+    return this.db.prepare("DELETE FROM leases").run().changes;
+  }
+
+  /** Records the end of a poll, for `pop2gmail status`; a failed poll keeps the last good time. */
+  recordPoll(record: Omit<PollRecord, "lastOkAt">): void {
+    this.db
+      .prepare(
+        `INSERT INTO polls (tenant, mailbox_id, at, ok, error_code, last_ok_at) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (tenant, mailbox_id) DO UPDATE SET at = excluded.at, ok = excluded.ok,
+         error_code = excluded.error_code, last_ok_at = COALESCE(excluded.last_ok_at, polls.last_ok_at)`,
+      )
+      .run(
+        record.tenant,
+        record.mailboxId,
+        record.at,
+        record.ok ? 1 : 0,
+        record.errorCode ?? null,
+        record.ok ? record.at : null,
+      );
+  }
+
+  /** The last poll of every mailbox that was polled at least once. */
+  lastPolls(): PollRecord[] {
+    return this.db
+      .prepare<
+        [],
+        {
+          tenant: string;
+          mailbox_id: string;
+          at: number;
+          ok: number;
+          error_code: string | null;
+          last_ok_at: number | null;
+        }
+      >("SELECT tenant, mailbox_id, at, ok, error_code, last_ok_at FROM polls ORDER BY tenant, mailbox_id")
+      .all()
+      .map((row) => ({
+        tenant: row.tenant,
+        mailboxId: row.mailbox_id,
+        at: row.at,
+        ok: row.ok === 1,
+        ...(row.error_code === null ? {} : { errorCode: row.error_code }),
+        ...(row.last_ok_at === null ? {} : { lastOkAt: row.last_ok_at }),
+      }));
+  }
+
+  /** Entries per state of one mailbox, for `pop2gmail status`. */
+  countByState(mailbox: MailboxKey): Partial<Record<LedgerState, number>> {
+    const rows = this.db
+      .prepare<[string, string], { state: LedgerState; n: number }>(
+        "SELECT state, COUNT(*) AS n FROM messages WHERE tenant = ? AND mailbox_id = ? GROUP BY state",
+      )
+      .all(mailbox.tenant, mailbox.mailboxId);
+    return Object.fromEntries(rows.map((row) => [row.state, row.n]));
+  }
+
+  private readForWrite(key: MessageKey): LedgerEntry | undefined {
+    const row = this.db
+      .prepare<[string, string, string], MessageRow>(
+        "SELECT entry FROM messages WHERE tenant = ? AND mailbox_id = ? AND uidl = ?",
+      )
+      .get(key.tenant, key.mailboxId, key.uidl);
+    return row === undefined ? undefined : parseEntry(row.entry);
+  }
+
+  private write(entry: LedgerEntry): void {
+    this.db
+      .prepare("UPDATE messages SET state = ?, entry = ? WHERE tenant = ? AND mailbox_id = ? AND uidl = ?")
+      .run(entry.state, JSON.stringify(entry), entry.tenant, entry.mailboxId, entry.uidl);
+  }
+}
+
+function parseEntry(json: string): LedgerEntry {
+  return JSON.parse(json) as LedgerEntry;
+}
+
+/** Like DynamoDB's `removeUndefinedValues`: an undefined field in an update leaves the stored one. */
+function definedFields(update: LedgerUpdate): LedgerUpdate {
+  return Object.fromEntries(Object.entries(update).filter(([, value]) => value !== undefined));
+}
