@@ -1,4 +1,6 @@
 #!/usr/bin/env -S npx tsx
+
+import { existsSync } from "node:fs";
 import { demoCommand } from "./commands/demo";
 import { runCommand } from "./commands/run";
 import { EXIT, reportError, UsageError } from "./output";
@@ -21,7 +23,8 @@ Usage: pop2gmail <verb> [flags]
                                          in <dataDir>/credentials.json
   help                                   this text
 
-The config may also be given as the first argument after the verb (pop2gmail status local.json).
+The config may also be given as the first argument after the verb: a file, or a tenant whose
+config init wrote as <tenant>.local.json (pop2gmail status acme).
 Exit codes: 0 ok, 1 failure (a check failed, messages left in flight), 2 usage or config error.
 Secrets: POP2GMAIL_SECRET_<NAME> environment variables, or <dataDir>/credentials.json (mode 0600).`;
 
@@ -82,8 +85,16 @@ export async function main(argv: readonly string[]): Promise<number> {
 function withConfigShorthand(args: readonly string[], first?: string): string[] {
   const [head, ...tail] = args;
   const prefix = first === undefined ? [] : [first];
-  if (head !== undefined && !head.startsWith("-")) return [...prefix, "--config", head, ...tail];
+  if (head !== undefined && !head.startsWith("-"))
+    return [...prefix, "--config", configPathFor(head), ...tail];
   return [...prefix, ...args];
+}
+
+/** A config file, or a tenant whose config `init` wrote here as `<tenant>.local.json`. */
+function configPathFor(tenantOrFile: string): string {
+  return existsSync(tenantOrFile) || /\.jsonc?$/.test(tenantOrFile)
+    ? tenantOrFile
+    : `${tenantOrFile}.local.json`;
 }
 
 const exitCode = await main(process.argv.slice(2));

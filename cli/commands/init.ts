@@ -34,7 +34,16 @@ const FLAGS = {
   force: { type: "boolean" },
   "mark-existing-delivered": { type: "boolean" },
   "no-input": { type: "boolean" },
+  help: { type: "boolean", short: "h" },
 } as const;
+
+/** `init --help`: every flag, with `=VALUE` for those that take one. */
+function initHelp(): string {
+  const flags = Object.entries(FLAGS).map(
+    ([name, spec]) => `  --${name}${spec.type === "string" ? "=VALUE" : ""}`,
+  );
+  return `Usage: pop2gmail init <tenant> [flags]\n\nWrites <tenant>.local.json (or --output FILE), asking on a terminal for what the flags leave out.\n\n${flags.join("\n")}\n`;
+}
 
 /**
  * `pop2gmail init <tenant> [flags]`: writes a local config for one mailbox from flags, asking on
@@ -44,6 +53,10 @@ const FLAGS = {
  */
 export async function initCommand(args: readonly string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: [...args], options: FLAGS, allowPositionals: true });
+  if (values.help === true) {
+    process.stdout.write(initHelp());
+    return EXIT.ok;
+  }
   const tenant = positionals[0];
   if (tenant === undefined) throw new UsageError("init needs a tenant name: pop2gmail init <tenant>");
   const interactive = process.stdin.isTTY === true && values["no-input"] !== true;
