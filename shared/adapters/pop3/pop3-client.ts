@@ -212,7 +212,7 @@ export class Pop3Client {
     return this.#enqueue(async () => {
       this.#wire.send("STAT");
       const reply = await this.#readReply("STAT", false);
-      const match = /^(\d+) (\d+)/.exec(reply.text);
+      const match = /^(\d{1,15}) (\d{1,15})(?: |$)/.exec(reply.text);
       if (!match) throw new ProtocolError("pop3", `Malformed STAT reply: "${reply.text}"`);
       return { count: Number(match[1]), size: Number(match[2]) };
     });

@@ -234,7 +234,9 @@ export class Pop3Wire {
       .subarray(0, lineFeed === -1 ? text.length : lineFeed)
       .toString("latin1")
       .replace(/\r$/, "");
-    if (line.startsWith("-ERR")) {
+    // Only a well-formed -ERR is parsed: parseStatusLine throws on "-ERRX" or "-ERR<TAB>", and
+    // this runs inside socket event handlers, where a throw would be an uncaught exception.
+    if (line === "-ERR" || line.startsWith("-ERR ")) {
       const reply = parseStatusLine(Buffer.from(line, "latin1"));
       if (reply.kind === "err" && (reply.code === "IN-USE" || reply.code === "LOGIN-DELAY")) {
         return errorForErrReply("(unsolicited)", reply, false);

@@ -169,6 +169,20 @@ describe("Pop3Client wire robustness", () => {
     expect(error).toBeInstanceOf(ProtocolError);
   });
 
+  it("throws ProtocolError for a STAT size no number can hold", async () => {
+    // Prepare
+    const { connect } = await serve({
+      messages: [],
+      reply: (context) => (context.command === "STAT" ? `+OK 1 ${"9".repeat(400)}\r\n` : undefined),
+    });
+    const client = await connect();
+    await client.login("alice", PASSWORD);
+    // Act
+    const error = await rejection(client.stat());
+    // Assess
+    expect(error).toBeInstanceOf(ProtocolError);
+  });
+
   it("throws ProtocolError for an over-long listing line", async () => {
     // Prepare
     const { connect } = await serve({
