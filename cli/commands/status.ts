@@ -2,21 +2,11 @@ import { existsSync } from "node:fs";
 import { SqliteLedger } from "../../shared/adapters/local/sqlite-ledger";
 import type { LocalConfig } from "../../shared/config/local-config";
 import { ConfigError } from "../../shared/core/errors";
-import type { LedgerState } from "../../shared/core/model";
+import { LEDGER_STATES, type LedgerState } from "../../shared/core/model";
 import { EXIT, formatMs, percentile, table } from "../output";
 import { localPaths } from "../runtime/local-runtime";
 import { configAndFlags } from "./local-context";
 import { PRE_EXISTING_CODE } from "./mark-existing";
-
-const STATES: readonly LedgerState[] = [
-  "listed",
-  "archived",
-  "importing",
-  "imported",
-  "retained",
-  "deleted",
-  "quarantined",
-];
 
 /** One mailbox in `status --json`. */
 export interface MailboxStatus {
@@ -58,7 +48,7 @@ export async function statusCommand(args: readonly string[]): Promise<number> {
       `  last poll: ${m.lastPoll ? `${m.lastPoll.at} ${m.lastPoll.ok ? "ok" : `FAILED (${m.lastPoll.errorCode}); last successful: ${m.lastPoll.lastSuccessAt ?? "never"}`}` : "never"}\n`,
     );
     process.stdout.write(
-      `  ${STATES.map((s) => `${s} ${m.counts[s]}`).join(", ")}${m.preExisting > 0 ? ` (of those quarantined, ${m.preExisting} pre-existing)` : ""}\n`,
+      `  ${LEDGER_STATES.map((s) => `${s} ${m.counts[s]}`).join(", ")}${m.preExisting > 0 ? ` (of those quarantined, ${m.preExisting} pre-existing)` : ""}\n`,
     );
     process.stdout.write(
       `  PipelineDelay p50 ${formatMs(m.pipelineDelayMs.p50)}, p95 ${formatMs(m.pipelineDelayMs.p95)} over ${m.pipelineDelayMs.samples} messages\n`,
@@ -95,7 +85,7 @@ export async function collectStatus(config: LocalConfig): Promise<MailboxStatus[
     for (const mailbox of config.mailboxes) {
       const key = { tenant: config.tenant, mailboxId: mailbox.id };
       const stored = ledger.countByState(key);
-      const counts = Object.fromEntries(STATES.map((s) => [s, stored[s] ?? 0])) as Record<
+      const counts = Object.fromEntries(LEDGER_STATES.map((s) => [s, stored[s] ?? 0])) as Record<
         LedgerState,
         number
       >;

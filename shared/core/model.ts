@@ -17,16 +17,19 @@ export interface MessageKey extends MailboxKey {
  * until it is due). `importing` is one copier's claim on the Gmail import (taken before the
  * import call, dated by `importStartedAt`): it keeps two copiers from importing one message, and
  * a claim found stale means "the import may or may not have happened" (docs/pipeline.md).
- * Adapters treat the state as an opaque string.
+ * Adapters store the state as a string and check what they read against `LEDGER_STATES`.
  */
-export type LedgerState =
-  | "listed"
-  | "archived"
-  | "importing"
-  | "imported"
-  | "retained"
-  | "deleted"
-  | "quarantined";
+export const LEDGER_STATES = [
+  "listed",
+  "archived",
+  "importing",
+  "imported",
+  "retained",
+  "deleted",
+  "quarantined",
+] as const;
+
+export type LedgerState = (typeof LEDGER_STATES)[number];
 
 /** One ledger item per (mailbox, UIDL). Optional fields are filled in as the message moves on. */
 export interface LedgerEntry extends MessageKey {

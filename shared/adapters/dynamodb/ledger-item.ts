@@ -1,5 +1,11 @@
 import { ProtocolError } from "../../core/errors";
-import type { LedgerEntry, LedgerState, MailboxKey, MessageKey } from "../../core/model";
+import {
+  LEDGER_STATES,
+  type LedgerEntry,
+  type LedgerState,
+  type MailboxKey,
+  type MessageKey,
+} from "../../core/model";
 import { LEDGER_TABLE } from "./ledger-table";
 
 /**
@@ -30,16 +36,6 @@ export function settableFields(fields: object): [string, unknown][] {
     ([name, value]) => value !== undefined && !RESERVED_ATTRIBUTES.has(name),
   );
 }
-
-const LEDGER_STATES: readonly LedgerState[] = [
-  "listed",
-  "archived",
-  "importing",
-  "imported",
-  "retained",
-  "deleted",
-  "quarantined",
-];
 
 /** Partition key of every item of one mailbox. */
 export function mailboxPk(mailbox: MailboxKey): string {
