@@ -1,5 +1,5 @@
+import { createDeleteCopiedDeps } from "../../shared/adapters/lambda/delete-copied-deps";
 import { makeDeleteCopiedHandler } from "../../shared/adapters/lambda/delete-copied-handler";
-import { createLambdaDeps } from "../../shared/adapters/lambda/lambda-deps";
 
 /** Invoked asynchronously by the lister: `{"mailboxId": "...", "uidls": [...]}`. Built once per container. */
-export const handler = makeDeleteCopiedHandler(createLambdaDeps(process.env));
+export const handler = makeDeleteCopiedHandler(createDeleteCopiedDeps(process.env));

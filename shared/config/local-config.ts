@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { dirname, isAbsolute, resolve } from "node:path";
-import { z } from "zod";
+import * as z from "zod";
 import { ConfigError } from "../core/errors";
 import { describeIssues, formatPath } from "./parse-tenant-config";
 import { tenantConfigSchema } from "./tenant-config";

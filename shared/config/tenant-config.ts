@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 
 /**
  * The one schema for a tenant's configuration, used by the CDK app, the Lambda functions and

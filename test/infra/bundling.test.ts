@@ -42,6 +42,34 @@ describe("offline synth", () => {
     }
   });
 
+  it("keeps the Gmail sink, S3 and lib-storage out of every bundle but copy-message's", () => {
+    // Prepare
+    const functions = synthesized.template.findResources("AWS::Lambda::Function") as Record<
+      string,
+      { Properties: { Code: { S3Key: string } } }
+    >;
+    const sourcesOf = (logicalIdPrefix: string): string[] => {
+      const [, fn] = Object.entries(functions).find(([id]) => id.startsWith(logicalIdPrefix)) ?? [];
+      if (fn === undefined) throw new Error(`no function ${logicalIdPrefix}`);
+      const dir = join(outdir, `asset.${fn.Properties.Code.S3Key.replace(/\.zip$/, "")}`);
+      return (JSON.parse(readFileSync(join(dir, "index.mjs.map"), "utf8")) as { sources: string[] }).sources;
+    };
+    const copyOnly =
+      /@googleapis\/|google-auth-library|@aws-sdk\/(client-s3|lib-storage)\/|adapters\/(gmail|s3)\//;
+
+    // Act
+    const lister = sourcesOf("ListNewMessagesFunction");
+    const deleter = sourcesOf("DeleteCopiedFunction");
+    const copier = sourcesOf("CopyMessageFunction");
+
+    // Assess
+    expect(lister.filter((s) => copyOnly.test(s))).toEqual([]);
+    expect(deleter.filter((s) => copyOnly.test(s))).toEqual([]);
+    expect(copier.some((s) => s.includes("adapters/gmail/gmail-mail-sink.ts"))).toBe(true);
+    // The SDK is bundled (pinned), not taken from the runtime.
+    expect(copier.some((s) => s.includes("@aws-sdk/lib-storage/"))).toBe(true);
+  });
+
   it("writes a validation report without findings (cdk-nag runs as a validation plugin)", () => {
     // Act
     const report = JSON.parse(readFileSync(join(outdir, "validation-report.json"), "utf8")) as {

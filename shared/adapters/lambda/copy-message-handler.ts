@@ -6,8 +6,8 @@ import { ConfigError } from "../../core/errors";
 import type { CopyJob } from "../../core/model";
 import type { BusyReason } from "../../ports/telemetry";
 import { parseCopyJob } from "../sqs/parse-copy-job";
+import type { CopyMessageDeps } from "./copy-message-deps";
 import { describe } from "./describe-error";
-import type { LambdaDeps } from "./lambda-deps";
 
 /** SQS's longest `DelaySeconds`. */
 export const MAX_DELAY_SECONDS = 900;
@@ -50,7 +50,7 @@ interface Group {
  * A new `BatchProcessor` per invocation: it holds the records of one batch.
  */
 export function makeCopyMessageHandler(
-  deps: LambdaDeps,
+  deps: CopyMessageDeps,
 ): (event: SQSEvent, context: Context) => Promise<SQSBatchResponse> {
   return async (event, context) => {
     deps.logger.addContext(context);
@@ -116,8 +116,8 @@ export function makeCopyMessageHandler(
 }
 
 async function copyGroup(
-  deps: LambdaDeps,
-  pipeline: LambdaDeps["pipeline"] & { holderId: string },
+  deps: CopyMessageDeps,
+  pipeline: CopyMessageDeps["pipeline"] & { holderId: string },
   group: Group,
 ): Promise<Map<string, RecordVerdict>> {
   const tenant = deps.config.tenant;

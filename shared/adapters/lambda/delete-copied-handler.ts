@@ -1,9 +1,9 @@
 import type { Context } from "aws-lambda";
-import { z } from "zod";
+import * as z from "zod";
 import { deleteCopiedInOwnSession } from "../../core/delete-copied";
 import { CredentialsError, ProtocolError } from "../../core/errors";
+import type { DeleteCopiedDeps } from "./delete-copied-deps";
 import { describe } from "./describe-error";
-import type { LambdaDeps } from "./lambda-deps";
 
 // RFC 1939 §7: a UIDL is 1-70 characters in 0x21-0x7E.
 const deleteEventSchema = z.object({
@@ -30,7 +30,7 @@ export type DeleteCopiedResult =
  * the next poll asks again. Other errors are thrown, so Lambda's async retry runs once more.
  */
 export function makeDeleteCopiedHandler(
-  deps: LambdaDeps,
+  deps: DeleteCopiedDeps,
 ): (event: unknown, context: Context) => Promise<DeleteCopiedResult> {
   return async (event, context) => {
     deps.logger.addContext(context);

@@ -1,10 +1,10 @@
 import type { Context } from "aws-lambda";
-import { z } from "zod";
+import * as z from "zod";
 import { CredentialsError, Pop2GmailError, ProtocolError } from "../../core/errors";
 import { type ListResult, listNewMessages } from "../../core/list-new-messages";
 import { pollRepeatedly } from "../../core/poll-repeatedly";
 import { describe } from "./describe-error";
-import type { LambdaDeps } from "./lambda-deps";
+import type { ListNewMessagesDeps } from "./list-new-messages-deps";
 
 /** The EventBridge rule's constant input: `{"mailboxId": "info@acme.it"}`. */
 const listEventSchema = z.object({ mailboxId: z.string().min(1) });
@@ -49,7 +49,7 @@ export const DEFAULT_LIST_HANDLER_OPTIONS: ListHandlerOptions = { windowMs: 55_0
  * the rule has `retryAttempts: 0`, so a throw never doubles a poll.
  */
 export function makeListNewMessagesHandler(
-  deps: LambdaDeps,
+  deps: ListNewMessagesDeps,
   options: ListHandlerOptions = DEFAULT_LIST_HANDLER_OPTIONS,
 ): (event: unknown, context: Context) => Promise<ListNewMessagesResult> {
   return async (event, context) => {

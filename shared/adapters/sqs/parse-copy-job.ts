@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { ProtocolError } from "../../core/errors";
 import type { CopyJob } from "../../core/model";
 

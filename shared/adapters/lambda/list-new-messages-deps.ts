@@ -1,0 +1,74 @@
+import type { LambdaClient } from "@aws-sdk/client-lambda";
+import type { SQSClient } from "@aws-sdk/client-sqs";
+import { ENV_NAMES, requireEnv } from "../../config/env";
+import { type DeleteInvoker, LambdaDeleteInvoker } from "./delete-invoker";
+import {
+  type BaseClients,
+  type BasePipelineDeps,
+  type ContainerPipelineDeps,
+  createLambdaBase,
+  type FunctionDeps,
+  functionDeps,
+  type LambdaBase,
+  type LambdaBaseOverrides,
+} from "./lambda-base";
+import { createWorkQueueDeps } from "./work-queue-deps";
+
+/** The ports of list-new-messages: the base ones and the work queue it fills. */
+export type ListPipelineDeps = BasePipelineDeps & Pick<ContainerPipelineDeps, "queue">;
+
+export interface ListNewMessagesClients extends BaseClients {
+  readonly sqs: SQSClient;
+  /** Built (and its SDK package loaded) on first use: only a poll with deletes due needs it. */
+  lambda(): Promise<LambdaClient>;
+}
+
+/** What the list-new-messages handler uses. */
+export interface ListNewMessagesDeps extends FunctionDeps<ListPipelineDeps, ListNewMessagesClients> {
+  /** The async invoker of delete-copied; only the lister has `DELETE_FUNCTION_NAME`, so built on first use. */
+  deleteInvoker(): DeleteInvoker;
+}
+
+export interface ListNewMessagesOverrides extends LambdaBaseOverrides<ListPipelineDeps> {
+  readonly deleteInvoker?: DeleteInvoker;
+}
+
+/**
+ * The dependencies of list-new-messages: the shared base (`createLambdaBase`) plus the SQS work
+ * queue (`WORK_QUEUE_URL`) and the invoker of delete-copied (`DELETE_FUNCTION_NAME`). Called
+ * once per container at module load; nothing here does I/O.
+ */
+export function createListNewMessagesDeps(
+  env: NodeJS.ProcessEnv,
+  overrides: ListNewMessagesOverrides = {},
+): ListNewMessagesDeps {
+  const base = createLambdaBase(env, overrides);
+  const { sqs, queue } = createWorkQueueDeps(base);
+  const { lambda, deleteInvoker } = createDeleteInvokerDeps(base, overrides.deleteInvoker);
+  return {
+    ...functionDeps(base, { ...base.pipeline, queue }, { ...base.clients, sqs, lambda }, overrides.decorate),
+    deleteInvoker,
+  };
+}
+
+/** The Lambda client and the delete-copied invoker, both built on first use. */
+export function createDeleteInvokerDeps(
+  base: LambdaBase,
+  override: DeleteInvoker | undefined,
+): { lambda(): Promise<LambdaClient>; deleteInvoker(): DeleteInvoker } {
+  let client: Promise<LambdaClient> | undefined;
+  const lambda = () => {
+    client ??= import("@aws-sdk/client-lambda").then(
+      ({ LambdaClient }) => new LambdaClient(base.sdkClientSettings("LAMBDA")),
+    );
+    return client;
+  };
+  let invoker = override;
+  return {
+    lambda,
+    deleteInvoker() {
+      invoker ??= new LambdaDeleteInvoker(lambda, requireEnv(ENV_NAMES.deleteFunctionName, base.env));
+      return invoker;
+    },
+  };
+}
