@@ -2,6 +2,7 @@ import { setTimeout as delay } from "node:timers/promises";
 import { MemoryWorkQueue } from "../../shared/adapters/local/memory-work-queue";
 import { systemClock } from "../../shared/adapters/system-clock";
 import type { MailboxConfig } from "../../shared/config/tenant-config";
+import { copyBatch } from "../../shared/core/copy-batch";
 import { type CopyPolicy, DEFAULT_COPY_POLICY } from "../../shared/core/copy-message";
 import { deleteCopiedInOwnSession } from "../../shared/core/delete-copied";
 import { Pop2GmailError } from "../../shared/core/errors";
@@ -9,7 +10,6 @@ import { listNewMessages } from "../../shared/core/list-new-messages";
 import type { CopyJob, LedgerState, MailboxKey } from "../../shared/core/model";
 import type { PipelineDeps } from "../../shared/core/pipeline-deps";
 import type { Clock } from "../../shared/ports/clock";
-import { copyJobs } from "./copy-jobs";
 import type { LocalRuntime } from "./local-runtime";
 import { acquireRunLock } from "./run-lock";
 
@@ -148,7 +148,7 @@ class MailboxWorker {
         await clock.sleep(Math.max(0, next - clock.now()));
         continue;
       }
-      const result = await copyJobs(
+      const result = await copyBatch(
         this.deps,
         this.key.tenant,
         this.mailbox,
@@ -156,12 +156,6 @@ class MailboxWorker {
         LOCAL_COPY_POLICY,
         stopped,
       );
-      if (result.kind === "busy") {
-        summary.busy = result.reason;
-        // The server's lock is someone else's (a mail app): the jobs stay for the next poll.
-        await this.queue.enqueue(jobs);
-        return;
-      }
       summary.deleted += result.deleted;
       for (const [index, outcome] of result.outcomes.entries()) {
         const job = jobs[index];
@@ -175,6 +169,7 @@ class MailboxWorker {
             delaySeconds: Math.min(900, Math.ceil(outcome.retryAfterMs / 1000)),
           });
         } else if (outcome.kind === "busy") {
+          // The server's lock is someone else's (a mail app): the job stays for the next poll.
           summary.busy = outcome.reason;
           await this.queue.enqueue([job]);
         }

@@ -7,7 +7,7 @@ import {
   DEFAULT_COPY_POLICY,
 } from "./copy-message";
 import { deleteCopied } from "./delete-copied";
-import { ConnectionClosedError } from "./errors";
+import { ConnectionClosedError, ShutdownRequestedError } from "./errors";
 import { withMailboxSession } from "./mailbox-session";
 import type { CopyJob, LedgerEntry } from "./model";
 import type { PipelineDeps } from "./pipeline-deps";
@@ -26,7 +26,9 @@ export type CopyBatchDeps = CopyDeps & Pick<PipelineDeps, "pop3" | "leases" | "h
  * The copy step for a batch of jobs of one mailbox, in one POP3 session: `copyMessage` for each
  * job, then `deleteCopied` for the ones now safely copied, then QUIT, which commits the DELEs.
  * A busy mailbox yields `busy` for every job (none counted as failed). Once a RETR breaks the
- * connection the remaining jobs are `retry-later` without an attempt being counted against them.
+ * connection the remaining jobs are `retry-later` without an attempt being counted against them;
+ * so are the jobs not started once `shouldStop` says the process is shutting down (the local
+ * runtime on SIGINT/SIGTERM: it finishes the message in hand, deletes what was copied and QUITs).
  */
 export async function copyBatch(
   deps: CopyBatchDeps,
@@ -34,6 +36,7 @@ export async function copyBatch(
   mailbox: MailboxConfig,
   jobs: readonly CopyJob[],
   policy: CopyPolicy = DEFAULT_COPY_POLICY,
+  shouldStop: () => boolean = () => false,
 ): Promise<CopyBatchResult> {
   const session = await withMailboxSession(
     deps,
@@ -44,6 +47,11 @@ export async function copyBatch(
       for (const job of jobs) {
         if (scope.broken) {
           const error = new ConnectionClosedError("pop3", "the POP3 session broke during an earlier RETR");
+          outcomes.push({ kind: "retry-later", error, retryAfterMs: 0 });
+          continue;
+        }
+        if (shouldStop()) {
+          const error = new ShutdownRequestedError("not started: the process is shutting down");
           outcomes.push({ kind: "retry-later", error, retryAfterMs: 0 });
           continue;
         }

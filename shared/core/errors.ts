@@ -196,6 +196,12 @@ export class ImportInProgressError extends Pop2GmailError {
   readonly retryable = true;
 }
 
+/** A job left untouched because the process is shutting down; the ledger keeps it for the next run. */
+export class ShutdownRequestedError extends Pop2GmailError {
+  readonly code = "SHUTDOWN_REQUESTED";
+  readonly retryable = true;
+}
+
 /** A conditional ledger write lost a race: someone else moved the item first. */
 export class LedgerConflictError extends Pop2GmailError {
   readonly code = "LEDGER_CONFLICT";

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { copyBatch } from "../../../shared/core/copy-batch";
+import { DEFAULT_COPY_POLICY } from "../../../shared/core/copy-message";
 import { deleteCopied, deleteCopiedInOwnSession } from "../../../shared/core/delete-copied";
 import { ConnectionClosedError, MailboxBusyError } from "../../../shared/core/errors";
 import { withMailboxSession } from "../../../shared/core/mailbox-session";
@@ -215,5 +216,32 @@ describe("copyBatch", () => {
     expect(result.outcomes.map((o) => o.kind)).toEqual(["retry-later", "retry-later"]);
     expect(h.store.all().map((e) => e.attempts)).toEqual([1, 0]);
     expect(h.pop3.uidls()).toHaveLength(2);
+  });
+
+  it("finishes the message in hand when asked to stop, deletes it, and leaves the rest uncounted", async () => {
+    // Prepare
+    const h = new Harness();
+    const [first] = [h.pop3.add(makeMessage()), h.pop3.add(makeMessage()), h.pop3.add(makeMessage())];
+    await h.poll();
+    const jobs = h.queue.take(10);
+    let started = 0;
+    h.pop3.faults.afterRetrieve = () => {
+      started++;
+    };
+
+    // Act: the stop arrives while the first message is being copied.
+    const result = await copyBatch(h.deps, TENANT, h.mailbox, jobs, DEFAULT_COPY_POLICY, () => started > 0);
+
+    // Assess
+    expect(result.outcomes.map((o) => o.kind)).toEqual(["copied", "retry-later", "retry-later"]);
+    expect(result).toMatchObject({ deleted: 1, committed: true });
+    expect(h.pop3.uidls()).not.toContain(first);
+    expect(h.pop3.uidls()).toHaveLength(2);
+    expect(
+      h.store
+        .all()
+        .map((e) => e.attempts)
+        .sort(),
+    ).toEqual([0, 0, 1]);
   });
 });
