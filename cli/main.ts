@@ -18,6 +18,16 @@ Usage: pop2gmail <verb> [flags]
   status --config FILE [--json]          counts per ledger state, last poll, delays, quarantined messages
   replay --config FILE --since DATE      re-import archived messages newer than DATE into Gmail
   quarantine list|retry --config FILE    show quarantined messages, or release them for another copy
+
+A deployed tenant (stack Pop2Gmail-<tenant>; AWS credentials and region as for the AWS CLI):
+  status --aws --tenant T [--json]       counts per ledger state, queue and DLQ depth, quarantined
+  quarantine list|retry --aws --tenant T [--uidl U] [--json]
+                                         retry also sends the released messages' copy jobs
+  redrive --aws --tenant T [--max N] [--json]
+                                         move the dead-letter queue's jobs back to the work queue
+  with --region R, --stack NAME (default Pop2Gmail-<tenant>), --tenants-dir DIR (default
+  tenants/), or the resources given directly instead of read from the stack's outputs:
+  --table NAME --queue-url URL --dlq-url URL
   auth google --config FILE [--client-file client_secret.json] [--read-scope]
                                          OAuth consent on a loopback redirect; stores the refresh token
                                          in <dataDir>/credentials.json
@@ -38,6 +48,8 @@ async function lazy(load: () => Promise<Command>, args: readonly string[]): Prom
 export async function main(argv: readonly string[]): Promise<number> {
   const [verb, ...rest] = argv;
   const args = withConfigShorthand(rest);
+  // `--aws` verbs name a deployed tenant, not a local config: no config shorthand for them.
+  const aws = rest.includes("--aws");
   try {
     switch (verb) {
       case "demo":
@@ -49,7 +61,11 @@ export async function main(argv: readonly string[]): Promise<number> {
       case "check":
         return await lazy(async () => (await import("./commands/check")).checkCommand, args);
       case "status":
+        if (aws)
+          return await lazy(async () => (await import("./commands/aws-status")).awsStatusCommand, rest);
         return await lazy(async () => (await import("./commands/status")).statusCommand, args);
+      case "redrive":
+        return await lazy(async () => (await import("./commands/redrive")).redriveCommand, rest);
       case "replay":
         return await lazy(async () => (await import("./commands/replay")).replayCommand, args);
       case "auth":
@@ -60,6 +76,12 @@ export async function main(argv: readonly string[]): Promise<number> {
           withConfigShorthand(rest.slice(1)),
         );
       case "quarantine":
+        if (aws) {
+          return await lazy(
+            async () => (await import("./commands/aws-quarantine")).awsQuarantineCommand,
+            rest,
+          );
+        }
         return await lazy(
           async () => (await import("./commands/quarantine")).quarantineCommand,
           withConfigShorthand(rest.slice(1), rest[0]),

@@ -1,4 +1,4 @@
-import { Duration, Stack, type StackProps, Tags, Validations } from "aws-cdk-lib";
+import { CfnOutput, Duration, Stack, type StackProps, Tags, Validations } from "aws-cdk-lib";
 import { SqsEventSource } from "aws-cdk-lib/aws-lambda-event-sources";
 import type { CfnBucket } from "aws-cdk-lib/aws-s3";
 import type { Construct } from "constructs";
@@ -25,11 +25,9 @@ import { FEATURE_FLAGS } from "./feature-flags";
 import { assertEnvironmentFits, functionEnvironment } from "./function-environment";
 import { COPY_BATCH_SIZE, COPY_MAX_CONCURRENCY, FUNCTION_SETTINGS } from "./function-settings";
 import { secretArn, secretNames } from "./secret-arns";
+import { STACK_OUTPUT, tenantStackId } from "./stack-outputs";
 
-/** The CloudFormation stack id of a tenant: `Pop2Gmail-<tenant>`. */
-export function tenantStackId(tenant: string): string {
-  return `Pop2Gmail-${tenant}`;
-}
+export { tenantStackId };
 
 export interface TenantStackProps extends StackProps {
   readonly config: TenantConfig;
@@ -157,6 +155,16 @@ export class TenantStack extends Stack {
       deadLetterQueue: queues.deadLetterQueue,
       alarms: alarms.alarms,
     });
+
+    // What `pop2gmail status|redrive|quarantine --aws` reads with DescribeStacks. No exportName:
+    // an export would let another stack depend on this tenant's resources and pin them.
+    const outputs: [string, string, string][] = [
+      [STACK_OUTPUT.ledgerTableName, ledger.table.tableName, "The ledger table (DynamoDB)"],
+      [STACK_OUTPUT.workQueueUrl, queues.queue.queueUrl, "The copy-job queue (SQS)"],
+      [STACK_OUTPUT.deadLetterQueueUrl, queues.deadLetterQueue.queueUrl, "The copy-job dead-letter queue"],
+      [STACK_OUTPUT.archiveBucketName, archive.bucket.bucketName, "The archive bucket (S3)"],
+    ];
+    for (const [id, value, description] of outputs) new CfnOutput(this, id, { value, description });
 
     this.acknowledgeJustifiedFindings(archive.bucket.node.defaultChild as CfnBucket);
   }

@@ -5,6 +5,7 @@ import {
   MAX_RECEIVE_COUNT,
   VISIBILITY_TIMEOUT_FACTOR,
 } from "../../infra/function-settings";
+import { STACK_OUTPUT } from "../../infra/stack-outputs";
 import { LEDGER_TABLE } from "../../shared/adapters/dynamodb/ledger-table";
 import { ENV_NAMES } from "../../shared/config/env";
 import { METRIC, METRIC_DIMENSION, METRIC_NAMESPACE } from "../../shared/config/metrics";
@@ -392,6 +393,31 @@ describe("alarms", () => {
     // Assess
     expect(dashboards).toHaveLength(1);
     expect(dashboards[0]!.Properties.DashboardName).toBe(`pop2gmail-${config.tenant}`);
+  });
+});
+
+describe("outputs the CLI reads", () => {
+  it("outputs the ledger table, both queues and the archive bucket, and exports nothing", () => {
+    // Prepare
+    const { work, deadLetters } = queueIds();
+    const table = onlyLogicalId("AWS::DynamoDB::Table");
+    const archive = Object.keys(
+      template.findResources("AWS::S3::Bucket", {
+        Properties: { VersioningConfiguration: { Status: "Enabled" } },
+      }),
+    )[0];
+
+    // Act
+    const outputs = template.findOutputs("*");
+
+    // Assess
+    expect(Object.fromEntries(Object.entries(outputs).map(([id, o]) => [id, o.Value]))).toEqual({
+      [STACK_OUTPUT.ledgerTableName]: { Ref: table },
+      [STACK_OUTPUT.workQueueUrl]: { Ref: work },
+      [STACK_OUTPUT.deadLetterQueueUrl]: { Ref: deadLetters },
+      [STACK_OUTPUT.archiveBucketName]: { Ref: archive },
+    });
+    expect(Object.values(outputs).filter((o) => o.Export !== undefined)).toEqual([]);
   });
 });
 
