@@ -11,6 +11,8 @@ import { peakRssBytes } from "./peak-rss";
 
 const SIZE = 30 * 1024 * 1024;
 const MB = 1024 * 1024;
+// RSS once the bundle is loaded (imports are evaluated before this line), before any request.
+const loaded = process.memoryUsage().rss;
 
 async function* generatedMessage(messageId: string, size: number): AsyncGenerator<Uint8Array> {
   const head = smallTestMessage(messageId).subarray(0, size);
@@ -21,7 +23,7 @@ async function* generatedMessage(messageId: string, size: number): AsyncGenerato
   }
 }
 
-async function child(baseUrl: string, tokenUrl: string, mode: string): Promise<void> {
+async function child(baseUrl: string, tokenUrl: string, mode: string, tag: string): Promise<void> {
   const secrets = new MapSecretStore();
   secrets.set("google-info", JSON.stringify({ clientId: "c", clientSecret: "s", refreshToken: "r" }));
   const sink = new GmailMailSink({
@@ -38,7 +40,7 @@ async function child(baseUrl: string, tokenUrl: string, mode: string): Promise<v
     mailbox,
     uidl: "warm-up",
     size: small.length,
-    open: async () => generatedMessage(`warm-up-${mode}@acme.it`, small.length),
+    open: async () => generatedMessage(`warm-up-${tag}@acme.it`, small.length),
   });
   const baseline = process.memoryUsage().rss;
   const started = performance.now();
@@ -46,12 +48,13 @@ async function child(baseUrl: string, tokenUrl: string, mode: string): Promise<v
     mailbox,
     uidl: "bench",
     size: SIZE,
-    open: async () => generatedMessage(`bench-${mode}@acme.it`, SIZE),
+    open: async () => generatedMessage(`bench-${tag}@acme.it`, SIZE),
   });
   const ms = performance.now() - started;
-  process.stdout.write(JSON.stringify({ baseline, peak: peakRssBytes(), ms }));
+  process.stdout.write(JSON.stringify({ loaded, baseline, peak: peakRssBytes(), ms }));
 }
 
-const [baseUrl, tokenUrl, mode] = process.argv.slice(2);
-if (!baseUrl || !tokenUrl || !mode) throw new Error("usage: gmail-import-child <baseUrl> <tokenUrl> <mode>");
-await child(baseUrl, tokenUrl, mode);
+const [baseUrl, tokenUrl, mode, tag] = process.argv.slice(2);
+if (!baseUrl || !tokenUrl || !mode)
+  throw new Error("usage: gmail-import-child <baseUrl> <tokenUrl> <mode> [tag]");
+await child(baseUrl, tokenUrl, mode, tag ?? mode);

@@ -6,6 +6,7 @@ import type { SecretStore } from "../../ports/secret-store";
 import { googleCredentialsHint } from "./gmail-error-mapping";
 import { type GoogleCredentials, parseGoogleCredentials } from "./google-credentials";
 import { describeGoogleError, parseRetryAfter } from "./google-http-failure";
+import { type HttpExchangeResponse, HttpTransportFailure, httpExchange } from "./http-exchange";
 
 /** An access token and what it may do. */
 export interface AccessToken {
@@ -113,30 +114,38 @@ export class GoogleAccessTokens {
             assertion: this.#signedAssertion(gmail.user, credentials, now),
           },
     );
-    let response: Response;
+    // node:http(s), like the resumable upload, not the global fetch: Node's fetch is undici, whose
+    // first connection compiles its WebAssembly HTTP parser, and V8's background optimisation of
+    // that module took 20-25 MB of native memory (bench/README.md, "Gmail import memory").
+    let response: HttpExchangeResponse;
     try {
-      response = await fetch(this.#options.tokenUrl, {
+      response = await httpExchange({
         method: "POST",
+        url: this.#options.tokenUrl,
         headers: { "content-type": "application/x-www-form-urlencoded" },
-        body: form,
-        signal: AbortSignal.timeout(this.#options.timeoutMs),
+        body: form.toString(),
+        timeoutMs: this.#options.timeoutMs,
       });
     } catch (cause) {
-      const name = cause instanceof Error ? cause.name : "Error";
+      const name =
+        cause instanceof HttpTransportFailure
+          ? (cause.failure.networkCode ?? "Error")
+          : cause instanceof Error
+            ? cause.name
+            : "Error";
       // Token failures happen before any import request leaves, so they never leave an import uncertain.
       throw new TransientError("google", `the Google token endpoint could not be reached (${name})`, {
         cause: new Error(name),
         requestNotSent: true,
       });
     }
-    const text = await response.text();
-    let body: unknown = text;
+    let body: unknown = response.text;
     try {
-      body = JSON.parse(text);
+      body = JSON.parse(response.text);
     } catch {
       // Not JSON (a proxy's error page): keep the text for the reason, it holds no secret of ours.
     }
-    if (response.ok) return this.#tokenFrom(body, now);
+    if (response.status >= 200 && response.status < 300) return this.#tokenFrom(body, now);
     throw this.#errorFrom(response, body, gmail, now);
   }
 
@@ -156,13 +165,15 @@ export class GoogleAccessTokens {
     return { value: b.access_token, expiresAt: now + expiresIn * 1000, scopes: new Set(scopes) };
   }
 
-  #errorFrom(response: Response, body: unknown, gmail: GmailConfig, now: number): Pop2GmailError {
+  #errorFrom(response: HttpExchangeResponse, body: unknown, gmail: GmailConfig, now: number): Pop2GmailError {
     const { reasons, message } = describeGoogleError(body);
     const cause = new Error(
       `token endpoint HTTP ${response.status} ${reasons.join(",")} ${message ?? ""}`.trim(),
     );
     if (response.status === 429) {
-      const retryAfterMs = parseRetryAfter(response.headers.get("retry-after") ?? undefined, now) ?? 1000;
+      const retryAfter = response.headers["retry-after"];
+      const retryAfterMs =
+        parseRetryAfter(typeof retryAfter === "string" ? retryAfter : undefined, now) ?? 1000;
       return new RateLimitedError("google", retryAfterMs, "the Google token endpoint is rate limiting", {
         cause,
       });

@@ -29,8 +29,10 @@ const MAX_RESPONSE_BYTES = 1024 * 1024;
 
 /**
  * Sends one request with node:http(s) and collects the answer. Used for the resumable upload,
- * which the googleapis Node client does not offer; node:http lets us set Content-Length and
- * Content-Range exactly and write a chunk without copying it.
+ * which the googleapis Node client does not offer (node:http lets us set Content-Length and
+ * Content-Range exactly and write a chunk without copying it), and for the OAuth token requests.
+ * Not the global fetch: its first connection makes V8 compile undici's WebAssembly HTTP parser
+ * in the background, which cost 20-25 MB of peak RSS (bench/README.md, "Gmail import memory").
  */
 export function httpExchange(req: HttpExchangeRequest): Promise<HttpExchangeResponse> {
   const url = new URL(req.url);
