@@ -110,7 +110,15 @@ async function candidateEntries(
   return entries;
 }
 
-async function markDeleted(deps: DeleteDeps, entry: LedgerEntry, deletedAt: number): Promise<boolean> {
+/**
+ * Records a copied message (imported or retained) as deleted from the server; false when an
+ * earlier pass already did. Safe whoever deleted it: those states mean archived and imported.
+ */
+export async function markDeleted(
+  deps: Pick<DeleteDeps, "ledger" | "telemetry">,
+  entry: LedgerEntry,
+  deletedAt: number,
+): Promise<boolean> {
   try {
     await deps.ledger.transition(keyOf(entry), ["imported", "retained"], "deleted", { deletedAt });
   } catch (error) {

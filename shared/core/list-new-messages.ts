@@ -1,5 +1,6 @@
 import type { MailboxConfig } from "../config/tenant-config";
 import type { BusyReason } from "../ports/telemetry";
+import { markDeleted } from "./delete-copied";
 import { deleteDueAt } from "./delete-policy";
 import { LedgerConflictError } from "./errors";
 import { withMailboxSession } from "./mailbox-session";
@@ -93,17 +94,22 @@ export async function listNewMessages(
     else if (known.kind === "pending" && known.at <= now) stuck.push(message);
     else after.set(hash, known);
   }
-  const pendingGone = [...before].filter(([hash, entry]) => entry.kind === "pending" && !onServer.has(hash));
+  const gone = (kind: string) =>
+    new Set(
+      [...before].filter(([hash, entry]) => entry.kind === kind && !onServer.has(hash)).map(([hash]) => hash),
+    );
+  const pendingGone = gone("pending");
+  const copiedGone = gone("copied");
   const work = new ListWork(deps, mailboxKey, policy, now, after);
   const newMessages = await work.createNew(unknown);
   const requeued = await work.recheck(stuck);
-  const vanished = await work.settleVanished(new Set(pendingGone.map(([hash]) => hash)));
+  const vanished = await work.settleVanished(new Set([...pendingGone, ...copiedGone]));
   await work.flushQueue();
   const changed = !sameSnapshot(before, after);
   if (changed) await writeSnapshot(deps, mailboxKey, after, stored?.version);
   const due = server.filter((m) => isDue(after.get(uidlHash(m.uidl)), mailbox, now)).map((m) => m.uidl);
   const deletesDue = due.length;
-  const idle = !changed && newMessages === 0 && requeued === 0 && pendingGone.length === 0;
+  const idle = !changed && newMessages === 0 && requeued === 0 && pendingGone.size === 0;
   const result = {
     kind: "listed",
     onServer: server.length,
@@ -181,16 +187,26 @@ class ListWork {
   }
 
   /**
-   * Pending messages no longer on the server: listed ones were taken by another client before
-   * we copied them (quarantined as VANISHED, so an alarm says so); archived and importing ones
-   * are re-sent, as the copy can finish from the archive. One query finds their UIDLs: the snapshot holds hashes.
+   * Messages no longer on the server. Listed ones were taken by another client before we copied
+   * them (quarantined as VANISHED, so an alarm says so); archived and importing ones are re-sent,
+   * as the copy can finish from the archive; imported and retained ones were deleted, usually
+   * already recorded by the session that deleted them, but a crash between its QUIT and that
+   * ledger write leaves them unrecorded, so they are recorded here. One query finds their UIDLs
+   * (the snapshot holds hashes), and only on a poll where some vanished.
    */
   async settleVanished(hashes: ReadonlySet<string>): Promise<number> {
     if (hashes.size === 0) return 0;
-    const inFlight = await this.deps.ledger.listByState(this.mailboxKey, IN_FLIGHT_STATES);
+    const entries = await this.deps.ledger.listByState(this.mailboxKey, [
+      ...IN_FLIGHT_STATES,
+      ...COPIED_STATES,
+    ]);
     let vanished = 0;
-    for (const entry of inFlight) {
+    for (const entry of entries) {
       if (!hashes.has(uidlHash(entry.uidl))) continue;
+      if (COPIED_STATES.includes(entry.state)) {
+        await markDeleted(this.deps, entry, this.now);
+        continue;
+      }
       vanished++;
       this.deps.telemetry.record({ type: "vanished", ...keyOf(entry), state: entry.state });
       if (entry.state !== "listed") {
@@ -220,6 +236,9 @@ class ListWork {
     this.after.set(uidlHash(entry.uidl), { kind: "pending", at: this.now + this.policy.stuckAfterMs });
   }
 }
+
+/** States of a message safely copied (archived and imported) that may still be on the server. */
+const COPIED_STATES: readonly LedgerState[] = ["imported", "retained"];
 
 /** States a copy job is still out for: the snapshot keeps them `pending`. */
 const IN_FLIGHT_STATES: readonly LedgerState[] = ["listed", "archived", "importing"];

@@ -1,9 +1,10 @@
 import { describe, expect, it } from "vitest";
+import { copyBatch } from "../../../shared/core/copy-batch";
 import { deleteCopiedInOwnSession } from "../../../shared/core/delete-copied";
 import { MailboxBusyError } from "../../../shared/core/errors";
 import { DEFAULT_LIST_POLICY } from "../../../shared/core/list-new-messages";
 import { pollRepeatedly } from "../../../shared/core/poll-repeatedly";
-import { Harness, mailboxConfig, makeMessage, TENANT } from "./support/harness";
+import { crashOnce, Harness, mailboxConfig, makeMessage, TENANT } from "./support/harness";
 
 /** A mailbox whose server keeps `count` messages already copied and retained. */
 async function mailboxWithRetained(count: number, deleteAfter = "never"): Promise<Harness> {
@@ -217,5 +218,27 @@ describe("pollRepeatedly", () => {
     // Assess
     expect(results).toHaveLength(1);
     expect(h.clock.sleeps).toEqual([]);
+  });
+
+  it("records as deleted a copied message whose deleting session crashed after QUIT", async () => {
+    // Prepare: QUIT commits the DELE, then the process dies before the ledger says "deleted",
+    // and no redelivered job comes back to notice (its session broke, or it was acknowledged).
+    const h = new Harness();
+    const uidl = h.pop3.add(makeMessage());
+    await h.poll();
+    const jobs = h.queue.take(10);
+    crashOnce(h.ledger, "transition", { after: false, when: (...a: never[]) => a[2] === "deleted" });
+    const crashed = await h.survive(() => copyBatch(h.deps, TENANT, h.mailbox, jobs));
+    const key = { tenant: TENANT, mailboxId: h.mailbox.id, uidl };
+    const before = (await h.store.get(key))?.state;
+
+    // Act
+    await h.poll();
+
+    // Assess
+    expect(crashed).toBe(true);
+    expect(h.pop3.uidls()).toEqual([]);
+    expect(before).toBe("imported");
+    expect((await h.store.get(key))?.state).toBe("deleted");
   });
 });
