@@ -1,0 +1,249 @@
+import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import type { S3Client } from "@aws-sdk/client-s3";
+import { ConnectionClosedError, MailboxBusyError } from "../../../shared/core/errors";
+import type { ServerMessage } from "../../../shared/core/model";
+import type { ArchiveStore } from "../../../shared/ports/archive-store";
+import type { ImportRequest, MailSink } from "../../../shared/ports/mail-sink";
+import type { Pop3Session, Pop3Source } from "../../../shared/ports/pop3-source";
+import type { PipelineEvent, Telemetry } from "../../../shared/ports/telemetry";
+import type { WorkQueue } from "../../../shared/ports/work-queue";
+import type { FaultDice } from "./seeded-faults";
+
+/** Stands for the process dying at a seam: not one of our errors, so the core never handles it. */
+export class CrashError extends Error {
+  constructor(readonly seam: string) {
+    super(`injected crash ${seam}`);
+  }
+}
+
+/** Every fault the campaign can inject, each with its probability per opportunity. */
+export const FAULT_KINDS = [
+  "crash-after-retr",
+  "crash-after-archive-put",
+  "crash-after-verify",
+  "crash-after-import",
+  "crash-between-dele-and-quit",
+  "crash-after-quit",
+  "crash-after-enqueue",
+  "quit-never-came",
+  "login-delay",
+  "retr-connection-cut",
+  "s3-5xx-attempt",
+  "s3-5xx-call",
+  "dynamodb-5xx-attempt",
+  "dynamodb-5xx-call",
+  "gmail-429",
+  "gmail-5xx",
+  "gmail-5xx-after-store",
+  "gmail-timeout",
+  "gmail-reset",
+  "gmail-token-5xx",
+  "sqs-redelivery",
+  "sqs-concurrent-redelivery",
+  "duplicate-enqueue",
+] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
+export type CampaignDice = FaultDice<FaultKind>;
+
+/** Called before a QUIT that would commit DELEs, with the UIDLs it commits. */
+export type QuitAudit = (uidls: readonly string[]) => Promise<void>;
+
+interface MiddlewareAdder {
+  add(
+    middleware: (
+      next: (args: unknown) => Promise<unknown>,
+      context: { commandName?: string },
+    ) => (args: unknown) => Promise<unknown>,
+    options: { step: "initialize" | "finalizeRequest"; name: string; priority?: "low" },
+  ): void;
+}
+
+/** Hooks the driver uses to line up concurrent work. */
+export interface CampaignHooks {
+  /** Called as a Gmail import starts (the concurrent redelivery waits for it). */
+  onImportStart: (() => void) | undefined;
+}
+
+/**
+ * The Pop3Source the handlers see. It audits every QUIT that would commit DELEs (invariant 1:
+ * each one archived, imported and recorded at that moment) and injects the POP3-side faults:
+ * `LOGIN-DELAY` at login, a crash once RETR streamed the whole message, and at the end of a
+ * session that sent DELEs one of: a crash before QUIT, the connection dropped instead of QUIT
+ * (the DELEs are not committed, RFC 1939 §6), or a crash after QUIT's `+OK` before the ledger
+ * write.
+ */
+export class FaultyPop3Source implements Pop3Source {
+  constructor(
+    private readonly inner: Pop3Source,
+    private readonly dice: CampaignDice,
+    private readonly audit: QuitAudit,
+  ) {}
+
+  async open(mailbox: Parameters<Pop3Source["open"]>[0]): Promise<Pop3Session> {
+    if (this.dice.roll("login-delay")) {
+      throw new MailboxBusyError("LOGIN-DELAY", "-ERR [LOGIN-DELAY] wait before logging in again (injected)");
+    }
+    const session = await this.inner.open(mailbox);
+    const { dice, audit } = this;
+    let listing: ServerMessage[] = [];
+    const marked: number[] = [];
+    return {
+      async listMessages() {
+        listing = await session.listMessages();
+        return listing;
+      },
+      async retrieve(number, options) {
+        const stream = await session.retrieve(number, options);
+        if (!dice.roll("crash-after-retr")) return stream;
+        return (async function* () {
+          yield* stream;
+          throw new CrashError("after RETR");
+        })();
+      },
+      async markDeleted(number) {
+        await session.markDeleted(number);
+        marked.push(number);
+      },
+      async quit() {
+        if (marked.length === 0) return session.quit();
+        if (dice.roll("crash-between-dele-and-quit")) throw new CrashError("between DELE and QUIT");
+        if (dice.roll("quit-never-came")) {
+          session.abort();
+          throw new ConnectionClosedError("pop3", "the connection dropped before QUIT (injected)");
+        }
+        await audit(marked.map((n) => listing.find((m) => m.number === n)?.uidl ?? `#${n}`));
+        const result = await session.quit();
+        if (result.committed && dice.roll("crash-after-quit")) throw new CrashError("after QUIT");
+        return result;
+      },
+      abort() {
+        session.abort();
+      },
+    };
+  }
+}
+
+/** Crashes after the archive write returned, and after a verification that succeeded. */
+export class FaultyArchive implements ArchiveStore {
+  constructor(
+    private readonly inner: ArchiveStore,
+    private readonly dice: CampaignDice,
+  ) {}
+  async put(...args: Parameters<ArchiveStore["put"]>) {
+    const digest = await this.inner.put(...args);
+    if (this.dice.roll("crash-after-archive-put")) throw new CrashError("after the archive write");
+    return digest;
+  }
+  async verify(...args: Parameters<ArchiveStore["verify"]>) {
+    const ok = await this.inner.verify(...args);
+    if (ok && this.dice.roll("crash-after-verify")) throw new CrashError("after the archive verify");
+    return ok;
+  }
+  open(...args: Parameters<ArchiveStore["open"]>) {
+    return this.inner.open(...args);
+  }
+  list(prefix: string) {
+    return this.inner.list(prefix);
+  }
+}
+
+/** Crashes after Gmail returned an id, before the copier's ledger write. */
+export class FaultySink implements MailSink {
+  constructor(
+    private readonly inner: MailSink,
+    private readonly dice: CampaignDice,
+    private readonly hooks: CampaignHooks,
+  ) {}
+  async import(request: ImportRequest) {
+    this.hooks.onImportStart?.();
+    const result = await this.inner.import(request);
+    if (this.dice.roll("crash-after-import")) throw new CrashError("after the Gmail import");
+    return result;
+  }
+  findExisting(...args: Parameters<MailSink["findExisting"]>) {
+    return this.inner.findExisting(...args);
+  }
+}
+
+/**
+ * The work queue as the functions see it. Duplicate delivery: a job is sometimes enqueued a
+ * second time. A crash after a successful enqueue (the lister before its snapshot write, the
+ * copier after re-sending a postponed job). Postponed jobs are sent at once and the rig's clock
+ * moves by the delay instead, so nothing waits for time.
+ */
+export class FaultyQueue implements WorkQueue {
+  constructor(
+    private readonly inner: WorkQueue,
+    private readonly dice: CampaignDice,
+    private readonly advanceClock: (ms: number) => void,
+    private readonly delays: number[],
+  ) {}
+  async enqueue(jobs: Parameters<WorkQueue["enqueue"]>[0], options: { delaySeconds?: number } = {}) {
+    if (options.delaySeconds !== undefined) {
+      this.delays.push(options.delaySeconds);
+      this.advanceClock(options.delaySeconds * 1000);
+    }
+    await this.inner.enqueue(jobs);
+    const twice = jobs.filter(() => this.dice.roll("duplicate-enqueue"));
+    if (twice.length > 0) await this.inner.enqueue(twice);
+    if (this.dice.roll("crash-after-enqueue")) throw new CrashError("after enqueue");
+  }
+}
+
+/** Keeps every pipeline event, then passes it on. */
+export class EventLog implements Telemetry {
+  readonly events: PipelineEvent[] = [];
+  constructor(
+    private readonly next: Telemetry,
+    private readonly timeline?: (event: PipelineEvent) => void,
+  ) {}
+  record(event: PipelineEvent): void {
+    this.events.push(event);
+    this.timeline?.(event);
+    this.next.record(event);
+  }
+}
+
+/**
+ * An SDK middleware (inside the retry loop, so each throw is one attempt the SDK sees fail) that
+ * answers a 5xx: for single attempts at `attemptKind`'s rate, and for every attempt of a whole
+ * call at `callKind`'s rate (so the SDK's own retries run out and the adapter sees the failure).
+ */
+export function addServerErrorMiddleware(
+  client: S3Client | DynamoDBClient,
+  dice: CampaignDice,
+  service: "s3" | "dynamodb",
+): void {
+  // Both clients' stacks take these middlewares; the union of their generic signatures does not
+  // type-check as one call, so the stack is seen through the shape used here.
+  const stack = client.middlewareStack as unknown as MiddlewareAdder;
+  const callKind: FaultKind = service === "s3" ? "s3-5xx-call" : "dynamodb-5xx-call";
+  const attemptKind: FaultKind = service === "s3" ? "s3-5xx-attempt" : "dynamodb-5xx-attempt";
+  const failing = new WeakSet<object>();
+  stack.add(
+    (next) => async (args) => {
+      const input = (args as { input?: unknown }).input;
+      if (typeof input === "object" && input !== null && dice.roll(callKind)) failing.add(input);
+      return next(args);
+    },
+    { step: "initialize", name: `campaign-${service}-call-faults` },
+  );
+  stack.add(
+    (next, context) => async (args) => {
+      const input = (args as { input?: unknown }).input;
+      const wholeCall = typeof input === "object" && input !== null && failing.has(input);
+      if (wholeCall || dice.roll(attemptKind)) throw serverError(service, context.commandName);
+      return next(args);
+    },
+    { step: "finalizeRequest", priority: "low", name: `campaign-${service}-attempt-faults` },
+  );
+}
+
+function serverError(service: "s3" | "dynamodb", command: string | undefined): Error {
+  const name = service === "s3" ? "InternalError" : "InternalServerError";
+  return Object.assign(new Error(`${name} injected into ${command ?? "a call"}`), {
+    name,
+    $fault: "server",
+    $metadata: { httpStatusCode: 500, attempts: 1 },
+  });
+}
