@@ -228,9 +228,11 @@ export async function runForever(
       for (const worker of workers) {
         if (options.signal?.aborted) break;
         if ((dueAt.get(worker) ?? 0) > clock.now()) continue;
-        // Scheduled retries are picked up by the next poll, not waited for.
+        // Polls are pollSeconds apart from start to start, so a message waits at most one interval
+        // plus its own copy. Scheduled retries are picked up by the next poll, not waited for.
+        const startedAt = clock.now();
         options.onPass?.(await worker.pass(0, options.signal));
-        dueAt.set(worker, clock.now() + worker.mailbox.pollSeconds * 1000);
+        dueAt.set(worker, startedAt + worker.mailbox.pollSeconds * 1000);
       }
       const next = Math.min(...dueAt.values());
       await sleepUnlessAborted(clock, Math.max(0, next - clock.now()), options.signal);
