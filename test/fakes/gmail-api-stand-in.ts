@@ -2,7 +2,7 @@ import { createPublicKey, type KeyObject, randomBytes, verify } from "node:crypt
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { parseMultipartRelated } from "./gmail-multipart";
-import { seededRandom } from "./gmail-seeded-random";
+import { seededRandom } from "./seeded-random";
 
 /** Which API operation a request is, as the stand-in classifies it. */
 export type GmailOperation =

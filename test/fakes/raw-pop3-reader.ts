@@ -133,3 +133,15 @@ export function unstuff(body: Buffer): Buffer {
   parts.push(body.subarray(start));
   return Buffer.concat(parts);
 }
+
+/** UIDL listing by the raw reader: `number uidl` lines. */
+export async function uidlListing(reader: RawPop3Reader): Promise<{ number: number; uidl: string }[]> {
+  const body = (await reader.multiline("UIDL")).toString("latin1");
+  return body
+    .split("\r\n")
+    .filter((line) => line.length > 0)
+    .map((line) => {
+      const [number, uidl] = line.split(" ");
+      return { number: Number(number), uidl: uidl ?? "" };
+    });
+}

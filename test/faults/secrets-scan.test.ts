@@ -12,12 +12,13 @@ import { S3_FORCE_PATH_STYLE_ENV } from "../../shared/adapters/lambda/copy-messa
 import type { DeleteCopiedEvent } from "../../shared/adapters/lambda/delete-invoker";
 import { ENV_NAMES } from "../../shared/config/env";
 import { METRIC_NAMESPACE } from "../../shared/config/metrics";
-import type { Clock } from "../../shared/ports/clock";
 import { uniqueName } from "../fakes/aws-stand-ins";
+import { EventLog } from "../fakes/event-log";
+import { OffsetClock } from "../fakes/offset-clock";
+import { lambdaContext, sqsEvent } from "../fakes/sqs-lambda-events";
+import { receiptEntries } from "../fakes/sqs-queue-driver";
 import { generateMailbox } from "../fixtures/awkward-messages";
 import { CampaignWorld, gmailUserOf, type MailboxCredentials, secretNames } from "./campaign/campaign-world";
-import { EventLog } from "./campaign/fault-decorators";
-import { lambdaContext, sqsEvent } from "./campaign/lambda-events";
 import { buildLambdaFunctions, type LambdaFunctions } from "./campaign/lambda-functions";
 import { RetrCuttingProxy } from "./campaign/retr-cutting-proxy";
 
@@ -55,16 +56,6 @@ const USERS: Record<string, MailboxCredentials> = {
 const WRONG_STORED_PASSWORD = "PwWrong-5c8e1b3d-Pop3Sekret";
 const TENANT = "acme";
 const mailboxIdOf = (user: string) => `${user}@acme.test`;
-
-class VirtualClock implements Clock {
-  offset = 0;
-  now(): number {
-    return Date.now() + this.offset;
-  }
-  async sleep(ms: number): Promise<void> {
-    this.offset += Math.max(0, ms);
-  }
-}
 
 /** Everything the pass produced that an operator or an attacker could read. */
 interface Captured {
@@ -221,7 +212,7 @@ beforeAll(async () => {
     })),
   };
   const deletes: DeleteCopiedEvent[] = [];
-  const clock = new VirtualClock();
+  const clock = new OffsetClock();
   const errors = captured.errors;
   const functions: LambdaFunctions = buildLambdaFunctions({
     env: {
@@ -311,18 +302,16 @@ beforeAll(async () => {
       (m) => failed.has(m.MessageId ?? "") && Number(m.Attributes?.ApproximateReceiveCount ?? 1) < 3,
     );
     const done = messages.filter((m) => !retry.includes(m));
-    const entries = (list: Message[]) =>
-      list.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle ?? "" }));
     if (done.length > 0) {
       await world.fauxqs.sqs.send(
-        new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: entries(done) }),
+        new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: receiptEntries(done) }),
       );
     }
     if (retry.length > 0) {
       await world.fauxqs.sqs.send(
         new ChangeMessageVisibilityBatchCommand({
           QueueUrl: queueUrl,
-          Entries: entries(retry).map((e) => ({ ...e, VisibilityTimeout: 0 })),
+          Entries: receiptEntries(retry).map((e) => ({ ...e, VisibilityTimeout: 0 })),
         }),
       );
     }

@@ -7,10 +7,10 @@ import {
   TimeoutError,
 } from "../../shared/core/errors";
 import { GMAIL_SCOPES, GmailApiStandIn } from "../fakes/gmail-api-stand-in";
-import { seededRandom } from "../fakes/gmail-seeded-random";
 import { gmailMailbox, importRequestOf, MapSecretStore } from "../fakes/gmail-sink-fixture";
 import { smallTestMessage } from "../fakes/gmail-test-mail";
 import { VirtualClock } from "../fakes/gmail-virtual-clock";
+import { seededRandom } from "../fakes/seeded-random";
 
 const USER = "info@acme.it";
 const isImport = (r: { operation: string }) => r.operation === "import" || r.operation === "upload-session";

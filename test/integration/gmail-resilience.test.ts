@@ -1,10 +1,10 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { GmailMailSink } from "../../shared/adapters/gmail/gmail-mail-sink";
 import { GMAIL_SCOPES, GmailApiStandIn, type StandInRequest } from "../fakes/gmail-api-stand-in";
-import { seededRandom } from "../fakes/gmail-seeded-random";
 import { gmailMailbox, importRequestOf, MapSecretStore } from "../fakes/gmail-sink-fixture";
 import { smallTestMessage } from "../fakes/gmail-test-mail";
 import { VirtualClock } from "../fakes/gmail-virtual-clock";
+import { seededRandom } from "../fakes/seeded-random";
 
 const USER = "info@acme.it";
 const isImport = (r: StandInRequest) => r.operation === "import";

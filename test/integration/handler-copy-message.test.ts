@@ -6,8 +6,9 @@ import {
   retryDelaySeconds,
 } from "../../shared/adapters/lambda/copy-message-handler";
 import { CredentialsError, RateLimitedError, TransientError } from "../../shared/core/errors";
+import { lambdaContext } from "../fakes/sqs-lambda-events";
 import { makeMessage } from "../unit/core/support/harness";
-import { HandlerFixture, lambdaContext, MAILBOX_A, MAILBOX_B, sqsEventOf } from "./handler-harness";
+import { HandlerFixture, MAILBOX_A, MAILBOX_B, sqsEventOf } from "./handler-harness";
 
 afterEach(() => {
   vi.restoreAllMocks();

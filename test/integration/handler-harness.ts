@@ -18,7 +18,6 @@ import { InMemoryLedger } from "../fakes/in-memory-ledger";
 import { FakeMailSink } from "../fakes/in-memory-mail-sink";
 import { InMemoryPop3Source } from "../fakes/in-memory-pop3-source";
 import { InMemorySessionLeases } from "../fakes/in-memory-session-leases";
-import { lambdaContext } from "./pipeline-harness";
 
 /**
  * The handlers built by the real `createLambdaDeps` from a Lambda-like environment, with the
@@ -207,5 +206,3 @@ export function sqsEventOf(bodies: readonly (CopyJob | string)[]): SQSEvent {
     })),
   };
 }
-
-export { lambdaContext };

@@ -13,16 +13,9 @@ import {
   ProtocolError,
   TlsError,
 } from "../../shared/core/errors";
+import { lambdaContext } from "../fakes/sqs-lambda-events";
 import { makeMessage } from "../unit/core/support/harness";
-import {
-  HandlerFixture,
-  lambdaContext,
-  MAILBOX_A,
-  MAILBOX_B,
-  mailboxJson,
-  sqsEventOf,
-  tenantEnv,
-} from "./handler-harness";
+import { HandlerFixture, MAILBOX_A, MAILBOX_B, mailboxJson, sqsEventOf, tenantEnv } from "./handler-harness";
 
 afterEach(() => {
   vi.restoreAllMocks();

@@ -1,13 +1,12 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { lambdaContext, sqsEvent } from "../fakes/sqs-lambda-events";
 import { type GeneratedMessage, generateMailbox } from "../fixtures/awkward-messages";
 import {
   type FaultPlan,
   gmailUserOf,
-  lambdaContext,
   PipelineRig,
   PipelineWorld,
   type RigOptions,
-  sqsEvent,
   Trigger,
 } from "./pipeline-harness";
 

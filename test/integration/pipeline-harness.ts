@@ -1,20 +1,16 @@
-import { createHash, randomUUID } from "node:crypto";
+import { createHash } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Logger } from "@aws-lambda-powertools/logger";
-import { Metrics } from "@aws-lambda-powertools/metrics";
 import { GetObjectCommand } from "@aws-sdk/client-s3";
 import {
   ChangeMessageVisibilityBatchCommand,
   DeleteMessageBatchCommand,
-  GetQueueAttributesCommand,
   type Message,
-  ReceiveMessageCommand,
 } from "@aws-sdk/client-sqs";
-import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
+import type { SQSBatchResponse } from "aws-lambda";
 import { createLedgerTable } from "../../shared/adapters/dynamodb/create-ledger-table";
 import { makeCopyMessageHandler } from "../../shared/adapters/lambda/copy-message-handler";
 import { makeDeleteCopiedHandler } from "../../shared/adapters/lambda/delete-copied-handler";
@@ -27,13 +23,11 @@ import {
 } from "../../shared/adapters/lambda/lambda-deps";
 import { makeListNewMessagesHandler } from "../../shared/adapters/lambda/list-new-messages-handler";
 import { ENV_NAMES } from "../../shared/config/env";
-import { METRIC_NAMESPACE, METRIC_SERVICE_NAME } from "../../shared/config/metrics";
+import { METRIC_SERVICE_NAME } from "../../shared/config/metrics";
 import type { LedgerEntry, ServerMessage } from "../../shared/core/model";
 import type { ArchiveStore } from "../../shared/ports/archive-store";
-import type { Clock } from "../../shared/ports/clock";
 import type { ImportRequest, MailSink } from "../../shared/ports/mail-sink";
 import type { Pop3Session, Pop3Source } from "../../shared/ports/pop3-source";
-import type { PipelineEvent, PipelineEventType, Telemetry } from "../../shared/ports/telemetry";
 import type { WorkQueue } from "../../shared/ports/work-queue";
 import {
   type DynaliteStandIn,
@@ -44,8 +38,14 @@ import {
   uniqueName,
 } from "../fakes/aws-stand-ins";
 import { type DovecotServer, startDovecot } from "../fakes/dovecot";
+import { EventLog } from "../fakes/event-log";
 import { GMAIL_SCOPES, GmailApiStandIn } from "../fakes/gmail-api-stand-in";
-import { RawPop3Reader } from "../fakes/raw-pop3-reader";
+import { OffsetClock } from "../fakes/offset-clock";
+import { quietMetrics } from "../fakes/quiet-metrics";
+import { RawPop3Reader, uidlListing } from "../fakes/raw-pop3-reader";
+import { startSecretsManagerStandIn } from "../fakes/secrets-manager-stand-in";
+import { lambdaContext, sqsEvent } from "../fakes/sqs-lambda-events";
+import { queueDepth, receiptEntries, receiveBatch } from "../fakes/sqs-queue-driver";
 import type { GeneratedMessage } from "../fixtures/awkward-messages";
 
 /**
@@ -67,37 +67,6 @@ export function gmailUserOf(user: string): string {
 
 /** Stands for the process dying at a seam: not one of our errors, so the core never handles it. */
 export class CrashError extends Error {}
-
-/**
- * Time for the rig: wall time plus an offset. `sleep` (Gmail backoff, poll intervals) and
- * `advance` (the driver waiting out an SQS delay or a schedule tick) move the offset at once,
- * so nothing in the tests waits for time.
- */
-export class VirtualClock implements Clock {
-  offset = 0;
-  now(): number {
-    return Date.now() + this.offset;
-  }
-  async sleep(ms: number): Promise<void> {
-    this.offset += Math.max(0, ms);
-  }
-  advance(ms: number): void {
-    this.offset += Math.max(0, ms);
-  }
-}
-
-/** Keeps every pipeline event (beside the Powertools telemetry the handlers use). */
-export class EventLog implements Telemetry {
-  readonly events: PipelineEvent[] = [];
-  constructor(private readonly next: Telemetry) {}
-  record(event: PipelineEvent): void {
-    this.events.push(event);
-    this.next.record(event);
-  }
-  ofType<T extends PipelineEventType>(type: T): Extract<PipelineEvent, { type: T }>[] {
-    return this.events.filter((e): e is Extract<PipelineEvent, { type: T }> => e.type === type);
-  }
-}
 
 /** A one-shot (or n-shot) trigger for a fault; `when` narrows which call fires it. */
 export class Trigger<A extends unknown[] = []> {
@@ -128,94 +97,7 @@ export interface FaultPlan {
   beforeImport?: (request: ImportRequest) => Promise<void>;
 }
 
-/** A Lambda context for one invocation. */
-export function lambdaContext(functionName: string, remainingMs = 300_000): Context {
-  const deadline = Date.now() + remainingMs;
-  return {
-    callbackWaitsForEmptyEventLoop: false,
-    functionName,
-    functionVersion: "$LATEST",
-    invokedFunctionArn: `arn:aws:lambda:${STAND_IN_REGION}:000000000000:function:${functionName}`,
-    memoryLimitInMB: "512",
-    awsRequestId: randomUUID(),
-    logGroupName: `/aws/lambda/${functionName}`,
-    logStreamName: "test",
-    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
-    done: () => {},
-    fail: () => {},
-    succeed: () => {},
-  };
-}
-
-/** The SQS event Lambda's event source mapping builds from received messages. */
-export function sqsEvent(queueArn: string, messages: readonly Message[]): SQSEvent {
-  return {
-    Records: messages.map(
-      (m): SQSRecord => ({
-        messageId: m.MessageId ?? randomUUID(),
-        receiptHandle: m.ReceiptHandle ?? "",
-        body: m.Body ?? "",
-        attributes: {
-          ApproximateReceiveCount: m.Attributes?.ApproximateReceiveCount ?? "1",
-          SentTimestamp: m.Attributes?.SentTimestamp ?? String(Date.now()),
-          SenderId: m.Attributes?.SenderId ?? "000000000000",
-          ApproximateFirstReceiveTimestamp:
-            m.Attributes?.ApproximateFirstReceiveTimestamp ?? String(Date.now()),
-        },
-        messageAttributes: {},
-        md5OfBody: m.MD5OfBody ?? "",
-        eventSource: "aws:sqs",
-        eventSourceARN: queueArn,
-        awsRegion: STAND_IN_REGION,
-      }),
-    ),
-  };
-}
-
 export const sha256 = (bytes: Uint8Array): string => createHash("sha256").update(bytes).digest("hex");
-
-/** A Secrets Manager on loopback speaking the JSON 1.1 protocol (GetSecretValue only). */
-async function startSecretsManagerStandIn(): Promise<{
-  endpoint: string;
-  secrets: Map<string, string>;
-  stop(): Promise<void>;
-}> {
-  const secrets = new Map<string, string>();
-  const server: HttpServer = createHttpServer((request, response) => {
-    const chunks: Buffer[] = [];
-    request.on("data", (chunk: Buffer) => chunks.push(chunk));
-    request.on("end", () => {
-      const { SecretId } = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { SecretId: string };
-      const value = secrets.get(SecretId);
-      response.writeHead(value === undefined ? 400 : 200, { "content-type": "application/x-amz-json-1.1" });
-      response.end(
-        JSON.stringify(
-          value === undefined
-            ? {
-                __type: "ResourceNotFoundException",
-                message: "Secrets Manager can't find the specified secret.",
-              }
-            : {
-                ARN: `arn:aws:secretsmanager:${STAND_IN_REGION}:0:secret:${SecretId}`,
-                Name: SecretId,
-                SecretString: value,
-              },
-        ),
-      );
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  const port = typeof address === "object" && address !== null ? address.port : 0;
-  return {
-    endpoint: `http://127.0.0.1:${port}`,
-    secrets,
-    async stop() {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
 
 /**
  * A TCP proxy in front of Dovecot's plaintext port that can cut a connection in the middle of a
@@ -379,7 +261,7 @@ export interface RigOptions {
 
 /** One mailbox wired end to end, with the driver and the invariant checks. */
 export class PipelineRig {
-  readonly clock = new VirtualClock();
+  readonly clock = new OffsetClock();
   readonly faults: FaultPlan;
   readonly deps: LambdaDeps;
   readonly events: EventLog;
@@ -533,22 +415,14 @@ export class PipelineRig {
 
   /** Receives up to 10 visible jobs (a fresh visibility timeout), as the event source mapping does. */
   async receive(): Promise<Message[]> {
-    const { Messages } = await this.world.fauxqs.sqs.send(
-      new ReceiveMessageCommand({
-        QueueUrl: this.queueUrl,
-        MaxNumberOfMessages: 10,
-        WaitTimeSeconds: 0,
-        VisibilityTimeout: 300,
-        MessageSystemAttributeNames: ["All"],
-      }),
-    );
-    for (const m of Messages ?? []) {
+    const messages = await receiveBatch(this.world.fauxqs.sqs, this.queueUrl);
+    for (const m of messages) {
       this.maxReceiveCount = Math.max(
         this.maxReceiveCount,
         Number(m.Attributes?.ApproximateReceiveCount ?? 1),
       );
     }
-    return Messages ?? [];
+    return messages;
   }
 
   /** Calls the copier with `messages` and settles them with SQS as Lambda would. */
@@ -573,18 +447,16 @@ export class PipelineRig {
     const failed = new Set(response.batchItemFailures.map((f) => f.itemIdentifier));
     const done = messages.filter((m) => !failed.has(m.MessageId ?? ""));
     const retry = messages.filter((m) => failed.has(m.MessageId ?? ""));
-    const entries = (list: readonly Message[]) =>
-      list.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle ?? "" }));
     if (done.length > 0) {
       await this.world.fauxqs.sqs.send(
-        new DeleteMessageBatchCommand({ QueueUrl: this.queueUrl, Entries: entries(done) }),
+        new DeleteMessageBatchCommand({ QueueUrl: this.queueUrl, Entries: receiptEntries(done) }),
       );
     }
     if (retry.length > 0) {
       await this.world.fauxqs.sqs.send(
         new ChangeMessageVisibilityBatchCommand({
           QueueUrl: this.queueUrl,
-          Entries: entries(retry).map((e) => ({ ...e, VisibilityTimeout: 0 })),
+          Entries: receiptEntries(retry).map((e) => ({ ...e, VisibilityTimeout: 0 })),
         }),
       );
     }
@@ -604,22 +476,8 @@ export class PipelineRig {
     throw new Error(`queue not drained after ${maxBatches} batches`);
   }
 
-  async queueDepth(): Promise<number> {
-    const { Attributes } = await this.world.fauxqs.sqs.send(
-      new GetQueueAttributesCommand({
-        QueueUrl: this.queueUrl,
-        AttributeNames: [
-          "ApproximateNumberOfMessages",
-          "ApproximateNumberOfMessagesNotVisible",
-          "ApproximateNumberOfMessagesDelayed",
-        ],
-      }),
-    );
-    return (
-      Number(Attributes?.ApproximateNumberOfMessages ?? 0) +
-      Number(Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0) +
-      Number(Attributes?.ApproximateNumberOfMessagesDelayed ?? 0)
-    );
+  queueDepth(): Promise<number> {
+    return queueDepth(this.world.fauxqs.sqs, this.queueUrl);
   }
 
   /**
@@ -750,34 +608,10 @@ export class PipelineRig {
   }
 }
 
-/** UIDL listing by the raw reader: `number uidl` lines. */
-async function uidlListing(reader: RawPop3Reader): Promise<{ number: number; uidl: string }[]> {
-  const body = (await reader.multiline("UIDL")).toString("latin1");
-  return body
-    .split("\r\n")
-    .filter((line) => line.length > 0)
-    .map((line) => {
-      const [number, uidl] = line.split(" ");
-      return { number: Number(number), uidl: uidl ?? "" };
-    });
-}
-
 function endsWith(haystack: Buffer, needle: Buffer): boolean {
   return (
     haystack.length >= needle.length && haystack.subarray(haystack.length - needle.length).equals(needle)
   );
-}
-
-/** Metrics that buffer like the real ones but print nothing (POWERTOOLS_DEV without METRICS_DISABLED=false). */
-function quietMetrics(): Metrics {
-  const saved = { dev: process.env.POWERTOOLS_DEV, disabled: process.env.POWERTOOLS_METRICS_DISABLED };
-  process.env.POWERTOOLS_METRICS_DISABLED = "true";
-  try {
-    return new Metrics({ namespace: METRIC_NAMESPACE, serviceName: METRIC_SERVICE_NAME });
-  } finally {
-    if (saved.disabled === undefined) delete process.env.POWERTOOLS_METRICS_DISABLED;
-    else process.env.POWERTOOLS_METRICS_DISABLED = saved.disabled;
-  }
 }
 
 /** The Pop3Source the handlers see: audits every committing QUIT and injects POP3-side faults. */
@@ -869,7 +703,7 @@ class FaultySink implements MailSink {
 class TimeCompressingQueue implements WorkQueue {
   constructor(
     private readonly inner: WorkQueue,
-    private readonly clock: VirtualClock,
+    private readonly clock: OffsetClock,
     private readonly delays: number[],
   ) {}
   async enqueue(jobs: Parameters<WorkQueue["enqueue"]>[0], options: { delaySeconds?: number } = {}) {

@@ -15,6 +15,7 @@ import {
 } from "../../fakes/aws-stand-ins";
 import { type DovecotServer, startDovecot } from "../../fakes/dovecot";
 import { GMAIL_SCOPES, GmailApiStandIn } from "../../fakes/gmail-api-stand-in";
+import { secretsManagerHandler } from "../../fakes/secrets-manager-stand-in";
 
 /** The credentials of one mailbox: its POP3 password and its Google OAuth client and refresh token. */
 export interface MailboxCredentials {
@@ -139,33 +140,6 @@ export class CampaignWorld {
       AWS_ENDPOINT_URL_SECRETS_MANAGER: this.secretsEndpoint,
     };
   }
-}
-
-/** A Secrets Manager speaking the JSON 1.1 protocol (GetSecretValue only). */
-function secretsManagerHandler(secrets: Map<string, string>) {
-  return (request: IncomingMessage, response: ServerResponse) => {
-    const chunks: Buffer[] = [];
-    request.on("data", (chunk: Buffer) => chunks.push(chunk));
-    request.on("end", () => {
-      const { SecretId } = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { SecretId: string };
-      const value = secrets.get(SecretId);
-      response.writeHead(value === undefined ? 400 : 200, { "content-type": "application/x-amz-json-1.1" });
-      response.end(
-        JSON.stringify(
-          value === undefined
-            ? {
-                __type: "ResourceNotFoundException",
-                message: "Secrets Manager can't find the specified secret.",
-              }
-            : {
-                ARN: `arn:aws:secretsmanager:${STAND_IN_REGION}:0:secret:${SecretId}`,
-                Name: SecretId,
-                SecretString: value,
-              },
-        ),
-      );
-    });
-  };
 }
 
 /** Forwards token requests to the stand-in and keeps the `access_token` of every answer. */

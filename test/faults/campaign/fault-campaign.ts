@@ -1,13 +1,10 @@
 import { createHash } from "node:crypto";
 import { Logger } from "@aws-lambda-powertools/logger";
-import { Metrics } from "@aws-lambda-powertools/metrics";
 import { GetObjectCommand } from "@aws-sdk/client-s3";
 import {
   ChangeMessageVisibilityBatchCommand,
   DeleteMessageBatchCommand,
-  GetQueueAttributesCommand,
   type Message,
-  ReceiveMessageCommand,
 } from "@aws-sdk/client-sqs";
 import type { SQSBatchResponse } from "aws-lambda";
 import { createLedgerTable } from "../../../shared/adapters/dynamodb/create-ledger-table";
@@ -15,12 +12,16 @@ import { DynamoDbLedger } from "../../../shared/adapters/dynamodb/dynamodb-ledge
 import { S3_FORCE_PATH_STYLE_ENV } from "../../../shared/adapters/lambda/copy-message-deps";
 import type { DeleteCopiedEvent } from "../../../shared/adapters/lambda/delete-invoker";
 import { ENV_NAMES } from "../../../shared/config/env";
-import { METRIC_NAMESPACE, METRIC_SERVICE_NAME } from "../../../shared/config/metrics";
+import { METRIC_SERVICE_NAME } from "../../../shared/config/metrics";
 import type { LedgerEntry } from "../../../shared/core/model";
-import type { Clock } from "../../../shared/ports/clock";
 import type { PipelineEvent } from "../../../shared/ports/telemetry";
 import { STAND_IN_REGION, uniqueName } from "../../fakes/aws-stand-ins";
-import { RawPop3Reader } from "../../fakes/raw-pop3-reader";
+import { EventLog } from "../../fakes/event-log";
+import { OffsetClock } from "../../fakes/offset-clock";
+import { quietMetrics } from "../../fakes/quiet-metrics";
+import { RawPop3Reader, uidlListing } from "../../fakes/raw-pop3-reader";
+import { lambdaContext, sqsEvent } from "../../fakes/sqs-lambda-events";
+import { queueDepth, receiptEntries, receiveBatch } from "../../fakes/sqs-queue-driver";
 import { generateMailbox } from "../../fixtures/awkward-messages";
 import { CampaignWorld, gmailUserOf, type MailboxCredentials, secretNames } from "./campaign-world";
 import {
@@ -28,7 +29,6 @@ import {
   type CampaignDice,
   type CampaignHooks,
   CrashError,
-  EventLog,
   FAULT_KINDS,
   type FaultKind,
   FaultyArchive,
@@ -36,7 +36,6 @@ import {
   FaultyQueue,
   FaultySink,
 } from "./fault-decorators";
-import { lambdaContext, sqsEvent } from "./lambda-events";
 import { buildLambdaFunctions, type LambdaFunctions } from "./lambda-functions";
 import { RetrCuttingProxy } from "./retr-cutting-proxy";
 import { FaultDice } from "./seeded-faults";
@@ -128,20 +127,6 @@ export interface CampaignReport {
   readonly durationMs: number;
 }
 
-/** Wall time plus an offset that `sleep` and the driver move at once, so nothing waits for time. */
-class VirtualClock implements Clock {
-  offset = 0;
-  now(): number {
-    return Date.now() + this.offset;
-  }
-  async sleep(ms: number): Promise<void> {
-    this.offset += Math.max(0, ms);
-  }
-  advance(ms: number): void {
-    this.offset += Math.max(0, ms);
-  }
-}
-
 const sha256 = (bytes: Uint8Array): string => createHash("sha256").update(bytes).digest("hex");
 
 interface Served {
@@ -185,7 +170,7 @@ export async function runFaultCampaign(options: CampaignOptions): Promise<Campai
 }
 
 class Campaign {
-  readonly clock = new VirtualClock();
+  readonly clock = new OffsetClock();
   readonly hooks: CampaignHooks = { onImportStart: undefined };
   readonly served = new Map<string, Served>();
   readonly breaches: string[] = [];
@@ -582,16 +567,7 @@ class Campaign {
   }
 
   private async receive(): Promise<Message[]> {
-    const { Messages } = await this.world.fauxqs.sqs.send(
-      new ReceiveMessageCommand({
-        QueueUrl: this.queueUrl,
-        MaxNumberOfMessages: 10,
-        WaitTimeSeconds: 0,
-        VisibilityTimeout: 300,
-        MessageSystemAttributeNames: ["All"],
-      }),
-    );
-    return Messages ?? [];
+    return receiveBatch(this.world.fauxqs.sqs, this.queueUrl);
   }
 
   /** Deletes acknowledged messages; failed ones become visible again at once (time is compressed). */
@@ -601,7 +577,7 @@ class Campaign {
     if (done.length > 0) {
       // A receipt handle made stale by a redelivery may fail to delete: SQS then delivers again.
       await this.world.fauxqs.sqs
-        .send(new DeleteMessageBatchCommand({ QueueUrl: this.queueUrl, Entries: entries(done) }))
+        .send(new DeleteMessageBatchCommand({ QueueUrl: this.queueUrl, Entries: receiptEntries(done) }))
         .catch(() => undefined);
     }
     await this.makeVisible(messages.filter((m) => failed.has(m.MessageId ?? "")));
@@ -613,28 +589,14 @@ class Campaign {
       .send(
         new ChangeMessageVisibilityBatchCommand({
           QueueUrl: this.queueUrl,
-          Entries: entries(messages).map((e) => ({ ...e, VisibilityTimeout: 0 })),
+          Entries: receiptEntries(messages).map((e) => ({ ...e, VisibilityTimeout: 0 })),
         }),
       )
       .catch(() => undefined);
   }
 
-  private async queueDepth(): Promise<number> {
-    const { Attributes } = await this.world.fauxqs.sqs.send(
-      new GetQueueAttributesCommand({
-        QueueUrl: this.queueUrl,
-        AttributeNames: [
-          "ApproximateNumberOfMessages",
-          "ApproximateNumberOfMessagesNotVisible",
-          "ApproximateNumberOfMessagesDelayed",
-        ],
-      }),
-    );
-    return (
-      Number(Attributes?.ApproximateNumberOfMessages ?? 0) +
-      Number(Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0) +
-      Number(Attributes?.ApproximateNumberOfMessagesDelayed ?? 0)
-    );
+  private queueDepth(): Promise<number> {
+    return queueDepth(this.world.fauxqs.sqs, this.queueUrl);
   }
 
   private entry(uidl: string): Promise<LedgerEntry | undefined> {
@@ -855,18 +817,6 @@ export function formatReport(report: CampaignReport): string[] {
   ];
 }
 
-/** UIDL listing by the raw reader: `number uidl` lines. */
-async function uidlListing(reader: RawPop3Reader): Promise<{ number: number; uidl: string }[]> {
-  const body = (await reader.multiline("UIDL")).toString("latin1");
-  return body
-    .split("\r\n")
-    .filter((line) => line.length > 0)
-    .map((line) => {
-      const [number, uidl] = line.split(" ");
-      return { number: Number(number), uidl: uidl ?? "" };
-    });
-}
-
 /** The UIDL of a copy job's SQS body, or "?" (the timeline names messages by UIDL). */
 function uidlOf(message: Message): string {
   try {
@@ -883,22 +833,6 @@ function hasMessageId(bytes: Buffer): boolean {
   return /^message-id:/im.test(head);
 }
 
-function entries(messages: readonly Message[]) {
-  return messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle ?? "" }));
-}
-
 function describeError(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-}
-
-/** Metrics that buffer like the real ones but print nothing. */
-function quietMetrics(): Metrics {
-  const saved = process.env.POWERTOOLS_METRICS_DISABLED;
-  process.env.POWERTOOLS_METRICS_DISABLED = "true";
-  try {
-    return new Metrics({ namespace: METRIC_NAMESPACE, serviceName: METRIC_SERVICE_NAME });
-  } finally {
-    if (saved === undefined) delete process.env.POWERTOOLS_METRICS_DISABLED;
-    else process.env.POWERTOOLS_METRICS_DISABLED = saved;
-  }
 }

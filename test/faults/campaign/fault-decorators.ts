@@ -5,7 +5,6 @@ import type { ServerMessage } from "../../../shared/core/model";
 import type { ArchiveStore } from "../../../shared/ports/archive-store";
 import type { ImportRequest, MailSink } from "../../../shared/ports/mail-sink";
 import type { Pop3Session, Pop3Source } from "../../../shared/ports/pop3-source";
-import type { PipelineEvent, Telemetry } from "../../../shared/ports/telemetry";
 import type { WorkQueue } from "../../../shared/ports/work-queue";
 import type { FaultDice } from "./seeded-faults";
 
@@ -187,20 +186,6 @@ export class FaultyQueue implements WorkQueue {
     const twice = jobs.filter(() => this.dice.roll("duplicate-enqueue"));
     if (twice.length > 0) await this.inner.enqueue(twice);
     if (this.dice.roll("crash-after-enqueue")) throw new CrashError("after enqueue");
-  }
-}
-
-/** Keeps every pipeline event, then passes it on. */
-export class EventLog implements Telemetry {
-  readonly events: PipelineEvent[] = [];
-  constructor(
-    private readonly next: Telemetry,
-    private readonly timeline?: (event: PipelineEvent) => void,
-  ) {}
-  record(event: PipelineEvent): void {
-    this.events.push(event);
-    this.timeline?.(event);
-    this.next.record(event);
   }
 }
 

@@ -1,20 +1,10 @@
+import { seededRandom } from "../../fakes/seeded-random";
+
 /**
  * The campaign's one source of randomness: a seeded PRNG (mulberry32) from which every fault
  * decision is drawn, so a failing run replays from its seed. The seed comes from `FAULTS_SEED`
  * or is drawn at random, and is printed at the start of every run and in every failure.
  */
-
-/** A PRNG in [0, 1) from a 32-bit seed. */
-export function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 /** `FAULTS_SEED` if set (decimal), else a random 31-bit seed. */
 export function campaignSeed(env: NodeJS.ProcessEnv = process.env): number {
@@ -56,7 +46,7 @@ export class FaultDice<K extends string> {
     seed: number,
     private readonly rates: Readonly<Record<K, number>>,
   ) {
-    this.random = mulberry32(seed);
+    this.random = seededRandom(seed);
   }
 
   /** True with the probability of `kind` (never while disabled); counts it. */

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Message } from "@aws-sdk/client-sqs";
 import type { Context, SQSEvent, SQSRecord } from "aws-lambda";
-import { STAND_IN_REGION } from "../../fakes/aws-stand-ins";
+import { STAND_IN_REGION } from "./aws-stand-ins";
 
 /** A Lambda context for one invocation (a fresh request id: a fresh lease holder). */
 export function lambdaContext(functionName: string, remainingMs = 300_000): Context {
@@ -14,7 +14,7 @@ export function lambdaContext(functionName: string, remainingMs = 300_000): Cont
     memoryLimitInMB: "512",
     awsRequestId: randomUUID(),
     logGroupName: `/aws/lambda/${functionName}`,
-    logStreamName: "campaign",
+    logStreamName: "test",
     getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
     done: () => {},
     fail: () => {},
