@@ -6,8 +6,7 @@ import { LEDGER_TABLE } from "../../shared/adapters/dynamodb/ledger-table";
 import { LEDGER_STATES, type LedgerState, type MailboxKey } from "../../shared/core/model";
 import { EXIT, table } from "../output";
 import { awsContext, withAwsErrors } from "./aws-context";
-import { PRE_EXISTING_CODE } from "./mark-existing";
-import type { MailboxStatus } from "./status";
+import { type MailboxStatus, quarantineView } from "./status";
 
 /**
  * One mailbox in `status --aws --json`: the fields of the local `MailboxStatus` the deployed
@@ -105,16 +104,7 @@ export async function collectAwsStatus(
       return {
         mailboxId: mailbox.id,
         counts,
-        preExisting: quarantined.filter((q) => q.quarantineCode === PRE_EXISTING_CODE).length,
-        quarantined: quarantined
-          .filter((q) => q.quarantineCode !== PRE_EXISTING_CODE)
-          .map((q) => ({
-            uidl: q.uidl,
-            ...(q.quarantineCode === undefined ? {} : { code: q.quarantineCode }),
-            ...(q.quarantineReason === undefined ? {} : { reason: q.quarantineReason }),
-            ...(q.quarantinedAt === undefined ? {} : { at: new Date(q.quarantinedAt).toISOString() }),
-            ...(q.archiveKey === undefined ? {} : { archiveKey: q.archiveKey }),
-          })),
+        ...quarantineView(quarantined),
       };
     }),
   );

@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { SqliteLedger } from "../../shared/adapters/local/sqlite-ledger";
 import type { LocalConfig } from "../../shared/config/local-config";
 import { ConfigError } from "../../shared/core/errors";
-import { LEDGER_STATES, type LedgerState } from "../../shared/core/model";
+import { LEDGER_STATES, type LedgerEntry, type LedgerState } from "../../shared/core/model";
 import { EXIT, formatMs, percentile, table } from "../output";
 import { localPaths } from "../runtime/local-runtime";
 import { configAndFlags } from "./local-context";
@@ -103,7 +103,6 @@ export async function collectStatus(config: LocalConfig): Promise<MailboxStatus[
       result.push({
         mailboxId: mailbox.id,
         counts,
-        preExisting: quarantined.filter((q) => q.quarantineCode === PRE_EXISTING_CODE).length,
         lastPoll:
           poll === undefined
             ? undefined
@@ -120,19 +119,32 @@ export async function collectStatus(config: LocalConfig): Promise<MailboxStatus[
           ...(p95 === undefined ? {} : { p95 }),
           samples: delays.length,
         },
-        quarantined: quarantined
-          .filter((q) => q.quarantineCode !== PRE_EXISTING_CODE)
-          .map((q) => ({
-            uidl: q.uidl,
-            ...(q.quarantineCode === undefined ? {} : { code: q.quarantineCode }),
-            ...(q.quarantineReason === undefined ? {} : { reason: q.quarantineReason }),
-            ...(q.quarantinedAt === undefined ? {} : { at: new Date(q.quarantinedAt).toISOString() }),
-            ...(q.archiveKey === undefined ? {} : { archiveKey: q.archiveKey }),
-          })),
+        ...quarantineView(quarantined),
       });
     }
     return result;
   } finally {
     ledger.close();
   }
+}
+
+/**
+ * The quarantined entries of a mailbox as `status` shows them: those `init --mark-existing-delivered`
+ * recorded are only counted, the others listed with their reasons.
+ */
+export function quarantineView(
+  entries: readonly LedgerEntry[],
+): Pick<MailboxStatus, "preExisting" | "quarantined"> {
+  return {
+    preExisting: entries.filter((q) => q.quarantineCode === PRE_EXISTING_CODE).length,
+    quarantined: entries
+      .filter((q) => q.quarantineCode !== PRE_EXISTING_CODE)
+      .map((q) => ({
+        uidl: q.uidl,
+        ...(q.quarantineCode === undefined ? {} : { code: q.quarantineCode }),
+        ...(q.quarantineReason === undefined ? {} : { reason: q.quarantineReason }),
+        ...(q.quarantinedAt === undefined ? {} : { at: new Date(q.quarantinedAt).toISOString() }),
+        ...(q.archiveKey === undefined ? {} : { archiveKey: q.archiveKey }),
+      })),
+  };
 }
