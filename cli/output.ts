@@ -1,7 +1,10 @@
 import { ConfigError, Pop2GmailError } from "../shared/core/errors";
 
-/** Exit codes scripts can rely on (README "pop2gmail command"). */
+/** Exit codes scripts can rely on (README "Exit codes"): 2 is a usage or config error. */
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
+
+/** The `code` of `ConfigError`, for results that carry only an error's code. */
+export const CONFIG_ERROR_CODE: ConfigError["code"] = "CONFIG_INVALID";
 
 /** A command line the command cannot act on (unknown verb, missing argument). */
 export class UsageError extends Error {

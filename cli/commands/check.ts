@@ -7,7 +7,7 @@ import type { LocalConfig } from "../../shared/config/local-config";
 import type { MailboxConfig } from "../../shared/config/tenant-config";
 import { ConfigError, CredentialsError, Pop2GmailError, TlsError } from "../../shared/core/errors";
 import type { SecretStore } from "../../shared/ports/secret-store";
-import { EXIT } from "../output";
+import { CONFIG_ERROR_CODE, EXIT } from "../output";
 import { localPaths } from "../runtime/local-runtime";
 import { configAndFlags } from "./local-context";
 
@@ -21,6 +21,8 @@ export interface CheckStep {
   readonly cause?: string;
   readonly fix?: string;
   readonly code?: string;
+  /** A step that passed but found something the operator should look at. */
+  readonly warning?: string;
 }
 
 const INSERT_SCOPES = [
@@ -32,7 +34,8 @@ const INSERT_SCOPES = [
 /**
  * `pop2gmail check --config FILE [--json]`: for every mailbox, POP3 (TLS and certificate, CAPA,
  * login, STAT) and Google (token refresh, profile, granted scopes). Every failed step names the
- * cause and the fix. Exit 0 only when every step passed.
+ * cause and the fix. Exit 0 only when every step passed; 2 when a step failed on the config (a
+ * missing secret, a credentials file others can read). Warnings do not change the exit code.
  */
 export async function checkCommand(args: readonly string[]): Promise<number> {
   const { config, values } = await configAndFlags("check", args, {});
@@ -48,12 +51,14 @@ export async function checkCommand(args: readonly string[]): Promise<number> {
   } else {
     for (const s of steps) {
       process.stdout.write(`${s.ok ? "ok  " : "FAIL"} ${s.mailboxId} ${s.step}: ${s.detail}\n`);
+      if (s.warning) process.stdout.write(`     WARNING: ${s.warning}\n`);
       if (s.cause) process.stdout.write(`     cause: ${s.cause}\n`);
       if (s.fix) process.stdout.write(`     fix: ${s.fix}\n`);
     }
     process.stdout.write(ok ? "all checks passed\n" : "some checks failed: see the causes and fixes above\n");
   }
-  return ok ? EXIT.ok : EXIT.failure;
+  if (ok) return EXIT.ok;
+  return steps.some((s) => !s.ok && s.code === CONFIG_ERROR_CODE) ? EXIT.usage : EXIT.failure;
 }
 
 async function checkPop3(mailbox: MailboxConfig, secrets: SecretStore): Promise<CheckStep[]> {
@@ -155,7 +160,8 @@ async function checkGoogle(
         },
   );
   try {
-    const url = new URL(`gmail/v1/users/${encodeURIComponent(gmail.user)}/profile`, config.google.apiBaseUrl);
+    // `me`: the account the credentials belong to, so a grant for another account is named below.
+    const url = new URL("gmail/v1/users/me/profile", config.google.apiBaseUrl);
     const response = await fetch(url, {
       headers: { authorization: `Bearer ${token.value}` },
       signal: AbortSignal.timeout(15_000),
@@ -165,11 +171,18 @@ async function checkGoogle(
       messagesTotal?: number;
     };
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    const address = body.emailAddress;
+    const differs = address !== undefined && address.toLowerCase() !== gmail.user.toLowerCase();
     steps.push({
       mailboxId: mailbox.id,
       step: "google profile",
       ok: true,
-      detail: `${body.emailAddress ?? gmail.user}, ${body.messagesTotal ?? "?"} messages`,
+      detail: `${address ?? gmail.user}, ${body.messagesTotal ?? "?"} messages`,
+      ...(differs
+        ? {
+            warning: `the Google credentials belong to ${address}, not to gmail.user ${gmail.user}: Gmail refuses imports into ${gmail.user} with them unless it is the same account (an alias). Set gmail.user to ${address}, or authorise as ${gmail.user} (pop2gmail auth google).`,
+          }
+        : {}),
     });
   } catch (error) {
     steps.push({

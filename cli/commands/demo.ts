@@ -10,8 +10,9 @@ import { GmailApiStandIn } from "../../test/fakes/gmail-api-stand-in";
 import { ScriptedPop3Server } from "../../test/fakes/scripted-pop3-server";
 import { awkwardMessages, generateMailbox } from "../../test/fixtures/awkward-messages";
 import { EXIT, formatBytes, formatMs, Progress, percentile, table } from "../output";
-import { createLocalRuntime, localPaths } from "../runtime/local-runtime";
+import { localPaths } from "../runtime/local-runtime";
 import { runOnce } from "../runtime/run-local";
+import { openLocalRuntime } from "./local-context";
 
 const TENANT = "demo";
 const MAILBOX_ID = "info@demo.example";
@@ -89,7 +90,7 @@ export async function demoCommand(args: readonly string[]): Promise<number> {
     );
     log(`data dir: ${config.local.dataDir}`);
 
-    const runtime = createLocalRuntime(config, { secrets });
+    const runtime = await openLocalRuntime(config, { secrets });
     const progress = new Progress("importing", mail.length);
     const delays: number[] = [];
     const imported = new Map<string, string>();

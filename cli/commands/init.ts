@@ -7,8 +7,9 @@ import { localConfigSchema, parseLocalConfig } from "../../shared/config/local-c
 import { describeIssues } from "../../shared/config/parse-tenant-config";
 import { ConfigError } from "../../shared/core/errors";
 import { EXIT, UsageError } from "../output";
-import { createLocalRuntime, localPaths } from "../runtime/local-runtime";
+import { localPaths } from "../runtime/local-runtime";
 import { acquireRunLock } from "../runtime/run-lock";
+import { openLocalRuntime } from "./local-context";
 import { markExistingDelivered } from "./mark-existing";
 import { ask, askHidden } from "./prompt";
 
@@ -147,7 +148,7 @@ export async function initCommand(args: readonly string[]): Promise<number> {
   );
   if (values["mark-existing-delivered"]) {
     const lock = await acquireRunLock(config.local.dataDir);
-    const runtime = createLocalRuntime(config, { secrets });
+    const runtime = await openLocalRuntime(config, { secrets });
     try {
       const marked = await markExistingDelivered(runtime, mailbox);
       if (marked.busy !== undefined) {

@@ -1,7 +1,6 @@
 import { EXIT, UsageError } from "../output";
-import { createLocalRuntime } from "../runtime/local-runtime";
 import { acquireRunLock } from "../runtime/run-lock";
-import { configAndFlags } from "./local-context";
+import { configAndFlags, openLocalRuntime } from "./local-context";
 import { printQuarantineRows, type QuarantineRow, quarantinedRows } from "./quarantine-rows";
 
 /**
@@ -13,7 +12,7 @@ export async function quarantineCommand(args: readonly string[]): Promise<number
   const [action, ...rest] = args;
   if (action !== "list" && action !== "retry") throw new UsageError('quarantine needs "list" or "retry"');
   const { config, values } = await configAndFlags(`quarantine ${action}`, rest, { uidl: { type: "string" } });
-  const runtime = createLocalRuntime(config, { noEventLog: true });
+  const runtime = await openLocalRuntime(config, { noEventLog: true });
   try {
     const lock = action === "retry" ? await acquireRunLock(config.local.dataDir) : undefined;
     let rows: QuarantineRow[];

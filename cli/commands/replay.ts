@@ -2,8 +2,7 @@ import { stat } from "node:fs/promises";
 import { MemoryWorkQueue } from "../../shared/adapters/local/memory-work-queue";
 import { Pop2GmailError } from "../../shared/core/errors";
 import { EXIT, Progress, UsageError } from "../output";
-import { createLocalRuntime } from "../runtime/local-runtime";
-import { configAndFlags } from "./local-context";
+import { configAndFlags, openLocalRuntime } from "./local-context";
 
 /** One archived message found for replay. */
 interface ReplayItem {
@@ -32,7 +31,7 @@ export async function replayCommand(args: readonly string[]): Promise<number> {
       `--since ${values.since} is not a date`,
       "Give an ISO date such as 2026-11-01 or 2026-11-01T08:00:00Z.",
     );
-  const runtime = createLocalRuntime(config);
+  const runtime = await openLocalRuntime(config);
   try {
     const items: ReplayItem[] = [];
     for await (const object of runtime.archive.list(`${config.tenant}/`)) {

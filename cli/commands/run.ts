@@ -1,8 +1,8 @@
 import { parseArgs } from "node:util";
 import { loadLocalConfig } from "../../shared/config/local-config";
-import { EXIT, UsageError } from "../output";
-import { createLocalRuntime } from "../runtime/local-runtime";
+import { CONFIG_ERROR_CODE, EXIT, UsageError } from "../output";
 import { type RunSummary, runForever, runOnce } from "../runtime/run-local";
+import { openLocalRuntime } from "./local-context";
 
 /** `pop2gmail run --config FILE [--once] [--json]`. */
 export async function runCommand(args: readonly string[]): Promise<number> {
@@ -12,7 +12,7 @@ export async function runCommand(args: readonly string[]): Promise<number> {
   });
   if (values.config === undefined) throw new UsageError("run needs --config FILE");
   const config = await loadLocalConfig(values.config);
-  const runtime = createLocalRuntime(config);
+  const runtime = await openLocalRuntime(config);
   const stop = new AbortController();
   // First signal: finish the message in hand and exit cleanly. A second one: leave at once.
   let signals = 0;
@@ -29,9 +29,10 @@ export async function runCommand(args: readonly string[]): Promise<number> {
   try {
     if (values.once) {
       const summary = await runOnce(runtime, { signal: stop.signal });
-      if (values.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+      const verdict = runVerdict(summary);
+      if (values.json) process.stdout.write(`${JSON.stringify({ ...summary, ...verdict }, null, 2)}\n`);
       else process.stdout.write(`${describeRun(summary)}\n`);
-      return summary.ok ? EXIT.ok : EXIT.failure;
+      return verdict.exitCode;
     }
     process.stderr.write(
       `pop2gmail: polling ${config.mailboxes.length} mailbox(es) of ${config.tenant}; Ctrl-C stops\n`,
@@ -53,7 +54,42 @@ export async function runCommand(args: readonly string[]): Promise<number> {
   }
 }
 
-/** The human-readable summary of `run --once`. */
+/** The exit code of `run --once` and the reasons it is not 0, one line each (README "Exit codes"). */
+export interface RunVerdict {
+  readonly exitCode: number;
+  readonly reasons: readonly string[];
+}
+
+/**
+ * Maps a run to its exit code: 2 when a mailbox failed on its config (a missing secret, a
+ * credentials file others can read, a setting the server refuses), 1 when anything else is not
+ * done: a mailbox failed (timeout, disk, credentials...), was busy, quarantined a message in this
+ * run, left messages in flight, or the run was stopped; 0 only when none of these happened.
+ */
+export function runVerdict(summary: RunSummary): RunVerdict {
+  const reasons: string[] = [];
+  let config = false;
+  for (const m of summary.mailboxes) {
+    if (m.failure) {
+      if (m.failure.code === CONFIG_ERROR_CODE) config = true;
+      reasons.push(`${m.mailboxId}: failed: ${m.failure.message} [${m.failure.code}]`);
+    }
+    if (m.quarantined > 0) {
+      reasons.push(
+        `${m.mailboxId}: ${m.quarantined} message(s) quarantined (left on the server): see \`pop2gmail quarantine list\``,
+      );
+    }
+    if (m.busy) reasons.push(`${m.mailboxId}: busy (${m.busy}): try again later`);
+  }
+  if (summary.stopped) reasons.push("stopped before the end: run again to finish");
+  if (summary.inFlight > 0) {
+    reasons.push(`${summary.inFlight} message(s) still in flight: run again (see \`pop2gmail status\`)`);
+  }
+  if (!summary.ok && reasons.length === 0) reasons.push("not finished: run again (see `pop2gmail status`)");
+  return { exitCode: config ? EXIT.usage : reasons.length > 0 ? EXIT.failure : EXIT.ok, reasons };
+}
+
+/** The human-readable summary of `run --once`: per mailbox, then the verdict and its reasons. */
 export function describeRun(summary: RunSummary): string {
   const lines = summary.mailboxes.map((m) => {
     const parts = [
@@ -70,10 +106,10 @@ export function describeRun(summary: RunSummary): string {
       line += `\n  FAILED: ${m.failure.message} [${m.failure.code}]${m.failure.hint ? `\n  what to do: ${m.failure.hint}` : ""}`;
     return line;
   });
-  const verdict = summary.ok
-    ? "done: nothing left in flight"
-    : summary.stopped
-      ? "stopped before the end: run again to finish"
-      : `not finished: ${summary.inFlight} message(s) in flight; run again (see \`pop2gmail status\`)`;
-  return [...lines, verdict].join("\n");
+  const verdict = runVerdict(summary);
+  const tail =
+    verdict.exitCode === EXIT.ok
+      ? ["done: nothing left in flight"]
+      : [`not ok (exit ${verdict.exitCode}):`, ...verdict.reasons.map((reason) => `  ${reason}`)];
+  return [...lines, ...tail].join("\n");
 }

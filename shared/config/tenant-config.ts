@@ -1,9 +1,12 @@
 import * as z from "zod";
+import { strictObject } from "./strict-object";
 
 /**
  * The one schema for a tenant's configuration, used by the CDK app, the Lambda functions and
- * the CLI. Secret values never live here: `passwordSecret` and `credentialsSecret` name a secret
- * (a Secrets Manager name on AWS; a key in the local credentials file or environment locally).
+ * the CLI. Every object is strict: a key we do not know is an error naming the closest valid key
+ * (strict-object.ts), never silently dropped. Secret values never live here: `passwordSecret`
+ * and `credentialsSecret` name a secret (a Secrets Manager name on AWS; a key in the local
+ * credentials file or environment locally).
  */
 
 const id = z
@@ -32,39 +35,37 @@ function isControlCharacter(char: string): boolean {
   return code < 0x20 || code === 0x7f;
 }
 
-export const pop3Schema = z
-  .object({
-    host: z.string().min(1, "the POP3 server's host name is required"),
-    port: z.number().int().min(1).max(65535).optional(),
-    /** implicit: TLS from the first byte (995); starttls: STLS on 110; none: plaintext, opt-in only. */
-    tls: z.enum(["implicit", "starttls", "none"]).default("implicit"),
-    /** Required with tls "none", so plaintext POP3 is never chosen by accident (invariant 6). */
-    allowPlaintext: z.boolean().default(false),
-    // No control characters: the name goes onto a POP3 command line (CR/LF would inject commands).
-    user: z
-      .string()
-      .min(1, "the POP3 user name is required")
-      .refine(
-        (user) => ![...user].some(isControlCharacter),
-        "the POP3 user name must not contain control characters",
-      ),
-    passwordSecret: z.string().min(1, "name the secret that holds the POP3 password"),
-    /** PEM file of a private CA, for hosts with their own certificate authority. */
-    caFile: z.string().optional(),
-    /** SHA-256 fingerprint of the server certificate (hex, colons optional) for self-signed hosts. */
-    certificateSha256: z
-      .string()
-      .regex(/^([0-9A-Fa-f]{2}:?){31}[0-9A-Fa-f]{2}$/, "give the SHA-256 fingerprint as 64 hex digits")
-      .optional(),
-    /** Sessions this tool may hold at once on the mailbox; many servers lock the maildrop. */
-    maxSessions: z.number().int().min(1).max(10).default(1),
-  })
-  .refine((p) => p.tls !== "none" || p.allowPlaintext, {
-    message: "tls 'none' sends the password in clear text: set allowPlaintext: true to confirm",
-    path: ["allowPlaintext"],
-  });
+export const pop3Schema = strictObject({
+  host: z.string().min(1, "the POP3 server's host name is required"),
+  port: z.number().int().min(1).max(65535).optional(),
+  /** implicit: TLS from the first byte (995); starttls: STLS on 110; none: plaintext, opt-in only. */
+  tls: z.enum(["implicit", "starttls", "none"]).default("implicit"),
+  /** Required with tls "none", so plaintext POP3 is never chosen by accident (invariant 6). */
+  allowPlaintext: z.boolean().default(false),
+  // No control characters: the name goes onto a POP3 command line (CR/LF would inject commands).
+  user: z
+    .string()
+    .min(1, "the POP3 user name is required")
+    .refine(
+      (user) => ![...user].some(isControlCharacter),
+      "the POP3 user name must not contain control characters",
+    ),
+  passwordSecret: z.string().min(1, "name the secret that holds the POP3 password"),
+  /** PEM file of a private CA, for hosts with their own certificate authority. */
+  caFile: z.string().optional(),
+  /** SHA-256 fingerprint of the server certificate (hex, colons optional) for self-signed hosts. */
+  certificateSha256: z
+    .string()
+    .regex(/^([0-9A-Fa-f]{2}:?){31}[0-9A-Fa-f]{2}$/, "give the SHA-256 fingerprint as 64 hex digits")
+    .optional(),
+  /** Sessions this tool may hold at once on the mailbox; many servers lock the maildrop. */
+  maxSessions: z.number().int().min(1).max(10).default(1),
+}).refine((p) => p.tls !== "none" || p.allowPlaintext, {
+  message: "tls 'none' sends the password in clear text: set allowPlaintext: true to confirm",
+  path: ["allowPlaintext"],
+});
 
-export const gmailSchema = z.object({
+export const gmailSchema = strictObject({
   /** The Gmail or Workspace address messages are imported into. */
   user: z.email("give the Gmail address messages go to"),
   /** oauth: OAuth client + user refresh token; service-account: Workspace domain-wide delegation. */
@@ -79,7 +80,7 @@ export const gmailSchema = z.object({
   processForCalendar: z.boolean().default(true),
 });
 
-export const mailboxSchema = z.object({
+export const mailboxSchema = strictObject({
   id: mailboxId,
   pop3: pop3Schema,
   gmail: gmailSchema,
@@ -98,36 +99,30 @@ export const mailboxSchema = z.object({
   maxMessageBytes: z.number().int().positive().max(GMAIL_MAX_MESSAGE_BYTES).default(GMAIL_MAX_MESSAGE_BYTES),
 });
 
-export const tenantConfigSchema = z
-  .object({
-    tenant: id,
-    /** Where alarms go (SNS e-mail subscription). */
-    alarmEmail: z.email("give an e-mail address for alarms").optional(),
-    google: z
-      .object({
-        apiBaseUrl: z.url().default("https://gmail.googleapis.com/"),
-        tokenUrl: z.url().default("https://oauth2.googleapis.com/token"),
-        /** Quota units per minute per Gmail user: 6,000 on projects created since May 2026, else 15,000. */
-        quotaUnitsPerMinute: z.number().int().positive().default(6000),
-        maxConcurrentImports: z.number().int().min(1).max(50).default(4),
-      })
-      .prefault({}),
-    archive: z
-      .object({
-        /** Move archived objects to an infrequent-access storage class after this many days. */
-        infrequentAccessAfterDays: z.number().int().min(30).default(30),
-        /** Delete archived objects after this many days; omit to keep forever. */
-        expireAfterDays: z.number().int().positive().optional(),
-        /** S3 Object Lock (compliance mode) retention for customers with a legal hold duty. */
-        objectLockDays: z.number().int().positive().optional(),
-      })
-      .prefault({}),
-    mailboxes: z.array(mailboxSchema).min(1, "configure at least one mailbox"),
-  })
-  .refine((t) => new Set(t.mailboxes.map((m) => m.id)).size === t.mailboxes.length, {
-    message: "mailbox ids must be unique",
-    path: ["mailboxes"],
-  });
+export const tenantConfigSchema = strictObject({
+  tenant: id,
+  /** Where alarms go (SNS e-mail subscription). */
+  alarmEmail: z.email("give an e-mail address for alarms").optional(),
+  google: strictObject({
+    apiBaseUrl: z.url().default("https://gmail.googleapis.com/"),
+    tokenUrl: z.url().default("https://oauth2.googleapis.com/token"),
+    /** Quota units per minute per Gmail user: 6,000 on projects created since May 2026, else 15,000. */
+    quotaUnitsPerMinute: z.number().int().positive().default(6000),
+    maxConcurrentImports: z.number().int().min(1).max(50).default(4),
+  }).prefault({}),
+  archive: strictObject({
+    /** Move archived objects to an infrequent-access storage class after this many days. */
+    infrequentAccessAfterDays: z.number().int().min(30).default(30),
+    /** Delete archived objects after this many days; omit to keep forever. */
+    expireAfterDays: z.number().int().positive().optional(),
+    /** S3 Object Lock (compliance mode) retention for customers with a legal hold duty. */
+    objectLockDays: z.number().int().positive().optional(),
+  }).prefault({}),
+  mailboxes: z.array(mailboxSchema).min(1, "configure at least one mailbox"),
+}).refine((t) => new Set(t.mailboxes.map((m) => m.id)).size === t.mailboxes.length, {
+  message: "mailbox ids must be unique",
+  path: ["mailboxes"],
+});
 
 export type TenantConfig = z.infer<typeof tenantConfigSchema>;
 export type MailboxConfig = z.infer<typeof mailboxSchema>;

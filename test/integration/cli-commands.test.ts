@@ -223,7 +223,9 @@ describe("pop2gmail operator commands", () => {
     const retried = await runCli(["quarantine", "retry", "--config", config, "--json"], env);
     const after = await runCli(["status", config, "--json"], env);
     // Assess
-    expect(run.code, run.stdout + run.stderr).toBe(0);
+    // A run that quarantined a message is not a success (issue 10 item 11): exit 1, and it says why.
+    expect(run.code, run.stdout + run.stderr).toBe(1);
+    expect(run.stdout).toMatch(/ops@acme\.example: \d+ message\(s\) quarantined/);
     const box = JSON.parse(status.stdout).mailboxes[0];
     const copiedCount = mail.filter((m) => m.bytes.length <= 8 * 1024).length;
     expect(box.counts).toMatchObject({

@@ -2,7 +2,8 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { loadLocalConfig, parseLocalConfig, stripJsonComments } from "../../shared/config/local-config";
+import { parseJsonc } from "../../shared/config/jsonc";
+import { loadLocalConfig, parseLocalConfig } from "../../shared/config/local-config";
 import { ConfigError } from "../../shared/core/errors";
 
 const dirs: string[] = [];
@@ -65,7 +66,7 @@ describe("local config", () => {
     // Prepare
     const text = '{ // note\n "url": "https://x/*y*/", /* block */ "n": 1 }';
     // Act
-    const parsed = JSON.parse(stripJsonComments(text));
+    const parsed = parseJsonc(text, "test.jsonc");
     // Assess
     expect(parsed).toEqual({ url: "https://x/*y*/", n: 1 });
   });
@@ -83,5 +84,56 @@ describe("local config", () => {
       message: expect.stringContaining(path),
       hint: expect.stringContaining("syntax"),
     });
+  });
+
+  it("keeps a string value that holds ', }' or ', ]' as written (no comma rewriting inside strings)", async () => {
+    // Prepare
+    const dir = await mkdtemp(join(tmpdir(), "pop2gmail-config-"));
+    dirs.push(dir);
+    const path = join(dir, "label.jsonc");
+    const config = structuredClone(minimal);
+    const text = JSON.stringify(config, null, 2).replace(
+      '"credentialsSecret": "acme/google"',
+      '"credentialsSecret": "acme/google", "mailboxLabel": "a, }", "labels": ["x, ]",], // trailing commas\n',
+    );
+    await writeFile(path, text);
+    // Act
+    const loaded = await loadLocalConfig(path);
+    // Assess
+    expect(loaded.mailboxes[0]?.gmail.mailboxLabel).toBe("a, }");
+    expect(loaded.mailboxes[0]?.gmail.labels).toEqual(["x, ]"]);
+  });
+
+  it("reports a syntax error at the file's line:column", async () => {
+    // Prepare
+    const dir = await mkdtemp(join(tmpdir(), "pop2gmail-config-"));
+    dirs.push(dir);
+    const path = join(dir, "broken.jsonc");
+    await writeFile(path, '{\n  // a comment\n  "tenant": "acme"\n  "mailboxes": []\n}\n');
+    // Act
+    const attempt = loadLocalConfig(path);
+    // Assess
+    await expect(attempt).rejects.toThrow(ConfigError);
+    await expect(attempt).rejects.toThrow(`${path}:4:3`);
+  });
+
+  it("rejects an unknown key in the local section, naming the closest valid one", () => {
+    // Prepare
+    const input = { ...minimal, local: { dataDri: "./data" } };
+    // Act
+    const attempt = () => parseLocalConfig(input, "/tmp");
+    // Assess
+    expect(attempt).toThrow(/local\.dataDri: unknown key "dataDri"; did you mean "dataDir"\?/);
+  });
+
+  it("rejects a mailbox key typo (deleteAftr) instead of applying the default deleteAfter", () => {
+    // Prepare
+    const input = { ...minimal, mailboxes: [{ ...minimal.mailboxes[0], deleteAftr: "never" }] };
+    // Act
+    const attempt = () => parseLocalConfig(input, "/tmp");
+    // Assess
+    expect(attempt).toThrow(
+      /mailboxes\[0\]\.deleteAftr: unknown key "deleteAftr"; did you mean "deleteAfter"\?/,
+    );
   });
 });

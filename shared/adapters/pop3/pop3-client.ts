@@ -15,7 +15,7 @@ import { openTcpSocket, openTlsSocket } from "./open-pop3-socket";
 import { Pop3ClientBusyError } from "./pop3-client-busy-error";
 import { errorForErrReply } from "./pop3-reply-errors";
 import { Pop3Wire } from "./pop3-wire";
-import { parseStatusLine, type StatusLine } from "./status-line";
+import { parseStatusLine, printable, type StatusLine } from "./status-line";
 
 /** How to reach and trust a POP3 server, and the bounds that protect us from a hostile one. */
 export interface Pop3ConnectOptions {
@@ -163,27 +163,36 @@ export class Pop3Client {
 
   /**
    * Authenticates. "auto" uses AUTH PLAIN (RFC 5034) when CAPA lists SASL PLAIN, else USER/PASS.
-   * Throws `CredentialsError` (wrong password, `[AUTH]`), `MailboxBusyError` (`[IN-USE]`,
-   * `[LOGIN-DELAY]`) or `Pop3CommandError` (`[SYS/TEMP]`, `[SYS/PERM]`). The password never
-   * appears in an error.
+   * Throws `ConfigError` before writing anything when the user name or password holds CR, LF or
+   * NUL (they would end the command line and start another), `CredentialsError` (wrong password,
+   * `[AUTH]`), `MailboxBusyError` (`[IN-USE]`, `[LOGIN-DELAY]`) or `Pop3CommandError`
+   * (`[SYS/TEMP]`, `[SYS/PERM]`). User name and password go on the wire as UTF-8. The password
+   * never appears in an error, not even when the server echoes it (docs/pipeline.md "POP3
+   * credentials").
    */
   async login(user: string, password: string, mechanism: Mechanism = "auto"): Promise<void> {
+    // The last guard before the wire: config and secret loading refuse these too.
+    assertCredentialSafe(user, "user name", "pop3.user");
+    assertCredentialSafe(password, "password", "pop3.passwordSecret");
     let chosen = mechanism;
     if (chosen === "auto") {
       const capabilities = this.#capabilities ?? (await this.capabilities());
       const sasl = capabilities.find((line) => line.toUpperCase().startsWith("SASL "));
       chosen = sasl?.toUpperCase().split(" ").includes("PLAIN") ? "plain" : "user";
     }
+    const plainResponse = Buffer.from(`\0${user}\0${password}`, "utf8").toString("base64");
+    const secrets = secretFormsOf(password, [plainResponse]);
+    const reply = (command: string, allow: { allowContinue?: boolean } = {}) =>
+      this.#readReply(command, true, allow, secrets);
     return this.#enqueue(async () => {
       if (chosen === "plain") {
-        const response = Buffer.from(`\0${user}\0${password}`, "utf8").toString("base64");
         // RFC 5034 §4: the initial response may go on the AUTH line; a server that wants it
-        // separately answers "+ " and gets it on its own line.
-        this.#wire.send(`AUTH PLAIN ${response}`);
-        const first = await this.#readReply("AUTH", true, { allowContinue: true });
+        // separately answers "+ " and gets it on its own line. RFC 4616: UTF-8 inside base64.
+        this.#wire.send(`AUTH PLAIN ${plainResponse}`);
+        const first = await reply("AUTH", { allowContinue: true });
         if (first.kind === "continue") {
-          this.#wire.send(response);
-          await this.#readReply("AUTH", true);
+          this.#wire.send(plainResponse);
+          await reply("AUTH");
         }
         return;
       }
@@ -196,14 +205,14 @@ export class Pop3Client {
         const digest = createHash("md5")
           .update(timestamp + password, "utf8")
           .digest("hex");
-        this.#wire.send(`APOP ${user} ${digest}`);
-        await this.#readReply("APOP", true);
+        this.#wire.send(asUtf8Line(`APOP ${user} ${digest}`));
+        await reply("APOP");
         return;
       }
-      this.#wire.send(`USER ${user}`);
-      await this.#readReply("USER", true);
-      this.#wire.send(`PASS ${password}`);
-      await this.#readReply("PASS", true);
+      this.#wire.send(asUtf8Line(`USER ${user}`));
+      await reply("USER");
+      this.#wire.send(asUtf8Line(`PASS ${password}`));
+      await reply("PASS");
     });
   }
 
@@ -384,19 +393,29 @@ export class Pop3Client {
     return Buffer.concat(pieces, size);
   }
 
+  /**
+   * Reads one status line. `secrets` (login only): forms of the password to cut out of the
+   * server's text before it can reach an error, since some servers echo what they were sent.
+   */
   async #readReply(
     command: string,
     isLogin: boolean,
     allow: { allowErr?: boolean; allowContinue?: boolean } = {},
+    secrets: readonly string[] = [],
   ): Promise<StatusLine> {
     let reply: StatusLine;
     try {
       reply = parseStatusLine(await this.#wire.readLine());
     } catch (error) {
-      const typed = toPop3Error(error);
+      let typed = toPop3Error(error);
+      if (secrets.length > 0 && typed instanceof ProtocolError) {
+        // The malformed line's text is quoted in the error: after a login command, do not quote it.
+        typed = new ProtocolError("pop3", `The server's reply to ${command} is neither +OK nor -ERR`);
+      }
       this.#wire.fail(typed);
       throw typed;
     }
+    if (reply.kind === "err" && secrets.length > 0) reply = { ...reply, text: redact(reply.text, secrets) };
     if (reply.kind === "err" && !allow.allowErr) throw errorForErrReply(command, reply, isLogin);
     if (reply.kind === "continue" && !allow.allowContinue) {
       const error = new ProtocolError("pop3", `Unexpected "+" continuation in reply to ${command}`);
@@ -416,6 +435,42 @@ export class Pop3Client {
     this.#queue = result.catch(() => undefined);
     return result;
   }
+}
+
+/** CR, LF or NUL end a POP3 command line (RFC 1939 §3) or a SASL PLAIN field (RFC 4616). */
+const LINE_BREAKING = /[\r\n\0]/;
+
+/**
+ * Throws `ConfigError` when a credential holds CR, LF or NUL: on the wire they would end the
+ * command and start another (a password "pw\r\nDELE 1" deletes message 1). The value itself is
+ * never put in the error.
+ */
+export function assertCredentialSafe(value: string, what: string, field: string, source?: string): void {
+  if (!LINE_BREAKING.test(value)) return;
+  const where = source === undefined ? "" : ` in ${source}`;
+  throw new ConfigError(field, `the POP3 ${what}${where} contains a line break (CR or LF) or a NUL byte`, {
+    hint: `Store the ${what} without CR, LF or NUL (a trailing newline from a file or from echo is the usual cause).`,
+  });
+}
+
+/** The wire writes each character as one byte (latin1): hand it the UTF-8 bytes of `line`. */
+function asUtf8Line(line: string): string {
+  return Buffer.from(line, "utf8").toString("latin1");
+}
+
+/** The forms of a password a server could echo back in a status line, as `printable` shows them. */
+function secretFormsOf(password: string, extra: readonly string[]): string[] {
+  const utf8 = Buffer.from(password, "utf8");
+  const forms = [password, utf8.toString("latin1"), utf8.toString("base64"), ...extra];
+  return [...new Set([...forms, ...forms.map(printable)])]
+    .filter((form) => form.length > 0)
+    .sort((a, b) => b.length - a.length);
+}
+
+function redact(text: string, secrets: readonly string[]): string {
+  let result = text;
+  for (const secret of secrets) result = result.split(secret).join("[redacted]");
+  return result;
 }
 
 function assertCount(value: number, minimum: number): void {

@@ -4,7 +4,7 @@ import { ConfigError, ProtocolError } from "../../core/errors";
 import type { ServerMessage } from "../../core/model";
 import type { Pop3Session, Pop3Source } from "../../ports/pop3-source";
 import type { SecretStore } from "../../ports/secret-store";
-import { Pop3Client, type Pop3ConnectOptions } from "./pop3-client";
+import { assertCredentialSafe, Pop3Client, type Pop3ConnectOptions } from "./pop3-client";
 
 /** RFC 8314 §3.3 (POP3S, implicit TLS) and RFC 1939 §3 (POP3, plaintext or STLS). */
 const IMPLICIT_TLS_PORT = 995;
@@ -41,6 +41,13 @@ export class Pop3MailboxSource implements Pop3Source {
       ...this.#dependencies.connectOptions,
     };
     const password = await this.#dependencies.secrets.get(pop3.passwordSecret);
+    // Refused here, at secret load, with the secret's name; the client guards again before writing.
+    assertCredentialSafe(
+      password,
+      "password",
+      `mailboxes[${mailbox.id}].pop3.passwordSecret`,
+      `the secret "${pop3.passwordSecret}"`,
+    );
     const client = await Pop3Client.connect(options);
     try {
       await client.login(pop3.user, password);

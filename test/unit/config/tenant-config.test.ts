@@ -99,3 +99,88 @@ describe("parseTenantConfig", () => {
     expect(error.message).toContain("mailbox ids must be unique");
   });
 });
+
+describe("unknown config keys (docs/pipeline.md: a config key we do not know is an error)", () => {
+  type Mutation = (input: Record<string, unknown>) => void;
+  const mailboxOf = (input: Record<string, unknown>) => (input.mailboxes as Record<string, unknown>[])[0]!;
+  const cases: [string, Mutation, string, string][] = [
+    [
+      "mailbox",
+      (i) => {
+        mailboxOf(i).deleteAftr = "never";
+      },
+      "mailboxes[0].deleteAftr",
+      "deleteAfter",
+    ],
+    [
+      "pop3",
+      (i) => {
+        (mailboxOf(i).pop3 as Record<string, unknown>).allowPlaintex = true;
+      },
+      "mailboxes[0].pop3.allowPlaintex",
+      "allowPlaintext",
+    ],
+    [
+      "gmail",
+      (i) => {
+        (mailboxOf(i).gmail as Record<string, unknown>).lables = ["INBOX"];
+      },
+      "mailboxes[0].gmail.lables",
+      "labels",
+    ],
+    [
+      "tenant",
+      (i) => {
+        i.alarmEmial = "ops@acme.it";
+      },
+      "alarmEmial",
+      "alarmEmail",
+    ],
+    [
+      "google",
+      (i) => {
+        i.google = { tokenURL: "https://x.test/" };
+      },
+      "google.tokenURL",
+      "tokenUrl",
+    ],
+    [
+      "archive",
+      (i) => {
+        i.archive = { expireAfterDay: 30 };
+      },
+      "archive.expireAfterDay",
+      "expireAfterDays",
+    ],
+  ];
+
+  it.each(cases)(
+    "rejects an unknown key in the %s schema, naming it and the closest valid one",
+    (_schema, mutate, field, closest) => {
+      // Prepare
+      const input = validTenant();
+      mutate(input);
+
+      // Act
+      const error = parseError(input);
+
+      // Assess
+      expect(error.field).toBe(field);
+      expect(error.message).toContain(`${field}: unknown key`);
+      expect(error.message).toContain(`did you mean "${closest}"?`);
+    },
+  );
+
+  it("names an unknown key without a guess when nothing valid is close", () => {
+    // Prepare
+    const input = validTenant();
+    mailboxOf(input).colour = "blue";
+
+    // Act
+    const error = parseError(input);
+
+    // Assess
+    expect(error.message).toContain('mailboxes[0].colour: unknown key "colour"');
+    expect(error.message).not.toContain("did you mean");
+  });
+});
