@@ -35,7 +35,8 @@ A deployed tenant (stack Pop2Gmail-<tenant>; AWS credentials and region as for t
 
 The config may also be given as the first argument after the verb: a file, or a tenant whose
 config init wrote as <tenant>.local.json (pop2gmail status acme).
-Exit codes: 0 ok, 1 failure (a check failed, messages left in flight), 2 usage or config error.
+Exit codes: 0 ok, 1 failure (a check failed; a run quarantined, failed, was busy or left messages
+in flight), 2 usage or config error (unknown key, missing secret, credentials file others can read).
 Secrets: POP2GMAIL_SECRET_<NAME> environment variables, or <dataDir>/credentials.json (mode 0600).`;
 
 type Command = (args: readonly string[]) => Promise<number>;
