@@ -10,6 +10,7 @@ import { Pop3MailboxSource } from "../../shared/adapters/pop3/pop3-mailbox-sourc
 import { systemClock } from "../../shared/adapters/system-clock";
 import type { LocalConfig } from "../../shared/config/local-config";
 import type { PipelineDeps } from "../../shared/core/pipeline-deps";
+import type { ArchiveStore } from "../../shared/ports/archive-store";
 import type { Clock } from "../../shared/ports/clock";
 import type { SecretStore } from "../../shared/ports/secret-store";
 import { JsonlTelemetry } from "./jsonl-telemetry";
@@ -33,6 +34,8 @@ export interface LocalRuntimeOverrides {
   readonly gmail?: Omit<Partial<GmailMailSinkOptions>, "secrets" | "google" | "clock">;
   /** Write no event log (commands that only read). */
   readonly noEventLog?: boolean;
+  /** Wraps the folder archive the pipeline writes to (tests: a disk that fills up). */
+  readonly decorateArchive?: (archive: FileArchiveStore) => ArchiveStore;
 }
 
 /** The adapters of one local process, built from a config. `close()` when done. */
@@ -65,6 +68,7 @@ export function createLocalRuntime(config: LocalConfig, overrides: LocalRuntimeO
   });
   const sink = new GmailMailSink({ ...overrides.gmail, secrets, google: config.google, clock });
   const holderId = `${hostname()}:${process.pid}`;
+  const pipelineArchive = overrides.decorateArchive?.(archive) ?? archive;
   return {
     config,
     ledger,
@@ -72,7 +76,17 @@ export function createLocalRuntime(config: LocalConfig, overrides: LocalRuntimeO
     secrets,
     telemetry,
     clock,
-    pipeline: (queue) => ({ ledger, archive, sink, queue, pop3, leases: ledger, clock, telemetry, holderId }),
+    pipeline: (queue) => ({
+      ledger,
+      archive: pipelineArchive,
+      sink,
+      queue,
+      pop3,
+      leases: ledger,
+      clock,
+      telemetry,
+      holderId,
+    }),
     async close() {
       await telemetry.close();
       ledger.close();

@@ -7,7 +7,7 @@ import {
   DEFAULT_COPY_POLICY,
 } from "./copy-message";
 import { deleteCopied } from "./delete-copied";
-import { ConnectionClosedError, ShutdownRequestedError } from "./errors";
+import { ConnectionClosedError, environmentErrorOf, ShutdownRequestedError } from "./errors";
 import { withMailboxSession } from "./mailbox-session";
 import type { CopyJob, LedgerEntry } from "./model";
 import type { PipelineDeps } from "./pipeline-deps";
@@ -22,13 +22,31 @@ export interface CopyBatchResult {
 
 export type CopyBatchDeps = CopyDeps & Pick<PipelineDeps, "pop3" | "leases" | "holderId">;
 
+/** Time limits of a batch: how long its lease lasts, and when it must give up the job in hand. */
+export interface CopyBatchLimits {
+  /**
+   * The session lease's lifetime (default `DEFAULT_SESSION_LEASE_MS`). The copy-message function
+   * passes the rest of its own time plus a margin, so a holder killed at its timeout blocks the
+   * mailbox only that long (docs/pipeline.md, "Why leases").
+   */
+  readonly leaseMs?: number;
+  /**
+   * The hard deadline: once aborted, the POP3 session is dropped (no QUIT, so no DELE of this
+   * session takes effect), the job in hand is no longer waited for and answers `retry-later`,
+   * and the batch returns. The abandoned copy keeps the ledger consistent on its own, as a crash
+   * would (docs/pipeline.md, "Crash points").
+   */
+  readonly abort?: AbortSignal;
+}
+
 /**
  * The copy step for a batch of jobs of one mailbox, in one POP3 session: `copyMessage` for each
  * job, then `deleteCopied` for the ones now safely copied, then QUIT, which commits the DELEs.
  * A busy mailbox yields `busy` for every job (none counted as failed). Once a RETR breaks the
  * connection the remaining jobs are `retry-later` without an attempt being counted against them;
- * so are the jobs not started once `shouldStop` says the process is shutting down (the local
- * runtime on SIGINT/SIGTERM: it finishes the message in hand, deletes what was copied and QUITs).
+ * so are the jobs not started once `shouldStop` says to stop (the local runtime on SIGINT/SIGTERM,
+ * the copy-message function when its remaining time runs short): it finishes the message in hand,
+ * deletes what was copied and QUITs. `limits.abort` cuts even the message in hand short.
  */
 export async function copyBatch(
   deps: CopyBatchDeps,
@@ -37,32 +55,57 @@ export async function copyBatch(
   jobs: readonly CopyJob[],
   policy: CopyPolicy = DEFAULT_COPY_POLICY,
   shouldStop: () => boolean = () => false,
+  limits: CopyBatchLimits = {},
 ): Promise<CopyBatchResult> {
+  const { abort } = limits;
   const session = await withMailboxSession(
     deps,
     { tenant, mailboxId: mailbox.id },
     mailbox,
     async (scope) => {
-      const outcomes: CopyOutcome[] = [];
-      for (const job of jobs) {
-        if (scope.broken) {
-          const error = new ConnectionClosedError("pop3", "the POP3 session broke during an earlier RETR");
-          outcomes.push({ kind: "retry-later", error, retryAfterMs: 0 });
-          continue;
+      const dropSession = () => {
+        scope.markBroken();
+        scope.session.abort();
+      };
+      abort?.addEventListener("abort", dropSession, { once: true });
+      try {
+        if (abort?.aborted) dropSession();
+        const outcomes: CopyOutcome[] = [];
+        for (const job of jobs) {
+          if (abort?.aborted || shouldStop()) {
+            const error = new ShutdownRequestedError("not started: the copier is stopping");
+            outcomes.push({ kind: "retry-later", error, retryAfterMs: 0 });
+            continue;
+          }
+          if (scope.broken) {
+            const error = new ConnectionClosedError("pop3", "the POP3 session broke during an earlier RETR");
+            outcomes.push({ kind: "retry-later", error, retryAfterMs: 0 });
+            continue;
+          }
+          const copy = copyMessage(deps, scope, mailbox, job, policy).catch((error: unknown) => {
+            // A raw SQLITE_FULL or EIO that escaped an adapter is still our environment's fault.
+            throw environmentErrorOf(error, "ledger", "use the ledger") ?? error;
+          });
+          const outcome = abort === undefined ? await copy : await untilAborted(copy, abort);
+          if (outcome === undefined) {
+            // Given up at the deadline: whatever the copy still does settles like a crash would.
+            copy.catch(() => {});
+            const error = new ShutdownRequestedError("cut short: the copier's deadline passed");
+            outcomes.push({ kind: "retry-later", error, retryAfterMs: 0 });
+            continue;
+          }
+          outcomes.push(outcome);
         }
-        if (shouldStop()) {
-          const error = new ShutdownRequestedError("not started: the process is shutting down");
-          outcomes.push({ kind: "retry-later", error, retryAfterMs: 0 });
-          continue;
-        }
-        outcomes.push(await copyMessage(deps, scope, mailbox, job, policy));
+        const candidates: LedgerEntry[] = outcomes.flatMap((o) =>
+          o.kind === "copied" || o.kind === "already-copied" ? [o.entry] : [],
+        );
+        const plan = await deleteCopied(deps, scope, mailbox, { now: deps.clock.now(), candidates });
+        return { outcomes, plan };
+      } finally {
+        abort?.removeEventListener("abort", dropSession);
       }
-      const candidates: LedgerEntry[] = outcomes.flatMap((o) =>
-        o.kind === "copied" || o.kind === "already-copied" ? [o.entry] : [],
-      );
-      const plan = await deleteCopied(deps, scope, mailbox, { now: deps.clock.now(), candidates });
-      return { outcomes, plan };
     },
+    limits.leaseMs === undefined ? {} : { leaseMs: limits.leaseMs },
   );
   if (session.kind === "busy") {
     const busy: CopyOutcome = { kind: "busy", reason: session.reason };
@@ -74,4 +117,23 @@ export async function copyBatch(
     deleted: (session.committed ? plan.marked.length : 0) + plan.alreadyGone.length,
     committed: session.committed,
   };
+}
+
+/** `work`'s value, or undefined as soon as `signal` aborts (the work itself is not stopped). */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T | undefined> {
+  if (signal.aborted) return Promise.resolve(undefined);
+  return new Promise<T | undefined>((resolve, reject) => {
+    const onAbort = () => resolve(undefined);
+    signal.addEventListener("abort", onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(error);
+      },
+    );
+  });
 }

@@ -265,3 +265,99 @@ export class ServiceRequestError extends Pop2GmailError {
     super(message, options);
   }
 }
+
+/**
+ * Error codes of our own environment: the file system (errno) and SQLite (result codes, also
+ * extended ones such as `SQLITE_IOERR_WRITE`). Matched by prefix so every extended code counts.
+ */
+const ENVIRONMENT_CODES = [
+  "ENOSPC",
+  "EDQUOT",
+  "EACCES",
+  "EPERM",
+  "EROFS",
+  "EIO",
+  "EMFILE",
+  "ENFILE",
+  "SQLITE_FULL",
+  "SQLITE_IOERR",
+  "SQLITE_READONLY",
+  "SQLITE_CANTOPEN",
+  "SQLITE_CORRUPT",
+  "SQLITE_NOTADB",
+  "SQLITE_BUSY",
+  "SQLITE_LOCKED",
+  "SQLITE_PERM",
+] as const;
+
+/**
+ * A fault of our own environment, not of any message (DESIGN.md invariant 5, docs/pipeline.md
+ * "Environment faults"): a full disk or quota, a folder we may not write, a read-only or failing
+ * file system, a ledger database that cannot be written; on AWS a KMS key that is disabled or
+ * pending deletion. It stops the mailbox's pass, spends no copy attempt and heals by itself once
+ * the fault is gone, so it is `retryable`. `errno` keeps the system's own code (`ENOSPC`,
+ * `SQLITE_FULL`, `KMS.DisabledException`).
+ */
+export class EnvironmentError extends Pop2GmailError {
+  readonly code = "ENVIRONMENT_FAULT";
+  readonly retryable = true;
+  constructor(
+    readonly service: Service,
+    readonly errno: string,
+    message: string,
+    options: { cause?: unknown; hint?: string } = {},
+  ) {
+    super(message, { ...options, hint: options.hint ?? environmentHint(service, errno) });
+  }
+}
+
+/** The `code` of a system or library error (`ENOSPC`, `SQLITE_FULL`), if it has a string one. */
+export function errnoCodeOf(error: unknown): string | undefined {
+  if (typeof error !== "object" || error === null || !("code" in error)) return undefined;
+  return typeof error.code === "string" ? error.code : undefined;
+}
+
+/** True when `code` names a fault of our environment (see `EnvironmentError`). */
+export function isEnvironmentCode(code: string | undefined): boolean {
+  if (code === undefined) return false;
+  return ENVIRONMENT_CODES.some((c) => code === c || code.startsWith(`${c}_`));
+}
+
+/**
+ * `error` as an `EnvironmentError` when it is one or carries an environment code (also one level
+ * down, in `cause`), else undefined. `what` says what we were doing ("write the archive file").
+ */
+export function environmentErrorOf(
+  error: unknown,
+  service: Service,
+  what: string,
+): EnvironmentError | undefined {
+  if (error instanceof EnvironmentError) return error;
+  // Our own wrappers of a local I/O failure (a TransientError of the archive or the ledger)
+  // still carry the system's code in `cause`.
+  const wrapped =
+    error instanceof TransientError && (error.service === "archive" || error.service === "ledger");
+  if (error instanceof Pop2GmailError && !wrapped) return undefined;
+  const raw = wrapped ? error.cause : error;
+  const code = errnoCodeOf(raw);
+  if (code === undefined || !isEnvironmentCode(code)) return undefined;
+  const where = wrapped ? error.service : code.startsWith("SQLITE") ? "ledger" : service;
+  return new EnvironmentError(where, code, wrapped ? error.message : `cannot ${what} (${code})`, {
+    cause: raw,
+  });
+}
+
+function environmentHint(service: Service, errno: string): string {
+  const where =
+    service === "ledger" ? "the ledger database" : service === "archive" ? "the archive" : service;
+  if (errno === "ENOSPC" || errno === "EDQUOT" || errno.startsWith("SQLITE_FULL")) {
+    return `The disk (or quota) holding ${where} is full: free space. pop2gmail resumes by itself; no message was counted as failed.`;
+  }
+  if (errno === "EACCES" || errno === "EPERM" || errno === "EROFS" || errno.startsWith("SQLITE_READONLY")) {
+    return `${where} is not writable (permissions, or a read-only file system): make the data directory writable for the user running pop2gmail. It resumes by itself.`;
+  }
+  if (errno.startsWith("KMS")) {
+    return "The archive's KMS key is disabled or not usable: enable it (the tenant stack manages it). pop2gmail resumes by itself.";
+  }
+  return `${where} failed with ${errno}: check the disk and the data directory. pop2gmail resumes by itself once it works again.`;
+}

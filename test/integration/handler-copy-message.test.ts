@@ -1,11 +1,8 @@
+import type { Context } from "aws-lambda";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import {
-  BUSY_DELAY_SECONDS,
-  MAX_DELAY_SECONDS,
-  makeCopyMessageHandler,
-  retryDelaySeconds,
-} from "../../shared/adapters/lambda/copy-message-handler";
+import { makeCopyMessageHandler } from "../../shared/adapters/lambda/copy-message-handler";
 import { CredentialsError, RateLimitedError, TransientError } from "../../shared/core/errors";
+import { BUSY_RESEND_MS, delaySecondsOf } from "../../shared/core/retry-rule";
 import { lambdaContext } from "../fakes/sqs-lambda-events";
 import { makeMessage } from "../unit/core/support/harness";
 import { HandlerFixture, MAILBOX_A, MAILBOX_B, sqsEventOf } from "./handler-harness";
@@ -56,7 +53,7 @@ describe("copy-message handler", () => {
 
     // Assess
     expect(response.batchItemFailures).toEqual([]);
-    expect(f.queue.calls).toEqual([{ jobs: [job], delaySeconds: BUSY_DELAY_SECONDS["no-lease"] }]);
+    expect(f.queue.calls).toEqual([{ jobs: [job], delaySeconds: BUSY_RESEND_MS["no-lease"] / 1000 }]);
     expect(f.sink.importCalls).toBe(0);
     expect(emitted(f, "MailboxBusy")).toBe(1);
   });
@@ -114,12 +111,82 @@ describe("copy-message handler", () => {
 
   it("keeps delays within SQS's 0-900 s", () => {
     // Act
-    const delays = [0, 1, 999, 1_001, 899_000, 10_000_000].map(retryDelaySeconds);
+    const delays = [0, 1, 999, 1_001, 899_000, 10_000_000].map(delaySecondsOf);
 
     // Assess
-    expect(delays).toEqual([0, 1, 1, 2, 899, MAX_DELAY_SECONDS]);
+    expect(delays).toEqual([0, 1, 1, 2, 899, 900]);
+  });
+
+  it("starts no job when its remaining time runs short and hands the unstarted ones back at once", async () => {
+    // Prepare
+    const f = new HandlerFixture();
+    const source = f.pop3.source(MAILBOX_A);
+    const jobs = [];
+    for (let i = 0; i < 3; i++) jobs.push(await f.listed(MAILBOX_A, source.add(makeMessage())));
+    // Plenty of time until the first import, then less than the reserve.
+    const context = contextWithRemaining(() => (f.sink.importCalls === 0 ? 200_000 : 30_000));
+
+    // Act
+    const response = await makeCopyMessageHandler(f.deps)(sqsEventOf(jobs), context);
+
+    // Assess
+    expect(response.batchItemFailures).toEqual([]);
+    expect(f.sink.imported.map((m) => m.uidl)).toEqual([jobs[0]?.uidl]);
+    expect(f.queue.calls).toEqual([{ jobs: [jobs[1], jobs[2]], delaySeconds: 0 }]);
+    expect(source.uidls()).toEqual([jobs[1]?.uidl, jobs[2]?.uidl]);
+    expect((await f.ledger.get(jobs[1]!))?.attempts).toBe(0);
+    expect(f.leases.heldCount({ tenant: "acme", mailboxId: MAILBOX_A })).toBe(0);
+  });
+
+  it("holds the mailbox's session lease until its own deadline plus a margin, not 16 minutes", async () => {
+    // Prepare
+    const f = new HandlerFixture();
+    const job = await f.listed(MAILBOX_A, f.pop3.source(MAILBOX_A).add(makeMessage()));
+    const acquire = vi.spyOn(f.leases, "acquire");
+
+    // Act
+    await makeCopyMessageHandler(f.deps)(
+      sqsEventOf([job]),
+      contextWithRemaining(() => 120_000),
+    );
+
+    // Assess
+    expect(acquire).toHaveBeenCalledTimes(1);
+    expect(acquire.mock.calls[0]?.[3]).toBe(130_000);
+  });
+
+  it("drops the session at its hard deadline, gives up the import in hand and re-sends every job", async () => {
+    // Prepare
+    const f = new HandlerFixture();
+    const source = f.pop3.source(MAILBOX_A);
+    const jobs = [
+      await f.listed(MAILBOX_A, source.add(makeMessage())),
+      await f.listed(MAILBOX_A, source.add(makeMessage())),
+    ];
+    const held = f.sink.holdNextImport();
+    // The hard stop is due at once: the held import is still running when it comes.
+    const limits = { reserveMs: 0, hardStopMs: 60_000, leaseMarginMs: 10_000 };
+
+    // Act
+    const response = await makeCopyMessageHandler(f.deps, limits)(
+      sqsEventOf(jobs),
+      contextWithRemaining(() => 60_000),
+    );
+    held.release();
+
+    // Assess
+    expect(response.batchItemFailures).toEqual([]);
+    expect(f.queue.calls).toEqual([{ jobs, delaySeconds: 0 }]);
+    expect(source.uidls()).toEqual(jobs.map((j) => j.uidl));
+    expect(source.commits).toEqual([]);
+    expect(f.leases.heldCount({ tenant: "acme", mailboxId: MAILBOX_A })).toBe(0);
   });
 });
+
+/** A Lambda context whose remaining time the test decides. */
+function contextWithRemaining(remainingMs: () => number): Context {
+  return { ...lambdaContext("copy-message"), getRemainingTimeInMillis: remainingMs };
+}
 
 /** Datapoints of `name` in the EMF printed so far. */
 function emitted(f: HandlerFixture, name: string): number {

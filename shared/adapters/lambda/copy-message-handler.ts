@@ -1,32 +1,37 @@
 import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch";
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import { copyBatch } from "../../core/copy-batch";
-import type { CopyOutcome } from "../../core/copy-message";
+import { DEFAULT_COPY_POLICY } from "../../core/copy-message";
 import { ConfigError } from "../../core/errors";
 import type { CopyJob } from "../../core/model";
-import type { BusyReason } from "../../ports/telemetry";
+import { delaySecondsOf, resendAfter, tallyOutcomes } from "../../core/retry-rule";
 import { parseCopyJob } from "../sqs/parse-copy-job";
 import type { CopyMessageDeps } from "./copy-message-deps";
 import { describe } from "./describe-error";
 
-/** SQS's longest `DelaySeconds`. */
-export const MAX_DELAY_SECONDS = 900;
+/**
+ * Time limits of one invocation, measured with `context.getRemainingTimeInMillis()`
+ * (docs/pipeline.md, "Time limits of a copy invocation").
+ */
+export interface CopyTimeLimits {
+  /** No job is started with less time left than this; unstarted jobs are re-sent at once. */
+  readonly reserveMs: number;
+  /** With this little time left the POP3 session is dropped and the job in hand given up. */
+  readonly hardStopMs: number;
+  /** The session lease outlives the invocation's own deadline by this much. */
+  readonly leaseMarginMs: number;
+}
 
 /**
- * How long a busy mailbox is left alone. No lease: our own session (a copier or the lister) is
- * working on it and will be done within a batch. `IN-USE`: another client holds the maildrop.
- * `LOGIN-DELAY`: the server itself asked for a pause (RFC 2449 §8), usually minutes.
+ * Defaults for the 5-minute copy-message timeout: a job starts only with a minute left (one
+ * message, bounded by the Gmail request timeout, fits in it), the session goes 10 s before the
+ * end, and the lease ends 10 s after it, so a killed invocation blocks the mailbox that long.
  */
-export const BUSY_DELAY_SECONDS: Readonly<Record<BusyReason, number>> = {
-  "no-lease": 30,
-  "IN-USE": 60,
-  "LOGIN-DELAY": 300,
+export const DEFAULT_COPY_TIME_LIMITS: CopyTimeLimits = {
+  reserveMs: 60_000,
+  hardStopMs: 10_000,
+  leaseMarginMs: 10_000,
 };
-
-/** Seconds to postpone a job the core asked to retry after `retryAfterMs`, within SQS's bounds. */
-export function retryDelaySeconds(retryAfterMs: number): number {
-  return Math.min(MAX_DELAY_SECONDS, Math.max(0, Math.ceil(retryAfterMs / 1000)));
-}
 
 type RecordVerdict = { readonly ok: true } | { readonly ok: false; readonly error: unknown };
 
@@ -47,14 +52,25 @@ interface Group {
  * - a throw (mailbox-level: credentials, TLS, configuration; or a crash): every record of that
  *   mailbox is a batch item failure; SQS redelivers after the visibility timeout, then the DLQ.
  * - a body that is not a copy job: a failure with an error log; it ends in the DLQ.
+ * The rule for "re-send, after how long" is the core's `resendAfter`. The invocation watches its
+ * remaining time (`limits`): it starts no job with less than `reserveMs` left and hands those back
+ * (re-sent at once, record done), drops the session `hardStopMs` before the end, and holds the
+ * mailbox's lease only until its own deadline plus `leaseMarginMs`.
  * A new `BatchProcessor` per invocation: it holds the records of one batch.
  */
 export function makeCopyMessageHandler(
   deps: CopyMessageDeps,
+  limits: CopyTimeLimits = DEFAULT_COPY_TIME_LIMITS,
 ): (event: SQSEvent, context: Context) => Promise<SQSBatchResponse> {
   return async (event, context) => {
     deps.logger.addContext(context);
     const pipeline = { ...deps.pipeline, holderId: context.awsRequestId };
+    const deadline = new AbortController();
+    const time: InvocationTime = {
+      shouldStop: () => context.getRemainingTimeInMillis() < limits.reserveMs,
+      leaseMs: () => context.getRemainingTimeInMillis() + limits.leaseMarginMs,
+      abort: deadline.signal,
+    };
     const malformed = new Map<string, unknown>();
     const groups = new Map<string, Group>();
     const groupOf = new Map<string, Group>();
@@ -72,7 +88,7 @@ export function makeCopyMessageHandler(
     const runs = new Map<string, Promise<Map<string, RecordVerdict>>>();
     const runGroup = async (group: Group): Promise<Map<string, RecordVerdict>> => {
       try {
-        return await copyGroup(deps, pipeline, group);
+        return await copyGroup(deps, pipeline, group, time);
       } catch (error) {
         deps.logger.error("copy batch failed: its jobs return to the queue", {
           mailboxId: group.mailboxId,
@@ -102,6 +118,10 @@ export function makeCopyMessageHandler(
       const verdict = (await run).get(record.messageId);
       if (verdict !== undefined && !verdict.ok) throw verdict.error;
     };
+    const timer = setTimeout(
+      () => deadline.abort(),
+      Math.max(0, context.getRemainingTimeInMillis() - limits.hardStopMs),
+    );
     try {
       return await processPartialResponse(event, recordHandler, new BatchProcessor(EventType.SQS), {
         context,
@@ -110,15 +130,24 @@ export function makeCopyMessageHandler(
         throwOnFullBatchFailure: false,
       });
     } finally {
+      clearTimeout(timer);
       deps.telemetry.flush();
     }
   };
+}
+
+/** The invocation's clock as the copy batch sees it. */
+interface InvocationTime {
+  readonly shouldStop: () => boolean;
+  readonly leaseMs: () => number;
+  readonly abort: AbortSignal;
 }
 
 async function copyGroup(
   deps: CopyMessageDeps,
   pipeline: CopyMessageDeps["pipeline"] & { holderId: string },
   group: Group,
+  time: InvocationTime,
 ): Promise<Map<string, RecordVerdict>> {
   const tenant = deps.config.tenant;
   const foreign = group.items.find((i) => i.job.tenant !== tenant);
@@ -127,26 +156,22 @@ async function copyGroup(
   }
   const mailbox = deps.mailbox(group.mailboxId);
   const jobs = group.items.map((i) => i.job);
-  const result = await copyBatch(pipeline, tenant, mailbox, jobs);
+  const result = await copyBatch(pipeline, tenant, mailbox, jobs, DEFAULT_COPY_POLICY, time.shouldStop, {
+    leaseMs: time.leaseMs(),
+    abort: time.abort,
+  });
   const verdicts = new Map<string, RecordVerdict>();
   const later = new Map<number, { messageIds: string[]; jobs: CopyJob[] }>();
-  const tally: Record<CopyOutcome["kind"], number> = {
-    copied: 0,
-    "already-copied": 0,
-    gone: 0,
-    quarantined: 0,
-    busy: 0,
-    "retry-later": 0,
-  };
+  const tally = tallyOutcomes(result.outcomes);
   group.items.forEach((item, index) => {
     const outcome = result.outcomes[index];
     if (outcome === undefined) throw new Error(`copyBatch returned no outcome for job ${index}`);
-    tally[outcome.kind]++;
-    const delay = delayFor(outcome);
-    if (delay === undefined) {
+    const verdict = resendAfter(outcome);
+    if (!verdict.resend) {
       verdicts.set(item.record.messageId, { ok: true });
       return;
     }
+    const delay = delaySecondsOf(verdict.delayMs);
     const bucket = later.get(delay) ?? { messageIds: [], jobs: [] };
     bucket.messageIds.push(item.record.messageId);
     bucket.jobs.push(item.job);
@@ -174,19 +199,4 @@ async function copyGroup(
     postponed: [...later].map(([delaySeconds, b]) => ({ delaySeconds, jobs: b.jobs.length })),
   });
   return verdicts;
-}
-
-/** Seconds to postpone the job, or undefined when the record is done. */
-function delayFor(outcome: CopyOutcome): number | undefined {
-  switch (outcome.kind) {
-    case "copied":
-    case "already-copied":
-    case "gone":
-    case "quarantined":
-      return undefined;
-    case "busy":
-      return BUSY_DELAY_SECONDS[outcome.reason];
-    case "retry-later":
-      return retryDelaySeconds(outcome.retryAfterMs);
-  }
 }

@@ -2,7 +2,14 @@ import { createHash, randomUUID } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { mkdir, open, readdir, rename, rm, stat } from "node:fs/promises";
 import { dirname, join, sep } from "node:path";
-import { IntegrityError, Pop2GmailError, TransientError } from "../../core/errors";
+import {
+  type EnvironmentError,
+  environmentErrorOf,
+  errnoCodeOf,
+  IntegrityError,
+  Pop2GmailError,
+  TransientError,
+} from "../../core/errors";
 import type { ContentDigest } from "../../core/model";
 import type { ArchiveMetadata, ArchiveStore } from "../../ports/archive-store";
 
@@ -50,7 +57,7 @@ export class FileArchiveStore implements ArchiveStore {
       await io(`close ${key}`, () => file.close());
     } catch (error) {
       await file.close().catch(() => {});
-      await rm(temp, { force: true });
+      await rm(temp, { force: true }).catch(() => {});
       throw error;
     }
     try {
@@ -62,19 +69,28 @@ export class FileArchiveStore implements ArchiveStore {
       await io(`move ${key} into place`, () => rename(temp, target));
       await syncDirectory(dirname(target));
     } catch (error) {
-      await rm(temp, { force: true });
+      await rm(temp, { force: true }).catch(() => {});
       throw error;
     }
     return { size, sha256: hash.digest("hex") };
   }
 
-  /** Re-reads the file and hashes it: proves what is on disk, not what we meant to write. */
+  /**
+   * Re-reads the file and hashes it: proves what is on disk, not what we meant to write. A missing
+   * file is `false`; a file we cannot read (permissions, I/O error) is an `EnvironmentError`, not
+   * a damaged archive: re-archiving would not help (docs/pipeline.md, "Environment faults").
+   */
   async verify(key: string, expected: ContentDigest): Promise<boolean> {
     const path = this.pathOf(key);
-    const info = await stat(path).catch(() => undefined);
+    const info = await stat(path).catch((cause: unknown) => {
+      if (isMissing(cause)) return undefined;
+      throw ioError(`read ${key}`, cause);
+    });
     if (info === undefined || !info.isFile() || info.size !== expected.size) return false;
     const hash = createHash("sha256");
-    for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+    await io(`read ${key}`, async () => {
+      for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+    });
     return hash.digest("hex") === expected.sha256;
   }
 
@@ -82,9 +98,29 @@ export class FileArchiveStore implements ArchiveStore {
     const path = this.pathOf(key);
     // Opened here, not lazily, so a missing file fails now with the error the port promises.
     const handle = await open(path, "r").catch((cause: unknown) => {
-      throw new IntegrityError(`no archived file for ${key}`, { cause });
+      if (isMissing(cause)) throw new IntegrityError(`no archived file for ${key}`, { cause });
+      throw ioError(`open ${key}`, cause);
     });
     return handle.createReadStream({ highWaterMark: 256 * 1024 });
+  }
+
+  /**
+   * Removes the temp files a killed process left in `tmpDir` (`*.part`, `*.meta`). Call it only
+   * while holding the data directory's run lock: no other writer can be using them then.
+   * Returns how many were removed.
+   */
+  async removeOrphans(): Promise<number> {
+    const entries = await readdir(this.tmpDir).catch((cause: unknown) => {
+      if (isMissing(cause)) return [] as string[];
+      throw ioError("list the archive's temp folder", cause);
+    });
+    let removed = 0;
+    for (const name of entries) {
+      if (!name.endsWith(".part") && !name.endsWith(".meta")) continue;
+      await io(`remove the orphaned temp file ${name}`, () => rm(join(this.tmpDir, name), { force: true }));
+      removed++;
+    }
+    return removed;
   }
 
   async *list(prefix: string): AsyncIterable<{ key: string; lastModified: number }> {
@@ -144,19 +180,32 @@ async function syncDirectory(dir: string): Promise<void> {
   }
 }
 
-/** Runs one file-system step, turning its failure into the port's `TransientError`. */
+/** Runs one file-system step, turning its failure into one of the port's errors (see `ioError`). */
 async function io<T>(what: string, step: () => Promise<T>): Promise<T> {
   try {
     return await step();
   } catch (cause) {
-    if (cause instanceof Pop2GmailError) throw cause;
-    const code = typeof cause === "object" && cause !== null && "code" in cause ? String(cause.code) : "";
-    throw new TransientError("archive", `cannot ${what}${code === "" ? "" : ` (${code})`}`, {
-      cause,
-      hint:
-        code === "ENOSPC"
-          ? "The disk holding the data directory is full: free space, then run again."
-          : "Check that the data directory is writable.",
-    });
+    throw ioError(what, cause);
   }
+}
+
+/**
+ * A failed file-system step as our error: a full disk, a folder we may not write, a read-only or
+ * failing disk is an `EnvironmentError` (no message's fault: it spends no attempt and heals once
+ * fixed); anything else a `TransientError`.
+ */
+function ioError(what: string, cause: unknown): Pop2GmailError {
+  if (cause instanceof Pop2GmailError) return cause;
+  const environment: EnvironmentError | undefined = environmentErrorOf(cause, "archive", what);
+  if (environment !== undefined) return environment;
+  const code = errnoCodeOf(cause) ?? "";
+  return new TransientError("archive", `cannot ${what}${code === "" ? "" : ` (${code})`}`, {
+    cause,
+    hint: "Check that the data directory is writable.",
+  });
+}
+
+function isMissing(cause: unknown): boolean {
+  const code = errnoCodeOf(cause);
+  return code === "ENOENT" || code === "ENOTDIR";
 }
