@@ -15,6 +15,7 @@ import { METRIC_NAMESPACE } from "../../shared/config/metrics";
 import { uniqueName } from "../fakes/aws-stand-ins";
 import { EventLog } from "../fakes/event-log";
 import { OffsetClock } from "../fakes/offset-clock";
+import { ScriptedPop3Server } from "../fakes/scripted-pop3-server";
 import { lambdaContext, sqsEvent } from "../fakes/sqs-lambda-events";
 import { receiptEntries } from "../fakes/sqs-queue-driver";
 import { generateMailbox } from "../fixtures/awkward-messages";
@@ -30,7 +31,9 @@ import { RetrCuttingProxy } from "./campaign/retr-cutting-proxy";
  * POP3 line cut mid-RETR), one has a wrong POP3 password, one a revoked refresh token. Every log
  * line, EMF document, pipeline event, handler result, ledger entry and error thrown through a
  * port or a handler (message, hint, cause chain, JSON, inspect) is scanned for the secrets, also
- * for the base64 forms AUTH PLAIN puts on the wire.
+ * for the base64 forms AUTH PLAIN puts on the wire. One mailbox logs in with USER/PASS at a server
+ * that echoes the password in its refusal. (APOP is never chosen by the pipeline; its login errors
+ * are scanned in test/unit/pop3/pop3-credentials.test.ts.)
  */
 const USERS: Record<string, MailboxCredentials> = {
   works: {
@@ -51,6 +54,13 @@ const USERS: Record<string, MailboxCredentials> = {
     clientSecret: "GOCSPX-Cs07b5e3f1SekretRevoked",
     refreshToken: "1//Rt7a2e6b19SekretRevoked",
   },
+  // Logs in with USER/PASS (no SASL) at a server that echoes the password in its refusal.
+  echo: {
+    pop3Password: "PwEcho-9b4d2f71-Pop3Sekret",
+    clientId: "client-echo.apps.googleusercontent.test",
+    clientSecret: "GOCSPX-Cs2c8e4a06SekretEcho",
+    refreshToken: "1//Rt3f5a9d27SekretEcho",
+  },
 };
 /** What Secrets Manager holds for `wrongpw`: not Dovecot's password, and just as secret. */
 const WRONG_STORED_PASSWORD = "PwWrong-5c8e1b3d-Pop3Sekret";
@@ -67,6 +77,7 @@ interface Captured {
 
 let world: CampaignWorld;
 let proxy: RetrCuttingProxy;
+let echoServer: ScriptedPop3Server;
 let captured: Captured;
 let ledgerText = "";
 
@@ -163,6 +174,15 @@ beforeAll(async () => {
   let retrs = 0;
   proxy = new RetrCuttingProxy(() => (++retrs === 3 ? 300 : undefined));
   await proxy.start(world.dovecot.plainPort);
+  // USER/PASS, not AUTH PLAIN: a server that repeats the password it got in its -ERR (issue 10 item 8).
+  echoServer = new ScriptedPop3Server({
+    users: { echo: "not-the-stored-password" },
+    messages: [],
+    saslPlain: false,
+    reply: ({ command }) =>
+      command === "PASS" ? `-ERR [AUTH] PASS ${USERS.echo?.pop3Password} is wrong\r\n` : undefined,
+  });
+  const echoPort = (await echoServer.start()).port;
   for (const [index, message] of generateMailbox(12, 31).entries()) {
     await world.dovecot.deliver("works", message.bytes);
     if (index < 3) {
@@ -202,7 +222,7 @@ beforeAll(async () => {
       id: mailboxIdOf(user),
       pop3: {
         host: "127.0.0.1",
-        port: proxy.port,
+        port: user === "echo" ? echoPort : proxy.port,
         tls: "none",
         allowPlaintext: true,
         user,
@@ -338,6 +358,7 @@ afterAll(async () => {
   vi.restoreAllMocks();
   vi.unstubAllEnvs();
   await proxy?.stop();
+  await echoServer?.stop();
   await world?.stop();
 });
 
