@@ -153,6 +153,19 @@ describe("pop2gmail exit codes and files", () => {
     expect((await stat(join(dataDir, "ledger.sqlite"))).mode & 0o777).toBe(0o600);
   });
 
+  it("check with a missing secret exits 2 and names the secret", async () => {
+    // Prepare
+    const { port } = await pop3Server([]);
+    const path = await writeConfig("check-missing", [mailbox("check-missing@acme.example", port)]);
+    // Act
+    const result = await runCli(["check", "--config", path], {
+      POP2GMAIL_SECRET_GOOGLE: JSON.stringify(oauth),
+    });
+    // Assess
+    expect(result.code, result.stdout + result.stderr).toBe(2);
+    expect(result.stdout).toContain('the secret "pop3" is not set');
+  });
+
   it("check warns when the Gmail profile address differs from gmail.user", async () => {
     // Prepare
     const { port } = await pop3Server([]);
