@@ -1,7 +1,7 @@
 import { parseArgs } from "node:util";
 import { loadLocalConfig } from "../../shared/config/local-config";
 import { CONFIG_ERROR_CODE, EXIT, UsageError } from "../output";
-import { type RunSummary, runForever, runOnce } from "../runtime/run-local";
+import { type MailboxRunSummary, type RunSummary, runForever, runOnce } from "../runtime/run-local";
 import { openLocalRuntime } from "./local-context";
 
 /** `pop2gmail run --config FILE [--once] [--json]`. */
@@ -63,8 +63,9 @@ export interface RunVerdict {
 /**
  * Maps a run to its exit code: 2 when a mailbox failed on its config (a missing secret, a
  * credentials file others can read, a setting the server refuses), 1 when anything else is not
- * done: a mailbox failed (timeout, disk, credentials...), was busy, quarantined a message in this
- * run, left messages in flight, or the run was stopped; 0 only when none of these happened.
+ * done: a mailbox failed (timeout, disk, credentials...), timed out, was busy, quarantined a
+ * message in this run or saw one vanish, left messages in flight, or the run was stopped; 0 only
+ * when none of these happened.
  */
 export function runVerdict(summary: RunSummary): RunVerdict {
   const reasons: string[] = [];
@@ -80,6 +81,16 @@ export function runVerdict(summary: RunSummary): RunVerdict {
       );
     }
     if (m.busy) reasons.push(`${m.mailboxId}: busy (${m.busy}): try again later`);
+    // Fields the runtime may report beside `failure` (cli/runtime/run-local.ts).
+    const more = m as MailboxRunSummary & { readonly timedOut?: boolean; readonly gone?: number };
+    if (more.timedOut === true && m.failure?.code !== "TIMEOUT") {
+      reasons.push(`${m.mailboxId}: timed out before the work in hand was done: run again`);
+    }
+    if ((more.gone ?? 0) > 0) {
+      reasons.push(
+        `${m.mailboxId}: ${more.gone} message(s) left the server before they were copied: see \`pop2gmail quarantine list\``,
+      );
+    }
   }
   if (summary.stopped) reasons.push("stopped before the end: run again to finish");
   if (summary.inFlight > 0) {
