@@ -356,7 +356,7 @@ function environmentHint(service: Service, errno: string): string {
   if (errno === "EACCES" || errno === "EPERM" || errno === "EROFS" || errno.startsWith("SQLITE_READONLY")) {
     return `${where} is not writable (permissions, or a read-only file system): make the data directory writable for the user running pop2gmail. It resumes by itself.`;
   }
-  if (errno.startsWith("KMS")) {
+  if (errno.toUpperCase().startsWith("KMS")) {
     return "The archive's KMS key is disabled or not usable: enable it (the tenant stack manages it). pop2gmail resumes by itself.";
   }
   return `${where} failed with ${errno}: check the disk and the data directory. pop2gmail resumes by itself once it works again.`;

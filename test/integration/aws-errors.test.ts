@@ -67,6 +67,27 @@ describe("mapAwsError", () => {
     expect(mapped.hint).toContain("dynamodb:UpdateItem");
   });
 
+  it.each([
+    ["S3 with a disabled key", "KMS.DisabledException"],
+    ["S3 with a key pending deletion", "KMS.KMSInvalidStateException"],
+    ["SQS with a disabled key", "KmsDisabled"],
+    ["DynamoDB with a missing key", "KMSNotFoundException"],
+  ])("maps %s to an environment fault that heals once the key is usable again", (_label, name) => {
+    // Prepare
+    const error = sdkError(name, 400);
+    // Act
+    const mapped = mapAwsError(error, { service: "archive", action: "s3:PutObject", resource: "bucket/key" });
+    // Assess
+    expect(mapped).toMatchObject({
+      code: "ENVIRONMENT_FAULT",
+      errno: name,
+      retryable: true,
+      service: "archive",
+    });
+    expect(mapped.hint).toContain("KMS");
+    expect(mapped.cause).toBe(error);
+  });
+
   it("passes the project's own errors through unchanged", () => {
     // Prepare
     const own = new LedgerConflictError("already moved");

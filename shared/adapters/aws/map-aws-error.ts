@@ -1,5 +1,6 @@
 import {
   AccessDeniedError,
+  EnvironmentError,
   LedgerConflictError,
   Pop2GmailError,
   type Service,
@@ -49,6 +50,21 @@ const ACCESS_DENIED_NAMES = new Set([
   "UnrecognizedClientException",
 ]);
 
+// A KMS key of our own stack that is disabled, pending deletion or gone, as S3, SQS and DynamoDB
+// name it: a fault of our environment, not of any message (docs/pipeline.md, "Environment faults").
+const KMS_KEY_UNUSABLE_NAMES = new Set([
+  "KMS.DisabledException",
+  "KMS.KMSInvalidStateException",
+  "KMS.NotFoundException",
+  "KMS.KeyUnavailableException",
+  "KMSDisabledException",
+  "KMSInvalidStateException",
+  "KMSNotFoundException",
+  "KmsDisabled",
+  "KmsInvalidState",
+  "KmsNotFound",
+]);
+
 // Node socket errors: the network dropped, not the request that was wrong.
 const NETWORK_CODES = new Set([
   "ECONNRESET",
@@ -95,6 +111,16 @@ export function mapAwsError(error: unknown, context: AwsCallContext): Pop2GmailE
   const where = `${context.action} on ${context.resource}`;
   if (name === "ConditionalCheckFailedException") {
     return new LedgerConflictError(`${where}: the condition did not hold`, { cause: error });
+  }
+  if (KMS_KEY_UNUSABLE_NAMES.has(name)) {
+    return new EnvironmentError(
+      context.service,
+      name,
+      `${where} failed: the KMS key is not usable (${name})`,
+      {
+        cause: error,
+      },
+    );
   }
   if (ACCESS_DENIED_NAMES.has(name) || status === 403) {
     return new AccessDeniedError(context.service, context.action, `${where} was denied (${name})`, {

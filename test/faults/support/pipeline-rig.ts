@@ -5,6 +5,7 @@ import type { CopyOutcome } from "../../../shared/core/copy-message";
 import { listNewMessages } from "../../../shared/core/list-new-messages";
 import type { LedgerEntry } from "../../../shared/core/model";
 import type { PipelineDeps } from "../../../shared/core/pipeline-deps";
+import { delaySecondsOf, resendAfter } from "../../../shared/core/retry-rule";
 import type { MailSink } from "../../../shared/ports/mail-sink";
 import type { Pop3Source } from "../../../shared/ports/pop3-source";
 import { InMemoryArchiveStore } from "../../fakes/in-memory-archive-store";
@@ -72,8 +73,10 @@ export class PipelineRig {
       outcomes.push(...result.outcomes);
       for (const [i, outcome] of result.outcomes.entries()) {
         const job = jobs[i];
-        if (job !== undefined && (outcome.kind === "retry-later" || outcome.kind === "busy")) {
-          await this.queue.enqueue([job], { delaySeconds: 60 });
+        // The one rule the copy-message function and the local runtime use (docs/pipeline.md).
+        const verdict = resendAfter(outcome);
+        if (job !== undefined && verdict.resend) {
+          await this.queue.enqueue([job], { delaySeconds: delaySecondsOf(verdict.delayMs) });
         }
       }
     }
