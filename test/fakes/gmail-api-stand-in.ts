@@ -1,6 +1,7 @@
 import { createPublicKey, type KeyObject, randomBytes, verify } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { splitGmailCopy } from "../../shared/core/gmail-copy";
 import { parseMultipartRelated } from "./gmail-multipart";
 import { seededRandom } from "./seeded-random";
 
@@ -11,6 +12,7 @@ export type GmailOperation =
   | "upload-session"
   | "upload-chunk"
   | "messages.list"
+  | "messages.get"
   | "labels.list"
   | "labels.create"
   | "profile"
@@ -37,6 +39,11 @@ export type FaultAction =
       readonly retryAfterSeconds?: number;
       /** Serve the request (store the message) and then answer with this failure: a lost answer. */
       readonly afterStore?: boolean;
+      /**
+       * A careless server: the error message echoes the request's Authorization header and
+       * query string (where tokens would sit), as some proxies and debug builds do.
+       */
+      readonly echoCredentials?: boolean;
     }
   | { readonly kind: "stall" }
   | { readonly kind: "reset" };
@@ -54,7 +61,16 @@ export interface StoredMessage {
   readonly id: string;
   readonly threadId: string;
   readonly user: string;
+  /**
+   * The message as pop2gmail archived it: the bytes received without the trace lines pop2gmail
+   * prepends (`X-Pop2Gmail-Id`, a synthesized Message-ID; see shared/core/gmail-copy.ts). Bytes
+   * without those lines are kept whole.
+   */
   readonly raw: Buffer;
+  /** Exactly the bytes the import carried. */
+  readonly received: Buffer;
+  /** The `X-Pop2Gmail-Id` the copy carried, if any. */
+  readonly traceId: string | undefined;
   labelIds: string[];
   /** Query parameters of the import request (internalDateSource, neverMarkSpam, ...). */
   readonly query: Readonly<Record<string, string>>;
@@ -98,6 +114,7 @@ const COSTS: Partial<Record<GmailOperation, number>> = {
   import: 25,
   "upload-session": 25,
   "messages.list": 5,
+  "messages.get": 5,
   "labels.list": 1,
   "labels.create": 5,
   profile: 1,
@@ -107,6 +124,7 @@ const NEEDS: Partial<Record<GmailOperation, readonly string[]>> = {
   import: [GMAIL_SCOPES.insert, GMAIL_SCOPES.modify, GMAIL_SCOPES.full],
   "upload-session": [GMAIL_SCOPES.insert, GMAIL_SCOPES.modify, GMAIL_SCOPES.full],
   "messages.list": [GMAIL_SCOPES.readonly, GMAIL_SCOPES.modify, GMAIL_SCOPES.full],
+  "messages.get": [GMAIL_SCOPES.readonly, GMAIL_SCOPES.modify, GMAIL_SCOPES.full],
   "labels.list": [GMAIL_SCOPES.labels, GMAIL_SCOPES.readonly, GMAIL_SCOPES.modify, GMAIL_SCOPES.full],
   "labels.create": [GMAIL_SCOPES.labels, GMAIL_SCOPES.modify, GMAIL_SCOPES.full],
   profile: [GMAIL_SCOPES.readonly, GMAIL_SCOPES.modify, GMAIL_SCOPES.full, GMAIL_SCOPES.insert],
@@ -133,7 +151,8 @@ interface OAuthGrant {
 }
 interface Mailbox {
   readonly labels: Map<string, { id: string; name: string; type: "system" | "user" }>;
-  readonly byMessageId: Map<string, StoredMessage>;
+  /** Every stored message per Message-ID (several messages may share one). */
+  readonly byMessageId: Map<string, StoredMessage[]>;
   inFlight: number;
   readonly spent: Array<{ at: number; units: number }>;
 }
@@ -156,9 +175,11 @@ class Reply {
 
 /**
  * A loopback stand-in for the Gmail API and Google's OAuth token endpoint, spoken to by the real
- * googleapis client and our own resumable upload. It stores every import byte for byte, merges
- * re-imports by Message-ID like Gmail, enforces a per-user quota and concurrency limit with 429s,
- * and fails or stalls chosen requests on demand.
+ * googleapis client and our own resumable upload. It stores every import byte for byte, merges a
+ * re-import of a message it holds (same Message-ID, same bytes) like Gmail, keeps different
+ * messages that share a Message-ID apart, answers `rfc822msgid:` searches with every candidate
+ * and `messages.get` (format metadata, `metadataHeaders`) from the stored headers, enforces a
+ * per-user quota and concurrency limit with 429s, and fails or stalls chosen requests on demand.
  */
 export class GmailApiStandIn {
   readonly #now: () => number;
@@ -338,11 +359,11 @@ export class GmailApiStandIn {
     }
     if (fault?.kind === "status" && !fault.afterStore) {
       await readBody(req);
-      this.#send(res, faultReply(fault));
+      this.#send(res, faultReply(fault, req));
       return;
     }
     const reply = await this.#serve(req, url, request);
-    this.#send(res, fault?.kind === "status" ? faultReply(fault) : reply);
+    this.#send(res, fault?.kind === "status" ? faultReply(fault, req) : reply);
   }
 
   async #serve(req: IncomingMessage, url: URL, request: StandInRequest): Promise<Reply> {
@@ -380,6 +401,7 @@ export class GmailApiStandIn {
 
   async #operation(req: IncomingMessage, url: URL, request: StandInRequest, user: string): Promise<Reply> {
     const query = Object.fromEntries(url.searchParams);
+    const route = classify(request.method, request.path);
     const mailbox = this.#mailbox(user);
     switch (request.operation) {
       case "import": {
@@ -429,13 +451,37 @@ export class GmailApiStandIn {
       case "messages.list": {
         await readBody(req);
         const wanted = /rfc822msgid:(\S+)/.exec(url.searchParams.get("q") ?? "")?.[1];
-        const found = wanted === undefined ? undefined : mailbox.byMessageId.get(normalizeMessageId(wanted));
+        const found = wanted === undefined ? [] : (mailbox.byMessageId.get(normalizeMessageId(wanted)) ?? []);
+        const start = Number(url.searchParams.get("pageToken") ?? "0");
+        const size = Number(url.searchParams.get("maxResults") ?? "100");
+        const page = found.slice(start, start + size);
+        const next = start + size < found.length ? { nextPageToken: String(start + size) } : {};
         return new Reply(
           200,
-          found
-            ? { messages: [{ id: found.id, threadId: found.threadId }], resultSizeEstimate: 1 }
+          page.length > 0
+            ? {
+                messages: page.map((m) => ({ id: m.id, threadId: m.threadId })),
+                resultSizeEstimate: found.length,
+                ...next,
+              }
             : { resultSizeEstimate: 0 },
         );
+      }
+      case "messages.get": {
+        await readBody(req);
+        const message = this.#messages.find((m) => m.user === user && m.id === route.messageId);
+        if (!message) return new Reply(404, googleError(404, "Requested entity was not found.", "notFound"));
+        const format = url.searchParams.get("format") ?? "full";
+        if (format === "raw")
+          return new Reply(200, { ...messageResource(message), raw: message.received.toString("base64url") });
+        const wanted = new Set(url.searchParams.getAll("metadataHeaders").map((n) => n.toLowerCase()));
+        const headers = headersOf(message.received).filter(
+          (h) => format !== "metadata" || wanted.size === 0 || wanted.has(h.name.toLowerCase()),
+        );
+        return new Reply(200, {
+          ...messageResource(message),
+          payload: { mimeType: "message/rfc822", headers },
+        });
       }
       case "labels.list":
         await readBody(req);
@@ -453,8 +499,8 @@ export class GmailApiStandIn {
         await readBody(req);
         return new Reply(200, {
           emailAddress: user,
-          messagesTotal: mailbox.byMessageId.size,
-          threadsTotal: mailbox.byMessageId.size,
+          messagesTotal: this.#messages.filter((m) => m.user === user).length,
+          threadsTotal: this.#messages.filter((m) => m.user === user).length,
           historyId: String(this.#messages.length + 1),
         });
       default:
@@ -537,19 +583,25 @@ export class GmailApiStandIn {
     if (unknown !== undefined)
       return new Reply(400, googleError(400, `Invalid label: ${unknown}`, "invalidArgument"));
     const messageIdHeader = messageIdOf(raw);
-    const earlier = messageIdHeader === undefined ? undefined : mailbox.byMessageId.get(messageIdHeader);
+    const earlier =
+      messageIdHeader === undefined
+        ? undefined
+        : mailbox.byMessageId.get(messageIdHeader)?.find((m) => m.received.equals(raw));
     if (earlier) {
-      // Gmail merges a re-import with the same Message-ID into the message it has.
+      // Gmail merges a re-import of a message it holds (same Message-ID, same bytes).
       earlier.labelIds = [...new Set([...earlier.labelIds, ...labelIds])];
       this.#rawImports.push({ user, messageIdHeader, gmailId: earlier.id, merged: true, at: this.#now() });
       return new Reply(200, messageResource(earlier));
     }
     const id = (this.#nextId++).toString(16);
+    const copy = splitGmailCopy(raw);
     const message: StoredMessage = {
       id,
       threadId: id,
       user,
-      raw,
+      raw: Buffer.from(copy.original),
+      received: raw,
+      traceId: copy.traceId,
       labelIds: [...labelIds],
       query,
       uploadType,
@@ -557,7 +609,12 @@ export class GmailApiStandIn {
       importedAt: this.#now(),
     };
     this.#messages.push(message);
-    if (messageIdHeader !== undefined) mailbox.byMessageId.set(messageIdHeader, message);
+    if (messageIdHeader !== undefined) {
+      mailbox.byMessageId.set(messageIdHeader, [
+        ...(mailbox.byMessageId.get(messageIdHeader) ?? []),
+        message,
+      ]);
+    }
     this.#rawImports.push({ user, messageIdHeader, gmailId: id, merged: false, at: message.importedAt });
     return new Reply(200, messageResource(message));
   }
@@ -722,7 +779,10 @@ export class GmailApiStandIn {
   }
 }
 
-function classify(method: string, path: string): { operation: GmailOperation; user?: string } {
+function classify(
+  method: string,
+  path: string,
+): { operation: GmailOperation; user?: string; messageId?: string } {
   if (path === "/token" && method === "POST") return { operation: "token" };
   const m = /^\/(upload\/)?gmail\/v1\/users\/([^/]+)\/(.+)$/.exec(path);
   if (!m) return { operation: "unknown" };
@@ -734,6 +794,10 @@ function classify(method: string, path: string): { operation: GmailOperation; us
     if (method === "POST") return { operation: "import", user };
   }
   if (rest === "messages" && method === "GET") return { operation: "messages.list", user };
+  const get = /^messages\/([^/]+)$/.exec(rest);
+  if (get?.[1] !== undefined && get[1] !== "import" && method === "GET") {
+    return { operation: "messages.get", user, messageId: decodeURIComponent(get[1]) };
+  }
   if (rest === "labels" && method === "GET") return { operation: "labels.list", user };
   if (rest === "labels" && method === "POST") return { operation: "labels.create", user };
   if (rest === "profile" && method === "GET") return { operation: "profile", user };
@@ -761,18 +825,22 @@ function googleError(status: number, message: string, reason: string): unknown {
   };
 }
 
-function faultReply(fault: Extract<FaultAction, { kind: "status" }>): Reply {
+function faultReply(fault: Extract<FaultAction, { kind: "status" }>, req: IncomingMessage): Reply {
   const headers: Record<string, string> =
     fault.retryAfterSeconds === undefined ? {} : { "retry-after": String(fault.retryAfterSeconds) };
+  const echo = fault.echoCredentials
+    ? ` (request: ${req.method} ${req.url}; Authorization: ${req.headers.authorization ?? "none"})`
+    : "";
   if (fault.reason === "invalid_grant" || fault.reason === "invalid_client") {
     return new Reply(
       fault.status,
-      { error: fault.reason, error_description: fault.message ?? "Bad Request" },
+      { error: fault.reason, error_description: `${fault.message ?? "Bad Request"}${echo}` },
       headers,
     );
   }
-  const message =
-    fault.message ?? (fault.status === 429 ? "Too many concurrent requests for user." : "Backend Error");
+  const message = `${
+    fault.message ?? (fault.status === 429 ? "Too many concurrent requests for user." : "Backend Error")
+  }${echo}`;
   return new Reply(fault.status, googleError(fault.status, message, fault.reason ?? "backendError"), headers);
 }
 
@@ -782,12 +850,25 @@ function labelIdsOf(json: string): string[] {
   return Array.isArray(parsed.labelIds) ? parsed.labelIds.map(String) : [];
 }
 
-function messageResource(message: StoredMessage): unknown {
+function messageResource(message: StoredMessage): { id: string; threadId: string; labelIds: string[] } {
   return { id: message.id, threadId: message.threadId, labelIds: message.labelIds };
 }
 
 function normalizeMessageId(value: string): string {
   return value.trim().replace(/^<|>$/g, "");
+}
+
+/** The header fields of a raw message (header section only, folded lines joined), in order. */
+function headersOf(raw: Buffer): Array<{ name: string; value: string }> {
+  const end = raw.indexOf("\r\n\r\n");
+  const head = raw.subarray(0, end < 0 ? Math.min(raw.length, 64 * 1024) : end).toString("latin1");
+  return head
+    .replace(/\r\n[ \t]+/g, " ")
+    .split("\r\n")
+    .flatMap((line) => {
+      const colon = line.indexOf(":");
+      return colon > 0 ? [{ name: line.slice(0, colon), value: line.slice(colon + 1).trim() }] : [];
+    });
 }
 
 /** The Message-ID of a raw message (header section only, folded lines joined). */

@@ -1,5 +1,7 @@
+import { createHash } from "node:crypto";
 import { type MailboxConfig, mailboxSchema } from "../../shared/config/tenant-config";
 import { ConfigError } from "../../shared/core/errors";
+import { gmailCopyOf } from "../../shared/core/gmail-copy";
 import type { ImportRequest } from "../../shared/ports/mail-sink";
 import type { SecretStore } from "../../shared/ports/secret-store";
 import { streamOf } from "./gmail-test-mail";
@@ -48,5 +50,30 @@ export function importRequestOf(
       return streamOf(bytes);
     },
     opens: () => opens,
+  };
+}
+
+/**
+ * An import request as the pipeline sends it: the Gmail copy of `bytes` (our trace line, and a
+ * synthesized Message-ID when `messageIdHeader` is absent) with its trace id and Message-ID.
+ */
+export function pipelineImportRequestOf(
+  mailbox: MailboxConfig,
+  uidl: string,
+  bytes: Buffer,
+  messageIdHeader?: string,
+): ImportRequest & { opens: () => number; copy: Buffer } {
+  const copy = gmailCopyOf({
+    tenant: "acme",
+    mailboxId: mailbox.id,
+    uidl,
+    sha256: createHash("sha256").update(bytes).digest("hex"),
+    ...(messageIdHeader === undefined ? {} : { messageIdHeader }),
+  });
+  const sent = Buffer.concat([copy.prefix, bytes]);
+  return {
+    ...importRequestOf(mailbox, uidl, sent, copy.messageIdHeader),
+    traceId: copy.traceId,
+    copy: sent,
   };
 }

@@ -1,13 +1,20 @@
 import type { MailboxConfig } from "../../shared/config/tenant-config";
-import type { ImportRequest, MailSink } from "../../shared/ports/mail-sink";
+import { splitGmailCopy } from "../../shared/core/gmail-copy";
+import type { ImportProof, ImportRequest, MailSink } from "../../shared/ports/mail-sink";
 
 /** One message as the fake Gmail holds it. */
 export interface ImportedMessage {
   readonly gmailId: string;
   readonly user: string;
   readonly uidl: string;
+  /** The Message-ID the copy carried (the message's own or the one the core synthesized). */
   readonly messageIdHeader: string | undefined;
+  /** The copy's `X-Pop2Gmail-Id`, if it carried one. */
+  readonly traceId: string | undefined;
+  /** The message as archived: the copy without the trace lines the core prepends. */
   readonly bytes: Uint8Array;
+  /** The copy exactly as it was sent (trace lines included). */
+  readonly sent: Uint8Array;
 }
 
 /** An import held at its start until the test lets it go (see `holdNextImport`). */
@@ -19,11 +26,13 @@ export interface HeldImport {
 }
 
 /**
- * A Gmail stand-in for core tests. Like Gmail, an import of a Message-ID the user's mailbox
- * already holds is merged into the earlier message (same id back, no second copy); without a
- * Message-ID every import is a new copy. `imported` is what the mailbox holds, `rawImports`
- * every import that reached it (merged or not), so a test can tell "one copy" from "imported
- * once". `findExisting` answers by Message-ID when `canSearch`; imports can fail or be held.
+ * A Gmail stand-in for core tests. A re-import of a copy the user's mailbox already holds (same
+ * Message-ID, same bytes) is merged into the earlier message (same id back, no second copy); a
+ * different message that shares the Message-ID, or any message without one, is a new copy.
+ * `imported` is what the mailbox holds, `rawImports` every import that reached it (merged or
+ * not), so a test can tell "one copy" from "imported once". `findExisting` answers, when
+ * `canSearch`, only with a message carrying the asked-for trace id (like the Gmail sink, which
+ * checks candidates of `rfc822msgid:` for our `X-Pop2Gmail-Id`); imports can fail or be held.
  */
 export class FakeMailSink implements MailSink {
   readonly imported: ImportedMessage[] = [];
@@ -86,10 +95,13 @@ export class FakeMailSink implements MailSink {
     return { gmailId };
   }
 
-  async findExisting(mailbox: MailboxConfig, messageIdHeader: string): Promise<string | undefined> {
+  async findExisting(mailbox: MailboxConfig, proof: ImportProof): Promise<string | undefined> {
     this.findCalls++;
     if (!this.canSearch) return undefined;
-    return this.findByMessageId(mailbox.gmail.user, messageIdHeader)?.gmailId;
+    const user = mailbox.gmail.user;
+    return this.imported.find(
+      (m) => m.user === user && m.messageIdHeader === proof.messageIdHeader && m.traceId === proof.traceId,
+    )?.gmailId;
   }
 
   /** How many copies of the message with this UIDL the mailbox holds. */
@@ -102,25 +114,31 @@ export class FakeMailSink implements MailSink {
     return this.rawImports.filter((u) => u === uidl).length;
   }
 
-  /** Stores one import, merging it into an earlier one with the same Message-ID as Gmail does. */
-  private store(request: ImportRequest, bytes: Uint8Array): string {
+  /** Stores one import, merging a re-import of a copy the mailbox holds (same Message-ID and bytes). */
+  private store(request: ImportRequest, sent: Uint8Array): string {
     this.rawImports.push(request.uidl);
     const user = request.mailbox.gmail.user;
     const earlier =
-      request.messageIdHeader === undefined ? undefined : this.findByMessageId(user, request.messageIdHeader);
+      request.messageIdHeader === undefined
+        ? undefined
+        : this.imported.find(
+            (m) =>
+              m.user === user &&
+              m.messageIdHeader === request.messageIdHeader &&
+              Buffer.from(m.sent).equals(Buffer.from(sent)),
+          );
     if (earlier !== undefined) return earlier.gmailId;
     const gmailId = `gmail-${this.imported.length + 1}`;
+    const copy = splitGmailCopy(sent);
     this.imported.push({
       gmailId,
       user,
       uidl: request.uidl,
       messageIdHeader: request.messageIdHeader,
-      bytes,
+      traceId: copy.traceId,
+      bytes: copy.original,
+      sent,
     });
     return gmailId;
-  }
-
-  private findByMessageId(user: string, messageIdHeader: string): ImportedMessage | undefined {
-    return this.imported.find((m) => m.user === user && m.messageIdHeader === messageIdHeader);
   }
 }

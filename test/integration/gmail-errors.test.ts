@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { GmailLabelError } from "../../shared/adapters/gmail/gmail-error-mapping";
 import { GmailMailSink, type GmailMailSinkOptions } from "../../shared/adapters/gmail/gmail-mail-sink";
 import {
   CredentialsError,
@@ -7,7 +8,12 @@ import {
   TimeoutError,
 } from "../../shared/core/errors";
 import { GMAIL_SCOPES, GmailApiStandIn } from "../fakes/gmail-api-stand-in";
-import { gmailMailbox, importRequestOf, MapSecretStore } from "../fakes/gmail-sink-fixture";
+import {
+  gmailMailbox,
+  importRequestOf,
+  MapSecretStore,
+  pipelineImportRequestOf,
+} from "../fakes/gmail-sink-fixture";
 import { smallTestMessage } from "../fakes/gmail-test-mail";
 import { VirtualClock } from "../fakes/gmail-virtual-clock";
 import { seededRandom } from "../fakes/seeded-random";
@@ -168,18 +174,69 @@ describe("GmailMailSink error kinds", () => {
     expect(standIn.requestLog().filter((e) => isImport(e.request))).toHaveLength(3);
   });
 
-  it("turns a stalled request into TimeoutError", async () => {
-    // Prepare
+  it("turns a stalled request into TimeoutError after one request, not one per attempt", async () => {
+    // Prepare: a small per-request timeout stands for the default 120 s.
     standIn.injectFault({ match: isImport, action: { kind: "stall" } });
 
     // Act
-    const error = await sink({ maxAttempts: 2, requestTimeoutMs: 300 })
-      .import(importRequestOf(mailbox, "u1", smallTestMessage("f@acme.it")))
+    const error = await sink({ maxAttempts: 5, requestTimeoutMs: 300 })
+      .import(pipelineImportRequestOf(mailbox, "u1", smallTestMessage("f@acme.it"), "<f@acme.it>"))
+      .catch((e) => e);
+
+    // Assess: the caller gets the uncertain failure at once and settles it later.
+    expect(error).toBeInstanceOf(TimeoutError);
+    expect(error.retryable).toBe(true);
+    expect(standIn.requestLog().filter((e) => isImport(e.request))).toHaveLength(1);
+  });
+
+  it("calls a 400 on a label call a label problem, not a rejection of the message", async () => {
+    // Prepare
+    standIn.injectFault({
+      match: (r) => r.operation === "labels.create",
+      action: { kind: "status", status: 400, reason: "invalidArgument", message: "Invalid label name" },
+    });
+
+    // Act
+    const error = await sink()
+      .import(pipelineImportRequestOf(mailbox, "u1", smallTestMessage("l@acme.it"), "<l@acme.it>"))
       .catch((e) => e);
 
     // Assess
-    expect(error).toBeInstanceOf(TimeoutError);
-    expect(error.retryable).toBe(true);
+    expect(error).toBeInstanceOf(GmailLabelError);
+    expect(error).not.toBeInstanceOf(MessageRejectedError);
+    expect(error.code).toBe("GMAIL_LABEL_REJECTED");
+    expect(standIn.requestLog().filter((e) => isImport(e.request))).toHaveLength(0);
+  });
+
+  it("keeps no access token an error body echoed, in the error text or its causes", async () => {
+    // Prepare: every import answer echoes the request's Authorization header.
+    standIn.injectFault({
+      match: isImport,
+      action: { kind: "status", status: 503, echoCredentials: true },
+    });
+    standIn.injectFault({
+      match: (r) => r.operation === "labels.list",
+      times: 1,
+      action: { kind: "status", status: 400, echoCredentials: true },
+    });
+
+    // Act
+    const labelError = await sink({ maxAttempts: 1 })
+      .import(pipelineImportRequestOf(mailbox, "u0", smallTestMessage("k0@acme.it"), "<k0@acme.it>"))
+      .catch((e) => e);
+    const importError = await sink({ maxAttempts: 2 })
+      .import(pipelineImportRequestOf(mailbox, "u1", smallTestMessage("k@acme.it"), "<k@acme.it>"))
+      .catch((e) => e);
+
+    // Assess
+    const texts = [labelError, importError].flatMap((e: Error) => [
+      e.message,
+      String(e.cause),
+      JSON.stringify(e),
+      (e as { hint?: string }).hint ?? "",
+    ]);
+    expect(texts.join("\n")).toContain("Authorization: [redacted]");
+    expect(texts.join("\n")).not.toMatch(/ya29\./);
   });
 
   it("gets a fresh access token when Gmail refuses the cached one (401)", async () => {
@@ -207,7 +264,7 @@ describe("GmailMailSink error kinds", () => {
 
     // Act
     const { gmailId } = await sink().import(
-      importRequestOf(mailbox, "u1", smallTestMessage("h@acme.it"), "<h@acme.it>"),
+      pipelineImportRequestOf(mailbox, "u1", smallTestMessage("h@acme.it"), "<h@acme.it>"),
     );
 
     // Assess

@@ -160,11 +160,23 @@ describe("GmailMailSink through the real googleapis client", () => {
     expect(logged.join("\n")).not.toMatch(/ya29\.|refresh-1|secret-1|Caff/);
   });
 
-  it("finds an earlier import by Message-ID with a read scope, and steps aside without one", async () => {
-    // Prepare
+  it("finds an earlier import only by its own trace id with a read scope, and steps aside without one", async () => {
+    // Prepare: two different copies share one Message-ID; each carries its own trace line.
     const mailbox = gmailMailbox("info", USER);
     const gmail = sink();
-    const { gmailId } = await gmail.import(importRequestOf(mailbox, "u1", smallTestMessage("seen@acme.it")));
+    const copyOf = (traceId: string, body: string) =>
+      Buffer.concat([
+        Buffer.from(`X-Pop2Gmail-Id: ${traceId}\r\n`),
+        smallTestMessage("seen@acme.it"),
+        Buffer.from(body),
+      ]);
+    const [ours, theirs] = ["a".repeat(32), "b".repeat(32)];
+    const { gmailId: theirId } = await gmail.import(
+      importRequestOf(mailbox, "u0", copyOf(theirs, "x"), "<seen@acme.it>"),
+    );
+    const { gmailId } = await gmail.import(
+      importRequestOf(mailbox, "u1", copyOf(ours, "y"), "<seen@acme.it>"),
+    );
     standIn.registerOAuthUser({
       user: "sales@acme.it",
       clientId: "c2",
@@ -175,14 +187,24 @@ describe("GmailMailSink through the real googleapis client", () => {
     const insertOnly = gmailMailbox("sales", "sales@acme.it");
 
     // Act
-    const found = await gmail.findExisting(mailbox, "<seen@acme.it>");
-    const missing = await gmail.findExisting(mailbox, "<never@acme.it>");
-    const withoutScope = await gmail.findExisting(insertOnly, "<seen@acme.it>");
+    const found = await gmail.findExisting(mailbox, { messageIdHeader: "<seen@acme.it>", traceId: ours });
+    const other = await gmail.findExisting(mailbox, {
+      messageIdHeader: "<seen@acme.it>",
+      traceId: "c".repeat(32),
+    });
+    const missing = await gmail.findExisting(mailbox, { messageIdHeader: "<never@acme.it>", traceId: ours });
+    const withoutScope = await gmail.findExisting(insertOnly, {
+      messageIdHeader: "<seen@acme.it>",
+      traceId: ours,
+    });
 
     // Assess
     expect(found).toBe(gmailId);
+    expect(found).not.toBe(theirId);
+    expect(other).toBeUndefined();
     expect(missing).toBeUndefined();
     expect(withoutScope).toBeUndefined();
+    expect(await gmail.canLookUp(insertOnly)).toBe(false);
     expect(standIn.requestLog().filter((e) => e.request.user === "sales@acme.it")).toHaveLength(0);
   });
 

@@ -1,7 +1,12 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { GmailMailSink } from "../../shared/adapters/gmail/gmail-mail-sink";
 import { GMAIL_SCOPES, GmailApiStandIn, type StandInRequest } from "../fakes/gmail-api-stand-in";
-import { gmailMailbox, importRequestOf, MapSecretStore } from "../fakes/gmail-sink-fixture";
+import {
+  gmailMailbox,
+  importRequestOf,
+  MapSecretStore,
+  pipelineImportRequestOf,
+} from "../fakes/gmail-sink-fixture";
 import { smallTestMessage } from "../fakes/gmail-test-mail";
 import { VirtualClock } from "../fakes/gmail-virtual-clock";
 import { seededRandom } from "../fakes/seeded-random";
@@ -67,7 +72,9 @@ describe("GmailMailSink under faults and quota", () => {
 
     // Act
     const results = await Promise.all(
-      ids.map((id, n) => sink.import(importRequestOf(mailbox, `uidl-${n}`, smallTestMessage(id), `<${id}>`))),
+      ids.map((id, n) =>
+        sink.import(pipelineImportRequestOf(mailbox, `uidl-${n}`, smallTestMessage(id), `<${id}>`)),
+      ),
     );
 
     // Assess

@@ -1,11 +1,12 @@
 import {
   CredentialsError,
   MessageRejectedError,
-  type Pop2GmailError,
+  Pop2GmailError,
   RateLimitedError,
   TimeoutError,
   TransientError,
 } from "../../core/errors";
+import { redactSecrets } from "../../core/redact-secrets";
 import { describeGoogleError, type GoogleHttpFailure, parseRetryAfter } from "./google-http-failure";
 
 const RATE_LIMIT_REASONS = new Set(["rateLimitExceeded", "userRateLimitExceeded", "RESOURCE_EXHAUSTED"]);
@@ -26,6 +27,34 @@ export interface FailureContext {
  * user must grant more), told apart so optional features (labels, look-ups) can step aside.
  */
 export class GoogleScopeMissingError extends CredentialsError {}
+
+/**
+ * Gmail refused a label call (labels.list or labels.create answered 400, 404 or another 4xx):
+ * a problem of the mailbox's label settings, not of the message being imported. Not retryable
+ * and not message-level, so the copier gives the claim and the attempt back and stops the
+ * mailbox's pass with one alarm (docs/pipeline.md, "Quarantine policy"); no message is
+ * quarantined over it.
+ */
+export class GmailLabelError extends Pop2GmailError {
+  readonly code = "GMAIL_LABEL_REJECTED";
+  readonly retryable = false;
+}
+
+/**
+ * Gmail refused a call other than the import or a label call (a look-up: messages.list or
+ * messages.get) with a 4xx. `status` is kept: a 404 on messages.get means the candidate is gone.
+ */
+export class GmailRequestRejectedError extends Pop2GmailError {
+  readonly code = "GMAIL_REQUEST_REJECTED";
+  readonly retryable = false;
+  constructor(
+    readonly status: number,
+    message: string,
+    options: { cause?: unknown; hint?: string } = {},
+  ) {
+    super(message, options);
+  }
+}
 
 /** The hint for a refused Google credential: what the user should do about it. */
 export function googleCredentialsHint(
@@ -54,7 +83,9 @@ const NOT_CONNECTED_CODES = new Set([
  * Sorts a failed Gmail API call into the error kinds the pipeline acts on:
  * 429 and 403 rate-limit reasons -> RateLimitedError; 5xx, resets -> TransientError;
  * timeouts -> TimeoutError; 401 and scope problems -> CredentialsError; 400 and other 4xx ->
- * MessageRejectedError with Gmail's own reason text.
+ * MessageRejectedError with Gmail's own reason text for the import, GmailLabelError for a label
+ * call, GmailRequestRejectedError for anything else. Every text is free of credentials
+ * (`describeGoogleError` redacts what a server echoed).
  */
 export function gmailErrorFrom(
   failure: GoogleHttpFailure,
@@ -66,7 +97,7 @@ export function gmailErrorFrom(
   // A sanitized cause: status, reasons and Google's message; never the request (it holds the token).
   const cause = new Error(
     failure.status === undefined
-      ? `network failure ${failure.networkCode ?? "unknown"}`
+      ? `network failure ${redactSecrets(failure.networkCode ?? "unknown")}`
       : `HTTP ${failure.status} ${reasons.join(",")} ${message ?? ""}`.trim(),
   );
   if (failure.status === undefined) {
@@ -120,6 +151,21 @@ export function gmailErrorFrom(
       cause,
       hint: googleCredentialsHint(context.user, auth),
     });
+  }
+  if (context.operation.startsWith("labels.")) {
+    return new GmailLabelError(`Gmail refused ${summary} (${status}): ${message ?? "no reason given"}`, {
+      cause,
+      hint: `Check the label names in gmail.labels and gmail.mailboxLabel for ${context.user}.`,
+    });
+  }
+  if (context.operation !== "import") {
+    return new GmailRequestRejectedError(
+      status,
+      `Gmail refused ${summary} (${status}): ${message ?? ""}`.trim(),
+      {
+        cause,
+      },
+    );
   }
   return new MessageRejectedError(message ?? `HTTP ${status}`, { cause });
 }

@@ -8,11 +8,12 @@ import {
   TimeoutError,
   TransientError,
 } from "../../core/errors";
+import { TRACE_HEADER } from "../../core/gmail-copy";
 import type { Clock } from "../../ports/clock";
-import type { ImportRequest, MailSink } from "../../ports/mail-sink";
+import type { ImportProof, ImportRequest, MailSink } from "../../ports/mail-sink";
 import type { SecretStore } from "../../ports/secret-store";
 import { systemClock } from "../system-clock";
-import { GoogleScopeMissingError, gmailErrorFrom } from "./gmail-error-mapping";
+import { GmailRequestRejectedError, GoogleScopeMissingError, gmailErrorFrom } from "./gmail-error-mapping";
 import { type GmailLabel, GmailLabelResolver } from "./gmail-label-resolver";
 import { GMAIL_QUOTA_UNITS, GmailRateLimiters } from "./gmail-user-rate-limiter";
 import { DEFAULT_SERVICE_ACCOUNT_SCOPES, GoogleAccessTokens } from "./google-access-tokens";
@@ -45,19 +46,36 @@ export interface GmailMailSinkOptions {
   readonly backoff?: { readonly baseDelayMs: number; readonly maxDelayMs: number };
   /** Jitter source in [0, 1). Default Math.random. */
   readonly random?: () => number;
-  /** Timeout of one HTTP request (one multipart upload or one resumable chunk). Default 120 s. */
+  /**
+   * Timeout of one HTTP request carrying no more than a small body (a look-up, a label call, a
+   * small multipart upload). Default 120 s. A request that carries a body gets
+   * `bytes / minUploadBytesPerSecond` more (a multipart upload, a resumable chunk). A timed-out
+   * import is not retried inside the sink: it reaches the core as an uncertain failure at once,
+   * so the POP3 session is released (docs/pipeline.md, "Gmail requests are bounded").
+   */
   readonly requestTimeoutMs?: number;
+  /** The slowest upload still waited for, in bytes per second. Default 256 KiB/s. */
+  readonly minUploadBytesPerSecond?: number;
   /** Share limiters between sinks of one process; by default each sink has its own registry. */
   readonly rateLimiters?: GmailRateLimiters;
   /** Scopes a service account asks for; must match its domain-wide delegation. */
   readonly serviceAccountScopes?: readonly string[];
 }
 
-const READ_SCOPES = [
+/** Scopes that allow the look-up (`messages.list` with `q`, then `messages.get` metadata). */
+export const GMAIL_READ_SCOPES = [
   "https://mail.google.com/",
   "https://www.googleapis.com/auth/gmail.modify",
   "https://www.googleapis.com/auth/gmail.readonly",
-];
+] as const;
+
+/** Candidates asked for per `rfc822msgid:` page, and pages read at most (a Message-ID shared by 250 messages). */
+const LOOKUP_PAGE_SIZE = 50;
+const LOOKUP_MAX_PAGES = 5;
+
+/** Default base timeout of one request, and the slowest upload rate still waited for. */
+export const DEFAULT_GMAIL_REQUEST_TIMEOUT_MS = 120_000;
+export const DEFAULT_MIN_UPLOAD_BYTES_PER_SECOND = 256 * 1024;
 
 /**
  * Delivers messages into Gmail with `users.messages.import` (so Gmail's spam and virus scanning
@@ -78,6 +96,7 @@ export class GmailMailSink implements MailSink {
   readonly #thresholdBytes: number;
   readonly #chunkBytes: number;
   readonly #timeoutMs: number;
+  readonly #minUploadBytesPerSecond: number;
   readonly #noReadScope = new Set<string>();
 
   constructor(options: GmailMailSinkOptions) {
@@ -87,7 +106,11 @@ export class GmailMailSink implements MailSink {
     this.#google = options.google;
     this.#clock = options.clock ?? systemClock;
     this.#logger = options.logger;
-    this.#timeoutMs = options.requestTimeoutMs ?? 120_000;
+    this.#timeoutMs = options.requestTimeoutMs ?? DEFAULT_GMAIL_REQUEST_TIMEOUT_MS;
+    this.#minUploadBytesPerSecond = Math.max(
+      1,
+      options.minUploadBytesPerSecond ?? DEFAULT_MIN_UPLOAD_BYTES_PER_SECOND,
+    );
     this.#tokens = new GoogleAccessTokens({
       tokenUrl: options.google.tokenUrl,
       secrets: options.secrets,
@@ -132,13 +155,20 @@ export class GmailMailSink implements MailSink {
     const { mailbox } = request;
     const labelIds = await this.#labels.labelIdsFor(mailbox);
     return this.#retrying(mailbox, "import", async (_attempt, lastError) => {
-      // After an answer we never saw (5xx, reset, timeout) Gmail may hold the message already.
+      // After an answer we never saw (5xx, reset) Gmail may hold the copy already.
       if (isUncertain(lastError)) {
-        // Without a Message-ID neither a look-up nor Gmail's merge can catch a second copy
-        // (DESIGN.md invariant 3): hand the uncertainty to the core, which quarantines it.
+        // Without a Message-ID Gmail cannot merge a second import (DESIGN.md invariant 3):
+        // hand the uncertainty to the caller. (The pipeline's copies always carry one.)
         if (request.messageIdHeader === undefined) throw lastError;
-        const existing = await this.findExisting(mailbox, request.messageIdHeader);
-        if (existing !== undefined) return { gmailId: existing };
+        // Only a message carrying this copy's trace id is proof; another message with the same
+        // Message-ID is not. Nothing found, or no read scope: the same copy again, Gmail merges.
+        if (request.traceId !== undefined) {
+          const existing = await this.findExisting(mailbox, {
+            messageIdHeader: request.messageIdHeader,
+            traceId: request.traceId,
+          });
+          if (existing !== undefined) return { gmailId: existing };
+        }
       }
       const gmailId =
         request.size >= this.#thresholdBytes
@@ -150,32 +180,86 @@ export class GmailMailSink implements MailSink {
   }
 
   /**
-   * The Gmail id of an earlier import with this Message-ID, found with `rfc822msgid:`. Needs a
-   * read scope; without one it returns undefined, and remembers that for the user.
+   * The Gmail id of an earlier import of this very copy: the candidates `rfc822msgid:` finds
+   * (spam and trash included) are read with `messages.get` (format metadata, the trace header
+   * only), and only one carrying `proof.traceId` counts. Needs a read scope; without one it
+   * returns undefined, and remembers that for the user.
    */
-  async findExisting(mailbox: MailboxConfig, messageIdHeader: string): Promise<string | undefined> {
+  async findExisting(mailbox: MailboxConfig, proof: ImportProof): Promise<string | undefined> {
+    if (!(await this.canLookUp(mailbox))) return undefined;
     const user = mailbox.gmail.user.toLowerCase();
-    if (this.#noReadScope.has(user)) return undefined;
-    const token = await this.#tokens.get(mailbox.gmail);
-    if (token.scopes.size > 0 && !READ_SCOPES.some((s) => token.scopes.has(s))) {
-      this.#noReadScope.add(user);
-      return undefined;
-    }
-    const id = messageIdHeader.trim().replace(/^<|>$/g, "");
+    const id = proof.messageIdHeader.trim().replace(/^<|>$/g, "");
     try {
-      const response = await this.#retrying(mailbox, "messages.list", () =>
-        this.#call(mailbox, "messages.list", GMAIL_QUOTA_UNITS.list, (options) =>
-          this.#client.users.messages.list(
-            { userId: mailbox.gmail.user, q: `rfc822msgid:${id}`, maxResults: 2, includeSpamTrash: true },
-            options,
+      let pageToken: string | undefined;
+      for (let page = 0; page < LOOKUP_MAX_PAGES; page++) {
+        const token = pageToken;
+        const response = await this.#retrying(mailbox, "messages.list", () =>
+          this.#call(mailbox, "messages.list", GMAIL_QUOTA_UNITS.list, (options) =>
+            this.#client.users.messages.list(
+              {
+                userId: mailbox.gmail.user,
+                q: `rfc822msgid:${id}`,
+                maxResults: LOOKUP_PAGE_SIZE,
+                includeSpamTrash: true,
+                ...(token === undefined ? {} : { pageToken: token }),
+              },
+              options,
+            ),
           ),
-        ),
-      );
-      return response.data.messages?.[0]?.id ?? undefined;
+        );
+        for (const candidate of response.data.messages ?? []) {
+          if (candidate.id && (await this.#carriesTrace(mailbox, candidate.id, proof.traceId))) {
+            return candidate.id;
+          }
+        }
+        pageToken = response.data.nextPageToken ?? undefined;
+        if (pageToken === undefined) return undefined;
+      }
+      // More candidates than we read: not found, and the caller re-imports the same copy, which
+      // Gmail merges (a look-up is an optimisation, never the only guard).
+      this.#logger?.warn("Gmail look-up stopped after its page limit", { mailboxId: mailbox.id });
+      return undefined;
     } catch (error) {
       if (!(error instanceof GoogleScopeMissingError)) throw error;
       this.#noReadScope.add(user);
       return undefined;
+    }
+  }
+
+  /**
+   * Whether this sink can look up earlier imports for the mailbox's Gmail user: the access token
+   * was granted a read scope (`GMAIL_READ_SCOPES`). False is remembered for the user.
+   */
+  async canLookUp(mailbox: MailboxConfig): Promise<boolean> {
+    const user = mailbox.gmail.user.toLowerCase();
+    if (this.#noReadScope.has(user)) return false;
+    const token = await this.#tokens.get(mailbox.gmail);
+    if (token.scopes.size > 0 && !GMAIL_READ_SCOPES.some((s) => token.scopes.has(s))) {
+      this.#noReadScope.add(user);
+      return false;
+    }
+    return true;
+  }
+
+  /** True when the Gmail message `id` carries our trace header with `traceId`. */
+  async #carriesTrace(mailbox: MailboxConfig, id: string, traceId: string): Promise<boolean> {
+    try {
+      const response = await this.#retrying(mailbox, "messages.get", () =>
+        this.#call(mailbox, "messages.get", GMAIL_QUOTA_UNITS.get, (options) =>
+          this.#client.users.messages.get(
+            { userId: mailbox.gmail.user, id, format: "metadata", metadataHeaders: [TRACE_HEADER] },
+            options,
+          ),
+        ),
+      );
+      const headers = response.data.payload?.headers ?? [];
+      return headers.some(
+        (h) => h.name?.toLowerCase() === TRACE_HEADER.toLowerCase() && h.value?.trim() === traceId,
+      );
+    } catch (error) {
+      // Deleted for good between the list and the get: not this copy.
+      if (error instanceof GmailRequestRejectedError && error.status === 404) return false;
+      throw error;
     }
   }
 
@@ -204,6 +288,7 @@ export class GmailMailSink implements MailSink {
           body.destroy();
         }
       },
+      request.size,
     );
     const id = response.data.id;
     if (!id) throw new TransientError("google", `Gmail accepted the import for ${gmail.user} but sent no id`);
@@ -227,7 +312,7 @@ export class GmailMailSink implements MailSink {
           open: request.open,
           accessToken: async () => (await this.#tokens.get(gmail)).value,
           chunkBytes: this.#chunkBytes,
-          timeoutMs: this.#timeoutMs,
+          timeoutMs: this.timeoutFor(this.#chunkBytes),
           clock: this.#clock,
           maxChunkResumes: 3,
           toError: (failure) => this.#errorFrom(request.mailbox, "import", failure),
@@ -267,12 +352,21 @@ export class GmailMailSink implements MailSink {
     }
   }
 
+  /**
+   * The timeout of one request carrying `bodyBytes`: the base timeout plus the time the body
+   * takes at the slowest upload rate still waited for.
+   */
+  timeoutFor(bodyBytes: number): number {
+    return this.#timeoutMs + Math.ceil((Math.max(0, bodyBytes) * 1000) / this.#minUploadBytesPerSecond);
+  }
+
   /** One paced, authorised call through the googleapis client, with its failure sorted into our kinds. */
   #call<T>(
     mailbox: MailboxConfig,
     operation: string,
     units: number,
     send: (options: MethodOptions) => Promise<T>,
+    bodyBytes = 0,
   ): Promise<T> {
     return this.#withFreshTokenOnce(mailbox, () =>
       this.#limiters.forUser(mailbox.gmail.user).run(units, async () => {
@@ -282,7 +376,7 @@ export class GmailMailSink implements MailSink {
             rootUrl: this.#google.apiBaseUrl,
             // Our retry loop decides (it knows the quota and Retry-After); gaxios must not retry too.
             retry: false,
-            timeout: this.#timeoutMs,
+            timeout: this.timeoutFor(bodyBytes),
             headers: { authorization: `Bearer ${token.value}` },
           });
         } catch (error) {
@@ -330,15 +424,23 @@ export class GmailMailSink implements MailSink {
     operation: string,
     attempt: (n: number, lastError: unknown) => Promise<T>,
   ): Promise<T> {
-    return withRetries(this.#clock, this.#policy, attempt, (n, error, delayMs) =>
-      this.#logger?.warn("Gmail call failed; retrying", {
-        mailboxId: mailbox.id,
-        gmailUser: mailbox.gmail.user,
-        operation,
-        attempt: n,
-        errorCode: error instanceof Error && "code" in error ? String(error.code) : "unknown",
-        delayMs,
-      }),
+    return withRetries(
+      this.#clock,
+      this.#policy,
+      attempt,
+      (n, error, delayMs) =>
+        this.#logger?.warn("Gmail call failed; retrying", {
+          mailboxId: mailbox.id,
+          gmailUser: mailbox.gmail.user,
+          operation,
+          attempt: n,
+          errorCode: error instanceof Error && "code" in error ? String(error.code) : "unknown",
+          delayMs,
+        }),
+      // A request that hung for its whole timeout is not sent again here: the caller gets the
+      // uncertain failure at once and releases the POP3 session (a retry comes later, from the
+      // queue). Bounded: one call costs at most one timeout per request it sends.
+      (error) => !(error instanceof TimeoutError),
     );
   }
 }

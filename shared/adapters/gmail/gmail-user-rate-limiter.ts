@@ -6,6 +6,7 @@ import { QuotaTokenBucket } from "./quota-token-bucket";
 export const GMAIL_QUOTA_UNITS = {
   import: 25,
   list: 5,
+  get: 5,
   labelsList: 1,
   labelsCreate: 5,
 } as const;

@@ -1,3 +1,5 @@
+import { redactSecrets } from "../../core/redact-secrets";
+
 /**
  * What went wrong with one HTTP exchange with Google, reduced to plain data. Built from the
  * client library's error or from our own HTTP calls, and deliberately free of request headers:
@@ -26,10 +28,23 @@ interface GoogleErrorBody {
   readonly error_description?: string;
 }
 
-/** The `reason` values and message of a Google JSON error body (API or OAuth shape). */
+/**
+ * The `reason` values and message of a Google JSON error body (API or OAuth shape), with any
+ * credential a server echoed in them redacted (docs/pipeline.md, "Error texts"): everything that
+ * turns a Google answer into an error text goes through here.
+ */
 export function describeGoogleError(body: unknown): { reasons: string[]; message: string | undefined } {
+  const { reasons, message } = rawDescription(body);
+  return {
+    reasons: reasons.map((r) => redactSecrets(r).slice(0, 100)),
+    message: message === undefined ? undefined : redactSecrets(message).slice(0, 500),
+  };
+}
+
+function rawDescription(body: unknown): { reasons: string[]; message: string | undefined } {
   if (typeof body !== "object" || body === null) {
-    return { reasons: [], message: typeof body === "string" && body !== "" ? body.slice(0, 500) : undefined };
+    // Redacted before it is cut, so a cut cannot leave half a token behind.
+    return { reasons: [], message: typeof body === "string" && body !== "" ? body : undefined };
   }
   const parsed = body as GoogleErrorBody;
   if (typeof parsed.error === "string") {
@@ -38,8 +53,9 @@ export function describeGoogleError(body: unknown): { reasons: string[]; message
   const reasons = (parsed.error?.errors ?? [])
     .map((e) => e.reason)
     .filter((r): r is string => typeof r === "string");
-  if (parsed.error?.status) reasons.push(parsed.error.status);
-  return { reasons, message: parsed.error?.message };
+  if (typeof parsed.error?.status === "string") reasons.push(parsed.error.status);
+  const message = parsed.error?.message;
+  return { reasons, message: typeof message === "string" ? message : undefined };
 }
 
 /** Parses Retry-After (delta seconds or HTTP date) into milliseconds from `now`. */

@@ -22,21 +22,23 @@ export function retryDelayMs(policy: RetryPolicy, attempt: number, error: unknow
 }
 
 /**
- * Runs `attempt(n, lastError)` until it succeeds, fails with a non-retryable error, or
- * `maxAttempts` is used up; then the last typed error is thrown for the pipeline to act on.
+ * Runs `attempt(n, lastError)` until it succeeds, fails with a non-retryable error (or one
+ * `retryHere` declines), or `maxAttempts` is used up; then the last typed error is thrown for
+ * the pipeline to act on.
  */
 export async function withRetries<T>(
   clock: Clock,
   policy: RetryPolicy,
   attempt: (n: number, lastError: unknown) => Promise<T>,
   onRetry?: (n: number, error: unknown, delayMs: number) => void,
+  retryHere: (error: unknown) => boolean = () => true,
 ): Promise<T> {
   let lastError: unknown;
   for (let n = 1; ; n += 1) {
     try {
       return await attempt(n, lastError);
     } catch (error) {
-      if (!isRetryable(error) || n >= policy.maxAttempts) throw error;
+      if (!isRetryable(error) || !retryHere(error) || n >= policy.maxAttempts) throw error;
       lastError = error;
       const delay = retryDelayMs(policy, n, error);
       onRetry?.(n, error, delay);

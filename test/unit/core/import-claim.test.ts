@@ -67,7 +67,7 @@ async function stateOf(h: Harness, uidl: string): Promise<LedgerEntry | undefine
 }
 
 describe("a crash after the Gmail import, before the ledger write", () => {
-  it("leaves one copy and quarantines a message without Message-ID as IMPORT_UNCERTAIN, archived and on POP3", async () => {
+  it("leaves one copy of a message without Message-ID, re-imported and merged when the sink cannot search", async () => {
     // Prepare
     const h = new Harness();
     h.sink.canSearch = false;
@@ -79,15 +79,14 @@ describe("a crash after the Gmail import, before the ledger write", () => {
     const crashed = await h.survive(() => h.runUntilQuiet());
     await h.runUntilQuiet();
 
-    // Assess
+    // Assess: the same copy (trace id, synthesized Message-ID) went twice; Gmail merged it.
     expect(crashed).toBe(true);
     expect(h.sink.countFor(uidl)).toBe(1);
-    expect(h.sink.rawImportsFor(uidl)).toBe(1);
-    const entry = await stateOf(h, uidl);
-    expect(entry).toMatchObject({ state: "quarantined", quarantineCode: "IMPORT_UNCERTAIN" });
-    expect(entry?.quarantineReason).toContain("pop2gmail quarantine retry");
+    expect(h.sink.rawImportsFor(uidl)).toBe(2);
+    expect(await stateOf(h, uidl)).toMatchObject({ state: "deleted", gmailId: "gmail-1" });
     expect(h.archive.objects.get(archiveKeyFor({ ...h.key, uidl }))?.bytes).toEqual(bytes);
-    expect(h.pop3.uidls()).toEqual([uidl]);
+    expect(h.sink.imported[0]?.bytes).toEqual(bytes);
+    expect(h.pop3.uidls()).toEqual([]);
     expect(h.earlyDeletes).toEqual([]);
   });
 
@@ -136,8 +135,9 @@ describe("a crash after the Gmail import, before the ledger write", () => {
       retryAfterMs: 60_000,
       error: { code: "IMPORT_IN_PROGRESS" },
     });
-    expect(onceStale).toMatchObject({ kind: "quarantined", entry: { quarantineCode: "IMPORT_UNCERTAIN" } });
+    expect(onceStale).toMatchObject({ kind: "copied", entry: { state: "imported", gmailId: "gmail-1" } });
     expect(h.sink.rawImportsFor(uidl)).toBe(1);
+    expect(h.telemetry.ofType("imported").at(-1)?.reusedEarlierImport).toBe(true);
   });
 });
 
@@ -236,7 +236,7 @@ describe("an import that failed", () => {
     { name: "a 503", error: () => new TransientError("google", "503") },
     { name: "a connection reset", error: () => new ConnectionClosedError("google", "ECONNRESET") },
   ])(
-    "quarantines a message without Message-ID as IMPORT_UNCERTAIN after $name that hid a completed import",
+    "settles a message without Message-ID after $name that hid a completed import, with one copy",
     async ({ error }) => {
       // Prepare
       const h = new Harness();
@@ -248,14 +248,10 @@ describe("an import that failed", () => {
       const outcome = await copyOne(h, uidl);
       const again = await copyOne(h, uidl);
 
-      // Assess
-      expect(outcome).toMatchObject({ kind: "quarantined", entry: { quarantineCode: "IMPORT_UNCERTAIN" } });
-      expect(again.kind).toBe("quarantined");
-      expect(await stateOf(h, uidl)).toMatchObject({
-        state: "quarantined",
-        archiveKey: archiveKeyFor({ ...h.key, uidl }),
-      });
-      expect(h.sink.rawImportsFor(uidl)).toBe(1);
+      // Assess: the claim went back; the same copy went again and Gmail merged it.
+      expect(outcome.kind).toBe("retry-later");
+      expect(again).toMatchObject({ kind: "copied", entry: { state: "imported", gmailId: "gmail-1" } });
+      expect(h.sink.rawImportsFor(uidl)).toBe(2);
       expect(h.sink.countFor(uidl)).toBe(1);
     },
   );
@@ -313,14 +309,18 @@ describe("the lister and an importing message", () => {
 });
 
 describe("releasing a quarantined message (pop2gmail quarantine retry)", () => {
-  it("resumes an IMPORT_UNCERTAIN message from the archive once the operator found it missing in Gmail", async () => {
-    // Prepare
+  it("resumes a message quarantined IMPORT_UNCERTAIN by an earlier version from the archive", async () => {
+    // Prepare: such an entry, as an earlier version left it after an uncertain import.
     const h = new Harness();
     h.sink.canSearch = false;
     const bytes = makeMessage({ messageId: null });
     const uidl = h.pop3.add(bytes);
-    h.sink.failNextImport(new TimeoutError("google", "no answer"));
-    await h.runUntilQuiet();
+    h.sink.failNextImport(new RateLimitedError("google", 1000, "429"));
+    await copyOne(h, uidl);
+    await h.store.transition({ ...h.key, uidl }, ["archived"], "quarantined", {
+      quarantineCode: "IMPORT_UNCERTAIN",
+      quarantineReason: "Gmail may or may not hold this message",
+    });
     const putsBefore = h.archive.putCount;
 
     // Act

@@ -1,5 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { GoogleScopeMissingError, gmailErrorFrom } from "../../../shared/adapters/gmail/gmail-error-mapping";
+import {
+  GmailLabelError,
+  GoogleScopeMissingError,
+  gmailErrorFrom,
+} from "../../../shared/adapters/gmail/gmail-error-mapping";
 import type { GoogleHttpFailure } from "../../../shared/adapters/gmail/google-http-failure";
 import { retryDelayMs } from "../../../shared/adapters/gmail/retry-policy";
 import {
@@ -75,6 +79,56 @@ describe("gmailErrorFrom", () => {
     // Assess
     expect((rejected as MessageRejectedError).reason).toBe("Invalid From header");
     expect((limited as RateLimitedError).retryAfterMs).toBe(17_000);
+  });
+
+  it("keeps no credential a server echoed in its error body, in any error text", () => {
+    // Prepare: bodies echoing the Authorization header, a token form, a token grant and a key.
+    const echoed = [
+      "ya29.a0AfB_echoedAccessToken123",
+      "1//0gEchoedRefreshToken456",
+      "GOCSPX-EchoedClientSecret789",
+      "dXNlcjpwYXNzd29yZEVjaG9lZA==",
+      "s3cr3t-Form-Value",
+      "eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJlY2hvIn0.c2lnbmF0dXJl",
+    ];
+    const failures: GoogleHttpFailure[] = [
+      {
+        status: 503,
+        body: body(503, "backendError", `Backend Error; request had Authorization: Bearer ${echoed[0]}`),
+      },
+      {
+        status: 400,
+        body: body(400, "invalidArgument", `bad form refresh_token=${echoed[1]}&client_secret=${echoed[2]}`),
+      },
+      { status: 400, body: { error: "invalid_grant", error_description: `Basic ${echoed[3]} refused` } },
+      { status: 500, body: `<html>password=${echoed[4]} assertion=${echoed[5]}</html>` },
+      { status: 429, body: body(429, "rateLimitExceeded", `{"access_token": "${echoed[0]}"}`) },
+      { status: 401, body: body(401, "authError", `token ${echoed[0]} expired`) },
+    ];
+
+    // Act
+    const texts = failures.flatMap((failure) => {
+      const error = gmailErrorFrom(failure, context);
+      return [error.message, String(error.cause), JSON.stringify(error), error.hint ?? ""];
+    });
+
+    // Assess
+    const leaks = texts.flatMap((text) => echoed.filter((secret) => text.includes(secret)));
+    expect(leaks).toEqual([]);
+    expect(texts.join("\n")).toContain("[redacted]");
+  });
+
+  it("calls a 4xx on a label call a label problem, not a rejection of the message", () => {
+    // Act
+    const label = gmailErrorFrom(
+      { status: 400, body: body(400, "invalidArgument", "Invalid label name") },
+      { ...context, operation: "labels.create" },
+    );
+
+    // Assess
+    expect(label).not.toBeInstanceOf(MessageRejectedError);
+    expect(label).toBeInstanceOf(GmailLabelError);
+    expect(label.code).toBe("GMAIL_LABEL_REJECTED");
   });
 
   it("waits at least Retry-After, and otherwise a jittered exponential delay under the cap", () => {
