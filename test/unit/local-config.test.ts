@@ -136,4 +136,15 @@ describe("local config", () => {
       /mailboxes\[0\]\.deleteAftr: unknown key "deleteAftr"; did you mean "deleteAfter"\?/,
     );
   });
+
+  it("rejects a key given twice in one object at the second one's line:column", () => {
+    // Prepare
+    const text =
+      '{\n  "deleteAfter": "never",\n  "n": { "deleteAfter": 1 },\n  "deleteAfter": "immediately"\n}';
+    // Act
+    const attempt = () => parseJsonc(text, "box.jsonc");
+    // Assess
+    expect(attempt).toThrow(ConfigError);
+    expect(attempt).toThrow('box.jsonc:4:3: "deleteAfter" is given twice');
+  });
 });
