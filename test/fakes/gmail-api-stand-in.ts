@@ -358,8 +358,8 @@ export class GmailApiStandIn {
       return;
     }
     if (fault?.kind === "status" && !fault.afterStore) {
-      await readBody(req);
-      this.#send(res, faultReply(fault, req));
+      const body = await readBody(req);
+      this.#send(res, faultReply(fault, req, body));
       return;
     }
     const reply = await this.#serve(req, url, request);
@@ -825,11 +825,19 @@ function googleError(status: number, message: string, reason: string): unknown {
   };
 }
 
-function faultReply(fault: Extract<FaultAction, { kind: "status" }>, req: IncomingMessage): Reply {
+function faultReply(
+  fault: Extract<FaultAction, { kind: "status" }>,
+  req: IncomingMessage,
+  body: Buffer = Buffer.alloc(0),
+): Reply {
   const headers: Record<string, string> =
     fault.retryAfterSeconds === undefined ? {} : { "retry-after": String(fault.retryAfterSeconds) };
+  // A form body (the token request) holds the refresh token and client secret: echoed too.
+  const form = /x-www-form-urlencoded/i.test(req.headers["content-type"] ?? "")
+    ? `; body: ${body.toString("utf8").slice(0, 1000)}`
+    : "";
   const echo = fault.echoCredentials
-    ? ` (request: ${req.method} ${req.url}; Authorization: ${req.headers.authorization ?? "none"})`
+    ? ` (request: ${req.method} ${req.url}; Authorization: ${req.headers.authorization ?? "none"}${form})`
     : "";
   if (fault.reason === "invalid_grant" || fault.reason === "invalid_client") {
     return new Reply(

@@ -32,7 +32,8 @@ import { RetrCuttingProxy } from "./campaign/retr-cutting-proxy";
  * line, EMF document, pipeline event, handler result, ledger entry and error thrown through a
  * port or a handler (message, hint, cause chain, JSON, inspect) is scanned for the secrets, also
  * for the base64 forms AUTH PLAIN puts on the wire. One mailbox logs in with USER/PASS at a server
- * that echoes the password in its refusal. (APOP is never chosen by the pipeline; its login errors
+ * that echoes the password in its refusal, and Gmail answers some imports and token requests with
+ * error bodies that echo the Authorization header and the token form. (APOP is never chosen by the pipeline; its login errors
  * are scanned in test/unit/pop3/pop3-credentials.test.ts.)
  */
 const USERS: Record<string, MailboxCredentials> = {
@@ -194,6 +195,19 @@ beforeAll(async () => {
   const works = gmailUserOf("works");
   const upload = (r: { operation: string; user: string | undefined }) =>
     r.user === works && (r.operation === "import" || r.operation === "upload-session");
+  // A careless server whose error bodies echo the credentials (issue 10 item 7): the access token
+  // from the Authorization header on imports, the refresh token and client secret from the form
+  // on token requests.
+  world.gmail.injectFault({
+    match: upload,
+    times: 2,
+    action: { kind: "status", status: 503, echoCredentials: true },
+  });
+  world.gmail.injectFault({
+    match: (r) => r.operation === "token",
+    times: 2,
+    action: { kind: "status", status: 502, echoCredentials: true },
+  });
   world.gmail.injectFault({ match: upload, times: 2, action: { kind: "status", status: 503 } });
   world.gmail.injectFault({ match: upload, times: 1, action: { kind: "reset" } });
   world.gmail.injectFault({
@@ -378,6 +392,9 @@ describe("secrets in what the pipeline leaves behind (DESIGN.md invariant 6)", (
     expect(captured.output.some((line) => line.includes('"_aws"'))).toBe(true);
     expect(captured.output.some((line) => /"level":\s*"(INFO|WARN|ERROR)"/.test(line))).toBe(true);
     expect(proxy.cutsDone).toBe(1);
+    // Error bodies echoing credentials were served, to imports and to token requests.
+    expect(world.gmail.countStatus(502, "token")).toBeGreaterThan(0);
+    expect(world.gmail.countStatus(503, "import")).toBeGreaterThan(0);
   });
 
   it("prints no secret in any log line or EMF metric document", () => {
