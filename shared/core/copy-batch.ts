@@ -22,14 +22,11 @@ export interface CopyBatchResult {
 
 export type CopyBatchDeps = CopyDeps & Pick<PipelineDeps, "pop3" | "leases" | "holderId">;
 
-/** Time limits of a batch: how long its lease lasts, and when it must give up the job in hand. */
+/**
+ * Time limits of a batch beyond `shouldStop`. (Its session lease follows `deps.sessionLeaseMs`,
+ * docs/pipeline.md "Why leases".)
+ */
 export interface CopyBatchLimits {
-  /**
-   * The session lease's lifetime (default `DEFAULT_SESSION_LEASE_MS`). The copy-message function
-   * passes the rest of its own time plus a margin, so a holder killed at its timeout blocks the
-   * mailbox only that long (docs/pipeline.md, "Why leases").
-   */
-  readonly leaseMs?: number;
   /**
    * The hard deadline: once aborted, the POP3 session is dropped (no QUIT, so no DELE of this
    * session takes effect), the job in hand is no longer waited for and answers `retry-later`,
@@ -105,7 +102,6 @@ export async function copyBatch(
         abort?.removeEventListener("abort", dropSession);
       }
     },
-    limits.leaseMs === undefined ? {} : { leaseMs: limits.leaseMs },
   );
   if (session.kind === "busy") {
     const busy: CopyOutcome = { kind: "busy", reason: session.reason };

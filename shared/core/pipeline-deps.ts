@@ -22,6 +22,12 @@ export interface PipelineDeps {
   readonly telemetry: Telemetry;
   /** Identifies this process in session leases (a Lambda request id, or host + pid locally). */
   readonly holderId?: string;
+  /**
+   * How long a session lease taken now may last (default `DEFAULT_SESSION_LEASE_MS`). A Lambda
+   * function passes the rest of its invocation plus a margin, so a holder killed at its timeout
+   * blocks the mailbox no longer than that (docs/pipeline.md, "Why leases").
+   */
+  readonly sessionLeaseMs?: () => number;
 }
 
 /** A telemetry sink that drops every event, for callers that do not report. */

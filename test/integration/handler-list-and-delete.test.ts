@@ -25,6 +25,20 @@ afterEach(() => {
 const listContext = () => lambdaContext("list-new-messages", 90_000);
 
 describe("list-new-messages handler", () => {
+  it("holds the mailbox's session lease until its own deadline plus a margin, not 16 minutes", async () => {
+    // Prepare
+    const f = new HandlerFixture();
+    f.pop3.source(MAILBOX_A).add(makeMessage());
+    const acquire = vi.spyOn(f.leases, "acquire");
+    const context = { ...listContext(), getRemainingTimeInMillis: () => 80_000 };
+
+    // Act
+    await makeListNewMessagesHandler(f.deps)({ mailboxId: MAILBOX_A }, context);
+
+    // Assess
+    expect(acquire.mock.calls.map((call) => call[3])).toEqual([90_000]);
+  });
+
   it("polls once per invocation at pollSeconds 60 and enqueues the new messages", async () => {
     // Prepare
     const f = new HandlerFixture();

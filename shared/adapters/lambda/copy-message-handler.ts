@@ -8,6 +8,7 @@ import { delaySecondsOf, resendAfter, tallyOutcomes } from "../../core/retry-rul
 import { parseCopyJob } from "../sqs/parse-copy-job";
 import type { CopyMessageDeps } from "./copy-message-deps";
 import { describe } from "./describe-error";
+import { invocationScope } from "./lambda-base";
 
 /**
  * Time limits of one invocation, measured with `context.getRemainingTimeInMillis()`
@@ -64,11 +65,10 @@ export function makeCopyMessageHandler(
 ): (event: SQSEvent, context: Context) => Promise<SQSBatchResponse> {
   return async (event, context) => {
     deps.logger.addContext(context);
-    const pipeline = { ...deps.pipeline, holderId: context.awsRequestId };
+    const pipeline = { ...deps.pipeline, ...invocationScope(context, limits.leaseMarginMs) };
     const deadline = new AbortController();
     const time: InvocationTime = {
       shouldStop: () => context.getRemainingTimeInMillis() < limits.reserveMs,
-      leaseMs: () => context.getRemainingTimeInMillis() + limits.leaseMarginMs,
       abort: deadline.signal,
     };
     const malformed = new Map<string, unknown>();
@@ -139,13 +139,12 @@ export function makeCopyMessageHandler(
 /** The invocation's clock as the copy batch sees it. */
 interface InvocationTime {
   readonly shouldStop: () => boolean;
-  readonly leaseMs: () => number;
   readonly abort: AbortSignal;
 }
 
 async function copyGroup(
   deps: CopyMessageDeps,
-  pipeline: CopyMessageDeps["pipeline"] & { holderId: string },
+  pipeline: CopyMessageDeps["pipeline"] & ReturnType<typeof invocationScope>,
   group: Group,
   time: InvocationTime,
 ): Promise<Map<string, RecordVerdict>> {
@@ -157,7 +156,6 @@ async function copyGroup(
   const mailbox = deps.mailbox(group.mailboxId);
   const jobs = group.items.map((i) => i.job);
   const result = await copyBatch(pipeline, tenant, mailbox, jobs, DEFAULT_COPY_POLICY, time.shouldStop, {
-    leaseMs: time.leaseMs(),
     abort: time.abort,
   });
   const verdicts = new Map<string, RecordVerdict>();

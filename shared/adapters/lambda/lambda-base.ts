@@ -24,8 +24,26 @@ import { PowertoolsTelemetry } from "./powertools-telemetry";
  * in all three bundles (test/infra/bundling.test.ts checks the bundles).
  */
 
-/** Pipeline dependencies without the per-invocation `holderId`. */
-export type ContainerPipelineDeps = Omit<PipelineDeps, "holderId">;
+/** Pipeline dependencies without the per-invocation `holderId` and `sessionLeaseMs`. */
+export type ContainerPipelineDeps = Omit<PipelineDeps, "holderId" | "sessionLeaseMs">;
+
+/** A session lease outlives the invocation that took it by this much (clock skew, the release call). */
+export const LEASE_MARGIN_MS = 10_000;
+
+/**
+ * The per-invocation part of the pipeline: the lease holder (the request id) and a lease that
+ * ends `marginMs` after the invocation's own deadline (docs/pipeline.md, "Why leases"), so a
+ * function killed at its timeout blocks its mailbox seconds, not `DEFAULT_SESSION_LEASE_MS`.
+ */
+export function invocationScope(
+  context: { readonly awsRequestId: string; getRemainingTimeInMillis(): number },
+  marginMs: number = LEASE_MARGIN_MS,
+): { readonly holderId: string; readonly sessionLeaseMs: () => number } {
+  return {
+    holderId: context.awsRequestId,
+    sessionLeaseMs: () => Math.max(0, context.getRemainingTimeInMillis()) + marginMs,
+  };
+}
 
 /** The ports every function uses: the ledger (which also holds the session leases), POP3, clock, telemetry. */
 export type BasePipelineDeps = Pick<

@@ -4,6 +4,7 @@ import { CredentialsError, Pop2GmailError, ProtocolError } from "../../core/erro
 import { type ListResult, listNewMessages } from "../../core/list-new-messages";
 import { pollRepeatedly } from "../../core/poll-repeatedly";
 import { describe } from "./describe-error";
+import { invocationScope } from "./lambda-base";
 import type { ListNewMessagesDeps } from "./list-new-messages-deps";
 
 /** The EventBridge rule's constant input: `{"mailboxId": "info@acme.it"}`. */
@@ -62,7 +63,7 @@ export function makeListNewMessagesHandler(
         });
       }
       const mailbox = deps.mailbox(parsed.data.mailboxId);
-      const pipeline = { ...deps.pipeline, holderId: context.awsRequestId };
+      const pipeline = { ...deps.pipeline, ...invocationScope(context) };
       const tenant = deps.config.tenant;
       const sentForDelete = new Set<string>();
       let deletePasses = 0;
