@@ -16,6 +16,7 @@ import {
 import { type DovecotServer, startDovecot } from "../../fakes/dovecot";
 import { GMAIL_SCOPES, GmailApiStandIn } from "../../fakes/gmail-api-stand-in";
 import { secretsManagerHandler } from "../../fakes/secrets-manager-stand-in";
+import { echoInto } from "./gmail-fault-proxy";
 
 /** The credentials of one mailbox: its POP3 password and its Google OAuth client and refresh token. */
 export interface MailboxCredentials {
@@ -62,6 +63,11 @@ export class CampaignWorld {
     readonly lockSession?: boolean;
     /** POP3 passwords to put in Secrets Manager instead of the real ones (a wrong password). */
     readonly storedPop3Passwords?: Readonly<Record<string, string>>;
+    /**
+     * Asked once per token error answer: true makes it quote the request's form (client secret,
+     * refresh token) in its `error_description`, as a careless front end does.
+     */
+    readonly echoTokenErrors?: () => boolean;
   }): Promise<CampaignWorld> {
     const stoppers: (() => Promise<void>)[] = [];
     try {
@@ -81,7 +87,9 @@ export class CampaignWorld {
       const secretsServer = await listen(secretsManagerHandler(secrets));
       stoppers.push(() => close(secretsServer));
       const issuedAccessTokens: string[] = [];
-      const tokenServer = await listen(recordingTokenForwarder(urls.tokenUrl, issuedAccessTokens));
+      const tokenServer = await listen(
+        recordingTokenForwarder(urls.tokenUrl, issuedAccessTokens, options.echoTokenErrors ?? (() => false)),
+      );
       stoppers.push(() => close(tokenServer));
       for (const [user, credentials] of Object.entries(options.users)) {
         const names = secretNames(user);
@@ -142,8 +150,11 @@ export class CampaignWorld {
   }
 }
 
-/** Forwards token requests to the stand-in and keeps the `access_token` of every answer. */
-function recordingTokenForwarder(target: string, issued: string[]) {
+/**
+ * Forwards token requests to the stand-in and keeps the `access_token` of every answer; an error
+ * answer quotes the request's form when `echo()` says so.
+ */
+function recordingTokenForwarder(target: string, issued: string[], echo: () => boolean) {
   const url = new URL(target);
   return (request: IncomingMessage, response: ServerResponse) => {
     const chunks: Buffer[] = [];
@@ -162,14 +173,17 @@ function recordingTokenForwarder(target: string, issued: string[]) {
           const parts: Buffer[] = [];
           answer.on("data", (chunk: Buffer) => parts.push(chunk));
           answer.on("end", () => {
-            const text = Buffer.concat(parts);
+            let text = Buffer.concat(parts);
             try {
               const token = (JSON.parse(text.toString("utf8")) as { access_token?: unknown }).access_token;
               if (typeof token === "string") issued.push(token);
             } catch {
               // Not JSON: nothing issued.
             }
-            response.writeHead(answer.statusCode ?? 502, answer.headers);
+            const status = answer.statusCode ?? 502;
+            if (status >= 400 && echo())
+              text = Buffer.from(echoInto(text.toString("utf8"), body.toString("utf8")));
+            response.writeHead(status, { ...answer.headers, "content-length": String(text.length) });
             response.end(text);
           });
         },

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { Logger } from "@aws-lambda-powertools/logger";
+import { inspect } from "node:util";
 import { GetObjectCommand } from "@aws-sdk/client-s3";
 import {
   ChangeMessageVisibilityBatchCommand,
@@ -13,16 +13,18 @@ import { S3_FORCE_PATH_STYLE_ENV } from "../../../shared/adapters/lambda/copy-me
 import type { DeleteCopiedEvent } from "../../../shared/adapters/lambda/delete-invoker";
 import { ENV_NAMES } from "../../../shared/config/env";
 import { METRIC_SERVICE_NAME } from "../../../shared/config/metrics";
-import type { LedgerEntry } from "../../../shared/core/model";
+import { LEDGER_STATES, type LedgerEntry } from "../../../shared/core/model";
 import type { PipelineEvent } from "../../../shared/ports/telemetry";
 import { STAND_IN_REGION, uniqueName } from "../../fakes/aws-stand-ins";
 import { EventLog } from "../../fakes/event-log";
+import type { StoredMessage } from "../../fakes/gmail-api-stand-in";
 import { OffsetClock } from "../../fakes/offset-clock";
 import { quietMetrics } from "../../fakes/quiet-metrics";
 import { RawPop3Reader, uidlListing } from "../../fakes/raw-pop3-reader";
 import { lambdaContext, sqsEvent } from "../../fakes/sqs-lambda-events";
 import { queueDepth, receiptEntries, receiveBatch } from "../../fakes/sqs-queue-driver";
 import { generateMailbox } from "../../fixtures/awkward-messages";
+import { messageIdOf, shareMessageIds, withoutTraceLines } from "./campaign-corpus";
 import { CampaignWorld, gmailUserOf, type MailboxCredentials, secretNames } from "./campaign-world";
 import {
   addServerErrorMiddleware,
@@ -36,8 +38,11 @@ import {
   FaultyQueue,
   FaultySink,
 } from "./fault-decorators";
+import { GmailFaultProxy, type GmailProxyRules } from "./gmail-fault-proxy";
 import { buildLambdaFunctions, type LambdaFunctions } from "./lambda-functions";
+import { emptyLedgerTable, scanLedgerItems } from "./ledger-table-tools";
 import { RetrCuttingProxy } from "./retr-cutting-proxy";
+import { SecretsWatch } from "./secrets-watch";
 import { FaultDice } from "./seeded-faults";
 
 export const TENANT = "acme";
@@ -50,7 +55,7 @@ const CREDENTIALS: MailboxCredentials = {
   refreshToken: "campaign-refresh-token",
 };
 
-/** Probability per opportunity of each fault while faults are on (see `faultWindowMs`). */
+/** Probability per opportunity of each fault while faults are on (see `faultRounds`). */
 export const DEFAULT_RATES: Readonly<Record<FaultKind, number>> = {
   "crash-after-retr": 0.015,
   "crash-after-archive-put": 0.01,
@@ -75,7 +80,30 @@ export const DEFAULT_RATES: Readonly<Record<FaultKind, number>> = {
   "sqs-redelivery": 0.04,
   "sqs-concurrent-redelivery": 0.03,
   "duplicate-enqueue": 0.02,
+  // Per archive write: starts a stretch of 2-8 writes on a full or read-only disk.
+  "archive-enospc": 0.006,
+  "archive-erofs": 0.004,
+  // Per S3 write call: starts a stretch of 1-6 writes a read-only bucket denies (403).
+  "s3-access-denied": 0.003,
+  // Per first import of a message that shares an earlier message's Message-ID.
+  "gmail-5xx-shared-message-id": 0.75,
+  // Per labels call.
+  "gmail-labels-400": 0.3,
+  // Counted per import of a message Gmail refuses (chosen in the corpus, see REJECTED_RATE).
+  "gmail-400-rejects-message": 0,
+  // Per error answer of the Gmail API or the token endpoint.
+  "gmail-error-echoes-credentials": 0.5,
+  // Per round with faults on: new mail takes over the UIDLs of messages whose DELE committed.
+  "uidl-reuse-after-dele": 0.3,
+  // Once per run, at a point the dice choose (see `Campaign.maybeEmptyLedger`).
+  "ledger-emptied": 0,
 };
+
+/** Share of the small messages Gmail refuses with a 400 (each such message is quarantined). */
+export const REJECTED_RATE = 0.01;
+
+/** Share of the small messages with a Message-ID that get the Message-ID of an earlier message. */
+export const SHARED_MESSAGE_ID_RATE = 0.04;
 
 export interface CampaignOptions {
   readonly seed: number;
@@ -86,13 +114,14 @@ export interface CampaignOptions {
   /** A factor on every rate (`FAULTS_INTENSITY`); default 1. */
   readonly intensity?: number;
   /**
-   * Virtual time with faults on, from the first poll (default 50 min: past the lister's 30 min
-   * re-send of stuck jobs and the 16 min import claim, so those recovery paths and the delete
-   * passes they lead to run under faults too). Later rounds are recovery, faults off.
+   * Rounds (one scheduled poll, the delete passes it asks for, the copies it leads to) with faults
+   * on, counted in rounds and not in virtual time, so retry delays cannot end the faults early:
+   * every step of these rounds, delete passes included, runs under faults. Default 30 (past the
+   * 16 min import claim in ticks alone). Later rounds are recovery, faults off.
    */
-  readonly faultWindowMs?: number;
-  /** Rounds after which an unsettled mailbox fails the run. Default 90. */
-  readonly maxRounds?: number;
+  readonly faultRounds?: number;
+  /** Rounds of recovery after which an unsettled mailbox fails the run. Default 60. */
+  readonly recoveryRounds?: number;
 }
 
 /** What the campaign proves and prints. */
@@ -100,7 +129,15 @@ export interface CampaignReport {
   readonly seed: number;
   readonly intensity: number;
   readonly messages: number;
+  /** Of `messages`, the ones delivered later under the UIDL of a message whose DELE had committed. */
+  readonly reusedUidlMessages: number;
   readonly withoutMessageId: number;
+  /** Messages carrying the Message-ID of an earlier, different message. */
+  readonly sharingMessageId: number;
+  /** Of those, held by Gmail only as the earlier message: their own import returned its id (Gmail merged them). */
+  readonly mergedByGmail: number;
+  /** Messages Gmail refuses (400) that ended as they must: quarantined MESSAGE_REJECTED, archived, on POP3. */
+  readonly rejectedByGmail: number;
   readonly archivedByteExact: number;
   readonly inGmailExactlyOnce: number;
   readonly inGmailExactlyOnceWithoutMessageId: number;
@@ -117,6 +154,17 @@ export interface CampaignReport {
   /** The sequence of events, driver steps and faults of the first messages named in a breach or problem. */
   readonly traces: readonly string[];
   readonly faultsInjected: Readonly<Record<string, number>>;
+  /** Faults met per kind of driver step (list, copy, delete, driver): faults stay on in every one. */
+  readonly faultsByStep: Readonly<Record<string, Readonly<Record<string, number>>>>;
+  /** delete-copied invocations while faults were on. */
+  readonly deletePassesWithFaults: number;
+  /** When the ledger table was emptied, and how many items it held. */
+  readonly ledgerEmptied: string;
+  /** Messages deleted from POP3 before the ledger was emptied (no ledger entry is expected for them). */
+  readonly ledgerLostAfterDelete: number;
+  /** Where a secret showed up (log line, event, ledger item, error): any entry fails the run. */
+  readonly secretsFound: readonly string[];
+  readonly textsScannedForSecrets: number;
   readonly auditedCommits: number;
   readonly lockEpisode: { readonly pollOutcome: string; readonly busyReasons: readonly string[] };
   readonly busyByReason: Readonly<Record<string, number>>;
@@ -129,11 +177,25 @@ export interface CampaignReport {
 
 const sha256 = (bytes: Uint8Array): string => createHash("sha256").update(bytes).digest("hex");
 
+/** One message as Dovecot served it, under the UIDL the pipeline sees. */
 interface Served {
+  /** The UIDL the pipeline sees (after the proxy's rewriting). */
+  readonly uidl: string;
+  /** Dovecot's own UIDL. */
+  readonly realUidl: string;
+  /** 1, or n for the n-th message seen under `uidl`. */
+  readonly generation: number;
+  /** `uidl`, or `uidl (generation n)`: how reports name it. */
+  readonly label: string;
   readonly sha256: string;
   readonly size: number;
-  readonly hasMessageId: boolean;
+  readonly messageId: string | undefined;
+  /** Carries the Message-ID of an earlier, different message. */
+  readonly sharesMessageId: boolean;
 }
+
+/** The kind of driver step a fault or event belongs to. */
+type StepKind = "list" | "copy" | "delete" | "driver";
 
 /**
  * The seeded fault campaign of issue 7: the real handlers (each built by its own factory) against
@@ -153,28 +215,60 @@ export async function runFaultCampaign(options: CampaignOptions): Promise<Campai
       (intensity === 1 ? "" : `, FAULTS_INTENSITY=${intensity}`),
   );
   const dice: CampaignDice = new FaultDice(seed, ratesOf(options));
-  const world = await CampaignWorld.start({ users: { [USER]: CREDENTIALS }, gmailSeed: seed ^ 0x5bd1e995 });
-  const proxy = new RetrCuttingProxy(() =>
-    dice.roll("retr-connection-cut") ? dice.between(20, 1500) : undefined,
+  const echo = () => dice.roll("gmail-error-echoes-credentials");
+  const world = await CampaignWorld.start({
+    users: { [USER]: CREDENTIALS },
+    gmailSeed: seed ^ 0x5bd1e995,
+    echoTokenErrors: echo,
+  });
+  /** Dovecot's UIDL -> the UIDL the pipeline sees (a reused one), for mail delivered later. */
+  const presented = new Map<string, string>();
+  const proxy = new RetrCuttingProxy(
+    () => (dice.roll("retr-connection-cut") ? dice.between(20, 1500) : undefined),
+    (real) => presented.get(real) ?? real,
   );
+  // The Gmail side's rules are the campaign's; it exists only once the proxy's address is known.
+  let rules: GmailProxyRules | undefined;
+  const gmailProxy = new GmailFaultProxy(world.gmailBaseUrl, {
+    before: (request) => rules?.before(request),
+    afterImport: (raw, status, id) => rules?.afterImport(raw, status, id),
+    echoCredentials: echo,
+  });
   try {
     await proxy.start(world.dovecot.plainPort);
-    const campaign = await Campaign.prepare(world, proxy, dice, options);
+    await gmailProxy.start();
+    const campaign = await Campaign.prepare(world, { proxy, gmailProxy, presented }, dice, options);
+    rules = campaign.gmailRules;
     print(`prepared in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     const report = await campaign.run(started);
     return report;
   } finally {
+    await gmailProxy.stop();
     await proxy.stop();
     await world.stop();
   }
 }
 
+/** The proxies in front of Dovecot and Gmail. */
+interface CampaignProxies {
+  readonly proxy: RetrCuttingProxy;
+  readonly gmailProxy: GmailFaultProxy;
+  /** Dovecot's UIDL -> the UIDL the POP3 proxy presents instead. */
+  readonly presented: Map<string, string>;
+}
+
 class Campaign {
   readonly clock = new OffsetClock();
   readonly hooks: CampaignHooks = { onImportStart: undefined };
-  readonly served = new Map<string, Served>();
+  /** Every message Dovecot served, in delivery order (later generations of a UIDL included). */
+  readonly served: Served[] = [];
+  /** The message now behind each UIDL the pipeline sees (its latest generation). */
+  readonly current = new Map<string, Served>();
   readonly breaches: string[] = [];
+  /** Labels of the messages a committing QUIT was audited for. */
   readonly audited = new Set<string>();
+  /** SHA-256 -> archive keys the ledger named for those bytes (kept across the emptied ledger). */
+  readonly archiveKeys = new Map<string, Set<string>>();
   readonly deleteInvocations: DeleteCopiedEvent[] = [];
   readonly requestedDelays: number[] = [];
   readonly events: EventLog[] = [];
@@ -184,33 +278,61 @@ class Campaign {
     [];
   /** The driver step (an invocation) that faults and events belong to, numbered in order. */
   private step = 0;
+  /** The kind of the step in progress, and the faults met per step kind. */
+  private stepKind: StepKind = "driver";
+  readonly faultsByStep: Record<StepKind, Record<string, number>> = {
+    list: {},
+    copy: {},
+    delete: {},
+    driver: {},
+  };
+  deletePassesWithFaults = 0;
   readonly functions: LambdaFunctions;
   /** A ledger on its own client: the checks never meet an injected fault. */
   readonly checkLedger: DynamoDbLedger;
+  readonly secrets: SecretsWatch;
+  /** Import requests Gmail answered with an id, by the SHA-256 of the message they carried. */
+  readonly importedIds = new Map<string, Set<string>>();
+  /** Messages (by SHA-256) Gmail refuses with a 400 every time (quarantined `MESSAGE_REJECTED`). */
+  private readonly rejected = new Set<string>();
+  /** Messages (by SHA-256) whose first import got the injected 503 already. */
+  private readonly failedOnce = new Set<string>();
+  /** Message-IDs some later message shares. */
+  private sharedMessageIds = new Set<string>();
+  /** The copy invocation after which the ledger is emptied (when messages wait for their delete). */
+  private readonly emptyLedgerAfter: number;
+  ledgerEmptied = "no";
   auditedCommits = 0;
   copyInvocations = 0;
+  private reuseBatches = 0;
 
   private constructor(
     readonly world: CampaignWorld,
-    readonly proxy: RetrCuttingProxy,
+    readonly proxies: CampaignProxies,
     readonly dice: CampaignDice,
     readonly options: CampaignOptions,
     readonly queueUrl: string,
     readonly queueArn: string,
     readonly bucket: string,
-    tableName: string,
+    readonly tableName: string,
   ) {
     this.checkLedger = new DynamoDbLedger({ client: world.dynalite.newClient(), tableName });
-    dice.onFire = (kind) => this.note(`fault ${kind}`, [], true);
+    this.secrets = new SecretsWatch({ user: USER, ...CREDENTIALS }, () => world.issuedAccessTokens);
+    this.emptyLedgerAfter = dice.between(1, Math.max(2, Math.ceil(options.messages / 10)));
+    dice.onFire = (kind) => {
+      const counts = this.faultsByStep[this.stepKind];
+      counts[kind] = (counts[kind] ?? 0) + 1;
+      this.note(`fault ${kind}`, [], true);
+    };
     const config = {
       tenant: TENANT,
-      google: { apiBaseUrl: world.gmailBaseUrl, tokenUrl: world.tokenUrl },
+      google: { apiBaseUrl: proxies.gmailProxy.baseUrl, tokenUrl: world.tokenUrl },
       mailboxes: [
         {
           id: MAILBOX_ID,
           pop3: {
             host: "127.0.0.1",
-            port: proxy.port,
+            port: proxies.proxy.port,
             tls: "none",
             allowPlaintext: true,
             user: USER,
@@ -234,11 +356,8 @@ class Campaign {
     this.functions = buildLambdaFunctions({
       env,
       clock: this.clock,
-      logger: () =>
-        new Logger({
-          serviceName: METRIC_SERVICE_NAME,
-          logLevel: process.env.FAULTS_LOG_LEVEL === "DEBUG" ? "DEBUG" : "SILENT",
-        }),
+      // Every log line at DEBUG, scanned for secrets; printed only with FAULTS_LOG_LEVEL=DEBUG.
+      logger: () => this.secrets.logger(METRIC_SERVICE_NAME, process.env.FAULTS_LOG_LEVEL === "DEBUG"),
       metrics: quietMetrics,
       gmail: {
         backoff: { baseDelayMs: 200, maxDelayMs: 2_000 },
@@ -277,7 +396,7 @@ class Campaign {
 
   static async prepare(
     world: CampaignWorld,
-    proxy: RetrCuttingProxy,
+    proxies: CampaignProxies,
     dice: CampaignDice,
     options: CampaignOptions,
   ): Promise<Campaign> {
@@ -288,33 +407,128 @@ class Campaign {
     await world.fauxqs.createBucket(bucket);
     const queueUrl = await world.fauxqs.createQueue(queueName, { VisibilityTimeout: "300" });
     const queueArn = `arn:aws:sqs:${STAND_IN_REGION}:000000000000:${queueName}`;
-    const campaign = new Campaign(world, proxy, dice, options, queueUrl, queueArn, bucket, tableName);
+    const campaign = new Campaign(world, proxies, dice, options, queueUrl, queueArn, bucket, tableName);
     await campaign.deliver();
     campaign.injectGmailFaults();
     return campaign;
   }
 
-  /** Drops the generated mailbox into Dovecot and records what Dovecot serves, per UIDL. */
+  /**
+   * Drops the generated mailbox into Dovecot, some messages sharing an earlier one's Message-ID,
+   * and records what Dovecot serves, per UIDL.
+   */
   private async deliver(): Promise<void> {
-    for (const message of generateMailbox(this.options.messages, this.options.seed)) {
-      await this.world.dovecot.deliver(USER, message.bytes);
+    const generated = generateMailbox(this.options.messages, this.options.seed);
+    const { messages, sharing } = shareMessageIds(generated, SHARED_MESSAGE_ID_RATE, this.dice.random);
+    for (const message of messages) await this.world.dovecot.deliver(USER, message.bytes);
+    this.sharedMessageIds = new Set(
+      [...sharing].flatMap((index) => messages[index]?.messageId ?? []).map((id) => id.toLowerCase()),
+    );
+    const added = await this.recordServed(new Set(), () => undefined);
+    if (added !== this.options.messages) {
+      throw new Error(`Dovecot serves ${added} messages, ${this.options.messages} were delivered`);
     }
+    // About 1 in 100 small messages (at least one) Gmail refuses: a quarantine whose reason is
+    // Gmail's error text, the path an echoed credential takes into the ledger, events and logs.
+    const small = this.served.filter((m) => m.size <= 24 * 1024 && !m.sharesMessageId);
+    const refused = small.filter(() => this.dice.random() < REJECTED_RATE);
+    if (refused.length === 0 && small.length > 0)
+      refused.push(small[this.dice.between(0, small.length - 1)] as Served);
+    for (const message of refused) this.rejected.add(message.sha256);
+  }
+
+  /**
+   * Reads what Dovecot serves under UIDLs not in `known` and records each message, under the UIDL
+   * `reuse(realUidl)` names (a UIDL whose message is gone) or its own. Returns how many it added.
+   */
+  private async recordServed(
+    known: ReadonlySet<string>,
+    reuse: (real: string) => string | undefined,
+  ): Promise<number> {
     const reader = await this.login();
+    let added = 0;
     try {
-      for (const { number, uidl } of await uidlListing(reader)) {
+      for (const { number, uidl: realUidl } of await uidlListing(reader)) {
+        if (known.has(realUidl)) continue;
         const bytes = await reader.retrieve(number);
-        this.served.set(uidl, {
+        const uidl = reuse(realUidl) ?? realUidl;
+        if (uidl !== realUidl) this.proxies.presented.set(realUidl, uidl);
+        const generation = (this.current.get(uidl)?.generation ?? 0) + 1;
+        const messageId = messageIdOf(bytes);
+        const served: Served = {
+          uidl,
+          realUidl,
+          generation,
+          label: generation === 1 ? uidl : `${uidl} (generation ${generation})`,
           sha256: sha256(bytes),
           size: bytes.length,
-          hasMessageId: hasMessageId(bytes),
-        });
+          messageId,
+          sharesMessageId: false,
+        };
+        this.served.push(served);
+        this.current.set(uidl, served);
+        added++;
       }
     } finally {
       await reader.quit();
     }
-    if (this.served.size !== this.options.messages) {
-      throw new Error(`Dovecot serves ${this.served.size} messages, ${this.options.messages} were delivered`);
+    this.markSharing();
+    return added;
+  }
+
+  /** Marks each message whose Message-ID an earlier message carries. */
+  private markSharing(): void {
+    const seen = new Set<string>();
+    this.served.forEach((message, index) => {
+      const id = message.messageId?.toLowerCase();
+      if (id === undefined) return;
+      if (seen.has(id) && !message.sharesMessageId)
+        this.served[index] = { ...message, sharesMessageId: true };
+      seen.add(id);
+    });
+  }
+
+  /** Dovecot's UIDLs of what it holds now (no proxy in between). */
+  private async realListing(): Promise<Set<string>> {
+    const reader = await this.login();
+    try {
+      return new Set((await uidlListing(reader)).map((m) => m.uidl));
+    } finally {
+      await reader.quit();
     }
+  }
+
+  /**
+   * New mail under reused UIDLs (RFC 1939 §7 allows it once the old message is gone; issue 10
+   * item 3): for a few messages whose DELE committed, a new message arrives and the POP3 proxy
+   * presents it under the deleted message's UIDL.
+   */
+  private async reuseUidls(force: boolean): Promise<void> {
+    const rolled = this.dice.roll("uidl-reuse-after-dele");
+    if (!rolled && !force) return;
+    const onServer = await this.realListing();
+    const gone = [...this.current.values()].filter((m) => !onServer.has(m.realUidl));
+    if (gone.length === 0) return;
+    const count = Math.min(
+      gone.length,
+      this.dice.between(1, Math.max(1, Math.round(this.options.messages / 150))),
+    );
+    if (!rolled) this.dice.count("uidl-reuse-after-dele");
+    for (let extra = 1; extra < count; extra++) this.dice.count("uidl-reuse-after-dele");
+    this.reuseBatches++;
+    const reused: string[] = [];
+    for (let i = 0; i < count; i++) {
+      const pick = gone.splice(this.dice.between(0, gone.length - 1), 1)[0];
+      if (pick !== undefined) reused.push(pick.uidl);
+    }
+    const seed = (this.options.seed + 7919 * this.reuseBatches) >>> 0;
+    for (const message of generateMailbox(reused.length, seed)) {
+      await this.world.dovecot.deliver(USER, message.bytes);
+    }
+    const known = new Set(this.served.map((m) => m.realUidl));
+    const queue = [...reused];
+    await this.recordServed(known, () => queue.shift());
+    this.note(`new mail under reused UIDLs ${reused.join(", ")}`, reused);
   }
 
   /** Gmail-side faults as stand-in rules, each drawn with its probability by the stand-in's seeded PRNG. */
@@ -354,10 +568,100 @@ class Campaign {
     });
   }
 
-  /** A driver step (it starts a new context for faults and events) or, with `within`, a line inside the current one. */
-  note(text: string, uidls: readonly string[] = [], within = false): void {
-    if (!within) this.step++;
+  /**
+   * A driver step of `kind` (it starts a new context for faults and events) or, with `within`, a
+   * line inside the current one.
+   */
+  note(text: string, uidls: readonly string[] = [], within = false, kind: StepKind = "driver"): void {
+    if (!within) {
+      this.step++;
+      this.stepKind = kind;
+    }
     this.timeline.push({ text, uidls, step: this.step });
+  }
+
+  /**
+   * The Gmail side played by the proxy: the first import of a message that shares an earlier
+   * message's Message-ID gets a 503 before anything is stored (issue 10 item 1), and every import
+   * answered with an id is recorded by the bytes it carried.
+   */
+  get gmailRules(): GmailProxyRules {
+    return {
+      before: ({ method, path, raw }) => {
+        if (raw === undefined) {
+          // A 400 on a labels call is a label problem, never the message's (issue 10 item 7).
+          const labels = /\/labels$/.test(path) && this.dice.roll("gmail-labels-400");
+          return labels
+            ? { status: 400, reason: "invalidArgument", message: `Invalid label request (${method})` }
+            : undefined;
+        }
+        const bytes = withoutTraceLines(raw);
+        const digest = sha256(bytes);
+        if (this.rejected.has(digest)) {
+          // Gmail refuses this message for good, quoting the request's credentials (issue 10 item 7).
+          this.dice.count("gmail-400-rejects-message");
+          return { status: 400, reason: "invalidArgument", message: "Invalid raw message", echo: true };
+        }
+        const id = messageIdOf(bytes)?.toLowerCase();
+        if (id === undefined || !this.sharedMessageIds.has(id)) return undefined;
+        if (this.failedOnce.has(digest)) return undefined;
+        if (!this.served.some((m) => m.sha256 === digest && m.sharesMessageId)) return undefined;
+        this.failedOnce.add(digest);
+        return this.dice.roll("gmail-5xx-shared-message-id")
+          ? { status: 503, reason: "backendError", message: "Backend Error" }
+          : undefined;
+      },
+      afterImport: (raw, status, gmailId) => {
+        if (status !== 200 || gmailId === undefined) return;
+        const digest = sha256(withoutTraceLines(raw));
+        const ids = this.importedIds.get(digest) ?? new Set<string>();
+        ids.add(gmailId);
+        this.importedIds.set(digest, ids);
+      },
+      echoCredentials: () => false,
+    };
+  }
+
+  /**
+   * Empties the ledger table once per run (issue 10 item 6), after the copy invocation the dice
+   * chose, at the first point where some message waits for its delete (copied, still on the
+   * server), or at the end of round 2 at the latest. Its items are scanned for secrets first, and
+   * the archive keys it named are kept for the final checks.
+   */
+  private async maybeEmptyLedger(endOfRound: number | undefined): Promise<void> {
+    if (this.ledgerEmptied !== "no" || !this.dice.enabled) return;
+    if (endOfRound === undefined) {
+      if (this.copyInvocations < this.emptyLedgerAfter) return;
+      const waiting = await this.checkLedger.listByState({ tenant: TENANT, mailboxId: MAILBOX_ID }, [
+        "imported",
+        "retained",
+        "importing",
+      ]);
+      if (waiting.length === 0) return;
+    } else if (endOfRound < 2) {
+      return;
+    }
+    await this.scanLedger("a ledger item (before it was emptied)");
+    const items = await emptyLedgerTable(this.world.dynalite.dynamodb, this.tableName);
+    this.ledgerEmptied = `after copy invocation ${this.copyInvocations} (${items} items)`;
+    this.note(`ledger emptied ${this.ledgerEmptied}`);
+    this.dice.count("ledger-emptied");
+  }
+
+  /** Scans every ledger item as stored for secrets, and keeps the archive keys it names. */
+  private async scanLedger(where: string): Promise<void> {
+    for (const item of await scanLedgerItems(this.world.dynalite.dynamodb, this.tableName)) {
+      this.secrets.scan(where, JSON.stringify(item));
+      const digest = item.sha256?.S;
+      const key = item.archiveKey?.S;
+      if (digest !== undefined && key !== undefined) this.keepArchiveKey(digest, key);
+    }
+  }
+
+  private keepArchiveKey(digest: string, key: string): void {
+    const keys = this.archiveKeys.get(digest) ?? new Set<string>();
+    keys.add(key);
+    this.archiveKeys.set(digest, keys);
   }
 
   private noteEvent(event: PipelineEvent): void {
@@ -379,13 +683,14 @@ class Campaign {
    * in that step, so a failing seed shows its sequence.
    */
   trace(uidl: string): string {
-    const steps = new Set(this.timeline.filter((e) => e.uidls.includes(uidl)).map((e) => e.step));
+    const names = (u: string) => u === uidl || u.startsWith(`${uidl} `);
+    const steps = new Set(this.timeline.filter((e) => e.uidls.some(names)).map((e) => e.step));
     const parts: string[] = [];
     for (const step of [...steps].sort((a, b) => a - b)) {
       const entries = this.timeline.filter((e) => e.step === step);
       const lines = entries.flatMap((e, index) => {
         if (index === 0) return [e.text];
-        if (e.uidls.length === 0 || e.uidls.includes(uidl)) return [e.text.replace(` ${uidl}`, "")];
+        if (e.uidls.length === 0 || e.uidls.some(names)) return [e.text.replace(` ${uidl}`, "")];
         return [];
       });
       parts.push(`[${lines.join("; ")}]`);
@@ -399,16 +704,16 @@ class Campaign {
 
   async run(started: number): Promise<CampaignReport> {
     const { print } = this.options;
-    const faultsUntil = this.clock.now() + (this.options.faultWindowMs ?? 50 * 60_000);
-    const maxRounds = this.options.maxRounds ?? 90;
-    let faultRounds = maxRounds;
+    const faultRounds = this.options.faultRounds ?? 30;
+    const maxRounds = faultRounds + (this.options.recoveryRounds ?? 60);
     let lockEpisode: CampaignReport["lockEpisode"] = { pollOutcome: "not run", busyReasons: [] };
     let rounds = 0;
     let quiet = false;
+    // The first QUIT that would commit DELEs drops, so a delete pass runs while faults are on.
+    this.dice.force("quit-never-came");
     for (let round = 1; round <= maxRounds; round++) {
       rounds = round;
-      if (this.dice.enabled && this.clock.now() >= faultsUntil) {
-        faultRounds = round - 1;
+      if (round === faultRounds + 1) {
         this.dice.enabled = false;
         this.world.gmail.clearFaults();
         this.world.gmail.releaseStalled();
@@ -418,8 +723,12 @@ class Campaign {
       if (round === 1) lockEpisode = await this.lockEpisode();
       await this.runDeletes();
       await this.drain();
+      if (this.dice.enabled) {
+        await this.maybeEmptyLedger(round);
+        if (round >= 2) await this.reuseUidls(this.reuseBatches === 0);
+      }
       const open = await this.unsettled();
-      if (round <= 3 || round % 10 === 0) {
+      if (round <= 3 || round % 10 === 0 || round === faultRounds) {
         const elapsed = ((Date.now() - started) / 1000).toFixed(1);
         print(
           `round ${round}: ${open.length} unsettled, ${this.copyInvocations} copy invocations, ${elapsed} s`,
@@ -432,7 +741,10 @@ class Campaign {
       // The next EventBridge tick.
       this.clock.advance(60_000);
     }
-    const report = { ...(await this.verify(started, rounds, lockEpisode)), faultRounds };
+    const report = {
+      ...(await this.verify(started, rounds, lockEpisode)),
+      faultRounds: Math.min(rounds, faultRounds),
+    };
     if (!quiet) {
       return {
         ...report,
@@ -447,17 +759,22 @@ class Campaign {
 
   /** One scheduled lister invocation; a crash is lived through, anything else unexpected is kept. */
   private async poll(): Promise<string> {
-    this.note("list-new-messages invocation");
+    this.note("list-new-messages invocation", [], false, "list");
     try {
       const result = await this.functions.list({ mailboxId: MAILBOX_ID }, lambdaContext("list-new-messages"));
+      this.secrets.scan("a lister result", JSON.stringify(result));
       return result.outcome;
     } catch (error) {
+      this.scanError("an error the lister threw", error);
       if (!(error instanceof CrashError)) this.unexpectedErrors.push(`lister threw ${describeError(error)}`);
       return "crashed";
     }
   }
 
-  /** Lambda's async invocations of delete-copied, each with its one retry after a failure. */
+  /**
+   * Lambda's async invocations of delete-copied, each with its one retry after a failure. Faults
+   * stay on here too: the first delete pass under faults crashes after its QUIT, at the least.
+   */
   private async runDeletes(): Promise<void> {
     for (
       let event = this.deleteInvocations.shift();
@@ -465,15 +782,31 @@ class Campaign {
       event = this.deleteInvocations.shift()
     ) {
       for (let attempt = 1; attempt <= 2; attempt++) {
+        this.note(`delete-copied invocation (attempt ${attempt})`, event.uidls ?? [], false, "delete");
+        if (this.dice.enabled) {
+          if (this.deletePassesWithFaults === 0) this.dice.force("crash-after-quit");
+          this.deletePassesWithFaults++;
+        }
         try {
           await this.functions.remove(event, lambdaContext("delete-copied"));
           break;
         } catch (error) {
+          this.scanError("an error delete-copied threw", error);
           if (!(error instanceof CrashError) && attempt === 2) {
             this.unexpectedErrors.push(`delete-copied threw ${describeError(error)}`);
           }
         }
       }
+    }
+  }
+
+  /** Scans every readable form of an error and its causes for secrets. */
+  private scanError(where: string, error: unknown): void {
+    for (let cause = error, depth = 0; cause !== undefined && cause !== null && depth < 8; depth++) {
+      const text = [String(cause), inspect(cause, { depth: 6, showHidden: true })];
+      if (cause instanceof Error) text.push(cause.stack ?? "");
+      this.secrets.scan(where, text.join("\n"));
+      cause = cause instanceof Error ? cause.cause : undefined;
     }
   }
 
@@ -505,19 +838,22 @@ class Campaign {
 
   /** Copies batches until nothing is visible, in flight or delayed; redeliveries come from the dice. */
   private async drain(): Promise<void> {
-    const maxBatches = 50 + this.served.size;
+    const maxBatches = 50 + this.served.length;
     for (let batches = 0; batches < maxBatches; batches++) {
+      await this.maybeEmptyLedger(undefined);
       const messages = await this.receive();
       if (messages.length === 0) {
         if ((await this.queueDepth()) === 0) return;
         continue;
       }
+      this.stepKind = "driver";
       if (this.dice.roll("sqs-concurrent-redelivery")) {
         await this.concurrentRedelivery(messages);
         continue;
       }
       const response = await this.invokeCopy(messages);
       // The acknowledgement is lost (or the visibility timeout ran out): SQS delivers the batch again.
+      this.stepKind = "driver";
       const redeliver = this.dice.roll("sqs-redelivery");
       if (redeliver) this.note("acknowledgement lost: SQS delivers the batch again", messages.map(uidlOf));
       await this.settle(
@@ -551,10 +887,16 @@ class Campaign {
   /** One copy invocation; a thrown invocation returns the whole batch to the queue, as Lambda does. */
   private async invokeCopy(messages: readonly Message[]): Promise<SQSBatchResponse> {
     this.copyInvocations++;
-    this.note(`copy invocation ${this.copyInvocations}`, messages.map(uidlOf));
+    this.note(`copy invocation ${this.copyInvocations}`, messages.map(uidlOf), false, "copy");
     try {
-      return await this.functions.copy(sqsEvent(this.queueArn, messages), lambdaContext("copy-message"));
+      const response = await this.functions.copy(
+        sqsEvent(this.queueArn, messages),
+        lambdaContext("copy-message"),
+      );
+      this.secrets.scan("a copy-message result", JSON.stringify(response));
+      return response;
     } catch (error) {
+      this.scanError("an error copy-message threw", error);
       if (!(error instanceof CrashError))
         this.unexpectedErrors.push(`copy-message threw ${describeError(error)}`);
       return { batchItemFailures: messages.map((m) => ({ itemIdentifier: m.MessageId ?? "" })) };
@@ -599,21 +941,49 @@ class Campaign {
     return queueDepth(this.world.fauxqs.sqs, this.queueUrl);
   }
 
-  private entry(uidl: string): Promise<LedgerEntry | undefined> {
-    return this.checkLedger.get({ tenant: TENANT, mailboxId: MAILBOX_ID, uidl });
+  /** Every ledger entry of the mailbox (all states), on the checks' own client. */
+  private async entriesByUidl(): Promise<Map<string, LedgerEntry[]>> {
+    const entries = await this.checkLedger.listByState(
+      { tenant: TENANT, mailboxId: MAILBOX_ID },
+      LEDGER_STATES,
+    );
+    const byUidl = new Map<string, LedgerEntry[]>();
+    for (const entry of entries) {
+      // A later generation's ledger id is `<uidl> <n>` (docs/pipeline.md); a UIDL has no space.
+      const uidl = entry.uidl.split(" ")[0] ?? entry.uidl;
+      byUidl.set(uidl, [...(byUidl.get(uidl) ?? []), entry]);
+    }
+    return byUidl;
   }
 
-  /** UIDLs whose ledger entry is not final (deleted or quarantined) yet. */
+  /**
+   * The ledger entry of `message`, found by its UIDL and its bytes (whatever generation its ledger
+   * id names): the entry under its UIDL holding its SHA-256, or, for the message now behind the
+   * UIDL, one that holds no bytes yet.
+   */
+  private entryOf(
+    message: Served,
+    byUidl: ReadonlyMap<string, readonly LedgerEntry[]>,
+  ): LedgerEntry | undefined {
+    const mine = byUidl.get(message.uidl) ?? [];
+    const exact = mine.find((e) => e.sha256 === message.sha256);
+    if (exact !== undefined || this.current.get(message.uidl) !== message) return exact;
+    return mine.find((e) => e.sha256 === undefined);
+  }
+
+  /** Labels of the messages not settled yet: on the server and not quarantined, or their delete not recorded. */
   private async unsettled(): Promise<string[]> {
-    const settled = new Set(
-      (
-        await this.checkLedger.listByState({ tenant: TENANT, mailboxId: MAILBOX_ID }, [
-          "deleted",
-          "quarantined",
-        ])
-      ).map((e) => e.uidl),
-    );
-    return [...this.served.keys()].filter((uidl) => !settled.has(uidl));
+    const onServer = await this.realListing();
+    const byUidl = await this.entriesByUidl();
+    return this.served
+      .filter((message) => {
+        const entry = this.entryOf(message, byUidl);
+        if (entry?.state === "quarantined") return false;
+        if (onServer.has(message.realUidl)) return true;
+        // Gone from the server: settled once the ledger says deleted (or lost it with the table).
+        return entry !== undefined && entry.state !== "deleted";
+      })
+      .map((message) => message.label);
   }
 
   private async archived(key: string): Promise<Buffer | undefined> {
@@ -628,21 +998,34 @@ class Campaign {
   }
 
   /**
+   * Gmail holds `message` under `gmailId`: a copy of its bytes (trace header lines aside), or,
+   * for a message sharing an earlier one's Message-ID, the message its own import was merged into.
+   */
+  private gmailHolds(message: Served, gmailId: string, gmail: readonly StoredMessage[]): boolean {
+    const held = gmail.find((m) => m.id === gmailId);
+    if (held === undefined) return false;
+    if (sha256(withoutTraceLines(held.raw)) === message.sha256) return true;
+    return message.sharesMessageId && (this.importedIds.get(message.sha256)?.has(gmailId) ?? false);
+  }
+
+  /**
    * Right before a QUIT that would commit DELEs (invariant 1): each message must be `imported`
    * (or `retained`) in the ledger with its archive key and Gmail id, archived byte-exact in S3,
-   * and held by Gmail under that id with the served bytes.
+   * and held by Gmail under that id (see `gmailHolds`).
    */
   private async audit(uidls: readonly string[]): Promise<void> {
     this.auditedCommits++;
     const gmail = this.world.gmail.messages(gmailUserOf(USER));
+    const byUidl = await this.entriesByUidl();
     for (const uidl of uidls) {
-      this.audited.add(uidl);
-      const served = this.served.get(uidl);
-      const entry = await this.entry(uidl);
+      const served = this.current.get(uidl);
+      if (served !== undefined) this.audited.add(served.label);
+      const entry = served === undefined ? undefined : this.entryOf(served, byUidl);
       const inGmail =
-        entry?.gmailId !== undefined &&
-        gmail.some((m) => m.id === entry.gmailId && served !== undefined && sha256(m.raw) === served.sha256);
+        entry?.gmailId !== undefined && served !== undefined && this.gmailHolds(served, entry.gmailId, gmail);
       const object = entry?.archiveKey === undefined ? undefined : await this.archived(entry.archiveKey);
+      if (served !== undefined && entry?.archiveKey !== undefined)
+        this.keepArchiveKey(served.sha256, entry.archiveKey);
       const recorded = entry?.state === "imported" || entry?.state === "retained";
       if (
         served === undefined ||
@@ -652,11 +1035,26 @@ class Campaign {
         sha256(object) !== served.sha256
       ) {
         this.breaches.push(
-          `${uidl}: DELE about to be committed while ledger=${entry?.state ?? "none"}, in Gmail=${inGmail}, ` +
+          `${served?.label ?? uidl}: DELE about to be committed while ledger=${entry?.state ?? "none"}, in Gmail=${inGmail}, ` +
             `archived=${object === undefined ? "no" : sha256(object) === served?.sha256 ? "exact" : "different"}`,
         );
       }
     }
+  }
+
+  /** Archived byte-exact: the object the entry names, or (no entry) one the ledger once named. */
+  private async archivedExactly(message: Served, entry: LedgerEntry | undefined): Promise<boolean> {
+    const keys =
+      entry?.archiveKey !== undefined
+        ? [entry.archiveKey]
+        : entry === undefined
+          ? [...(this.archiveKeys.get(message.sha256) ?? [])]
+          : [];
+    for (const key of keys) {
+      const object = await this.archived(key);
+      if (object !== undefined && sha256(object) === message.sha256) return true;
+    }
+    return false;
   }
 
   /** The invariants after recovery, per served message, and the counts. */
@@ -667,80 +1065,105 @@ class Campaign {
   ): Promise<Omit<CampaignReport, "faultRounds">> {
     const breaches = [...this.breaches];
     const problems = [...this.unexpectedErrors];
-    const reader = await this.login();
-    let onServer: Set<string>;
-    try {
-      onServer = new Set((await uidlListing(reader)).map((m) => m.uidl));
-    } finally {
-      await reader.quit();
-    }
+    const onServer = await this.realListing();
     const gmailUser = gmailUserOf(USER);
+    const gmail = this.world.gmail.messages(gmailUser);
     const copiesBySha = new Map<string, number>();
-    for (const message of this.world.gmail.messages(gmailUser)) {
-      const digest = sha256(message.raw);
+    for (const message of gmail) {
+      const digest = sha256(withoutTraceLines(message.raw));
       copiesBySha.set(digest, (copiesBySha.get(digest) ?? 0) + 1);
     }
-    const servedShas = new Set([...this.served.values()].map((s) => s.sha256));
+    const servedShas = new Set(this.served.map((s) => s.sha256));
     for (const [digest, copies] of copiesBySha) {
       if (!servedShas.has(digest))
         breaches.push(`Gmail holds ${copies} message(s) with bytes Dovecot never served`);
     }
+    const byUidl = await this.entriesByUidl();
     const quarantinedByCode: Record<string, number> = {};
     let archivedByteExact = 0;
     let inGmailExactlyOnce = 0;
     let inGmailExactlyOnceWithoutMessageId = 0;
     let notInGmail = 0;
     let deletedFromPop3 = 0;
-    for (const [uidl, served] of this.served) {
-      const entry = await this.entry(uidl);
-      const object = entry?.archiveKey === undefined ? undefined : await this.archived(entry.archiveKey);
-      const exact = object !== undefined && sha256(object) === served.sha256;
-      const copies = copiesBySha.get(served.sha256) ?? 0;
-      const present = onServer.has(uidl);
+    let mergedByGmail = 0;
+    let ledgerLostAfterDelete = 0;
+    let rejectedByGmail = 0;
+    for (const message of this.served) {
+      const { label } = message;
+      const entry = this.entryOf(message, byUidl);
+      const exact = await this.archivedExactly(message, entry);
+      const copies = copiesBySha.get(message.sha256) ?? 0;
+      // Gmail merged this message's own import into the earlier message with its Message-ID.
+      const merged =
+        copies === 0 &&
+        message.sharesMessageId &&
+        [...(this.importedIds.get(message.sha256) ?? [])].some((id) => gmail.some((m) => m.id === id));
+      const held = copies === 1 || merged;
+      const present = onServer.has(message.realUidl);
       if (exact) archivedByteExact++;
+      if (this.rejected.has(message.sha256)) {
+        // Gmail refuses it: archived, quarantined with Gmail's reason, left on the server.
+        const code = entry?.quarantineCode ?? entry?.state ?? "missing";
+        if (entry?.state === "quarantined") quarantinedByCode[code] = (quarantinedByCode[code] ?? 0) + 1;
+        if (!present) breaches.push(`${label}: refused by Gmail but deleted from POP3`);
+        if (copies > 0) breaches.push(`${label}: refused by Gmail but ${copies} copies in Gmail`);
+        if (entry?.state !== "quarantined" || code !== "MESSAGE_REJECTED") {
+          problems.push(`${label}: refused by Gmail, ledger ${entry?.state ?? "missing"} ${code}`);
+        } else rejectedByGmail++;
+        if (!exact) problems.push(`${label}: refused by Gmail, not archived byte-exact`);
+        continue;
+      }
       if (copies === 1) {
         inGmailExactlyOnce++;
-        if (!served.hasMessageId) inGmailExactlyOnceWithoutMessageId++;
+        if (message.messageId === undefined) inGmailExactlyOnceWithoutMessageId++;
       }
-      if (copies === 0) notInGmail++;
+      if (merged) mergedByGmail++;
+      if (!held) notInGmail++;
       if (!present) deletedFromPop3++;
-      if (copies > 1) breaches.push(`${uidl}: ${copies} copies in Gmail`);
-      if (!present && (!exact || copies !== 1)) {
+      if (copies > 1) breaches.push(`${label}: ${copies} copies in Gmail`);
+      if (!present && (!exact || !held)) {
         breaches.push(
-          `${uidl}: gone from POP3 but archived=${exact ? "exact" : "no/different"}, Gmail copies=${copies}`,
+          `${label}: gone from POP3 but archived=${exact ? "exact" : "no/different"}, Gmail copies=${copies}`,
         );
       }
-      if (!present && !this.audited.has(uidl))
-        breaches.push(`${uidl}: gone from POP3 without an audited QUIT`);
+      if (!present && !this.audited.has(label))
+        breaches.push(`${label}: gone from POP3 without an audited QUIT`);
       if (entry?.state === "quarantined") {
         const code = entry.quarantineCode ?? "none";
         quarantinedByCode[code] = (quarantinedByCode[code] ?? 0) + 1;
-        if (!present) breaches.push(`${uidl}: quarantined ${code} but deleted from POP3`);
-        if (code === "IMPORT_UNCERTAIN" && !served.hasMessageId) {
-          if (!exact) problems.push(`${uidl}: quarantined IMPORT_UNCERTAIN, archive not byte-exact`);
-          continue;
-        }
-        problems.push(`${uidl}: quarantined ${code}${served.hasMessageId ? " (has a Message-ID)" : ""}`);
+        if (!present) breaches.push(`${label}: quarantined ${code} but deleted from POP3`);
+        // No message waits for a human (DESIGN.md invariant 1): any quarantine here is a failure.
+        problems.push(
+          `${label}: quarantined ${code}${message.messageId === undefined ? " (no Message-ID)" : ""}`,
+        );
         continue;
       }
-      if ((entry?.state === "imported" || entry?.state === "retained") && !present) {
+      if (entry === undefined && !present && this.ledgerEmptied !== "no" && this.audited.has(label)) {
+        // Deleted before the ledger was emptied: nothing can remember it, and nothing needs to.
+        ledgerLostAfterDelete++;
+      } else if ((entry?.state === "imported" || entry?.state === "retained") && !present) {
         // Copied and gone from the server, but the ledger never recorded the delete: no invariant
         // is breached, yet the ledger (and the Deleted metric, `pop2gmail status`) is wrong for good.
         problems.push(
-          `${uidl}: ledger ${entry.state} although gone from POP3 (the delete was never recorded)`,
+          `${label}: ledger ${entry.state} although gone from POP3 (the delete was never recorded)`,
         );
       } else if (entry?.state !== "deleted") {
-        problems.push(`${uidl}: ledger ${entry?.state ?? "missing"} after recovery`);
+        problems.push(`${label}: ledger ${entry?.state ?? "missing"} after recovery`);
       }
-      if (!exact) problems.push(`${uidl}: not archived byte-exact`);
-      if (entry?.sha256 !== served.sha256)
-        problems.push(`${uidl}: ledger SHA-256 differs from the served bytes`);
-      if (copies !== 1) problems.push(`${uidl}: ${copies} copies in Gmail`);
-      if (present) problems.push(`${uidl}: still on POP3 after recovery`);
+      if (!exact) problems.push(`${label}: not archived byte-exact`);
+      if (entry !== undefined && entry.sha256 !== message.sha256)
+        problems.push(`${label}: ledger SHA-256 differs from the served bytes`);
+      if (!held) problems.push(`${label}: ${copies} copies in Gmail`);
+      if (present) problems.push(`${label}: still on POP3 after recovery`);
     }
-    const named = [...breaches, ...problems].flatMap((text) => /^([\x21-\x7e]+): /.exec(text)?.[1] ?? []);
+    // Secrets (DESIGN.md invariant 6): log lines were scanned as printed; now the rest.
+    for (const log of this.events)
+      for (const event of log.events) this.secrets.scan("a pipeline event", JSON.stringify(event));
+    await this.scanLedger("a ledger item");
+    for (const text of [...breaches, ...problems]) this.secrets.scan("the campaign's own findings", text);
+    const named = [...breaches, ...problems].flatMap((text) => /^([\x21-\x7e]+)[: ]/.exec(text)?.[1] ?? []);
     const traces = [...new Set(named)]
-      .filter((uidl) => this.served.has(uidl))
+      .filter((uidl) => this.current.has(uidl))
       .slice(0, 5)
       .map((uidl) => this.trace(uidl));
     const imports = this.world.gmail.rawImports().filter((r) => r.user === gmailUser);
@@ -750,20 +1173,29 @@ class Campaign {
     const gmailStatus = (status: number, operations: readonly string[]) =>
       log.filter((e) => e.status === status && operations.includes(e.request.operation)).length;
     const uploads = ["import", "upload-session", "upload-chunk"];
-    faultsInjected["gmail-429"] = gmailStatus(429, uploads);
-    faultsInjected["gmail-5xx"] = gmailStatus(503, uploads);
-    faultsInjected["gmail-5xx-after-store"] = gmailStatus(500, uploads);
-    faultsInjected["gmail-reset"] = gmailStatus(-1, uploads);
-    faultsInjected["gmail-timeout"] = gmailStatus(-2, uploads);
-    faultsInjected["gmail-token-5xx"] = gmailStatus(502, ["token"]);
-    faultsInjected["retr-connection-cut"] = this.proxy.cutsDone;
+    // The stand-in's own rules: Gmail is called from copy steps only.
+    const standIn: Record<string, number> = {
+      "gmail-429": gmailStatus(429, uploads),
+      "gmail-5xx": gmailStatus(503, uploads),
+      "gmail-5xx-after-store": gmailStatus(500, uploads),
+      "gmail-reset": gmailStatus(-1, uploads),
+      "gmail-timeout": gmailStatus(-2, uploads),
+      "gmail-token-5xx": gmailStatus(502, ["token"]),
+    };
+    Object.assign(faultsInjected, standIn);
+    Object.assign(this.faultsByStep.copy, standIn);
+    faultsInjected["retr-connection-cut"] = this.proxies.proxy.cutsDone;
     const busyByReason: Record<string, number> = {};
     for (const reason of this.busyReasons()) busyByReason[reason] = (busyByReason[reason] ?? 0) + 1;
     return {
       seed: this.options.seed,
       intensity: this.options.intensity ?? 1,
-      messages: this.served.size,
-      withoutMessageId: [...this.served.values()].filter((s) => !s.hasMessageId).length,
+      messages: this.served.length,
+      reusedUidlMessages: this.served.filter((m) => m.generation > 1).length,
+      withoutMessageId: this.served.filter((m) => m.messageId === undefined).length,
+      sharingMessageId: this.served.filter((m) => m.sharesMessageId).length,
+      mergedByGmail,
+      rejectedByGmail,
       archivedByteExact,
       inGmailExactlyOnce,
       inGmailExactlyOnceWithoutMessageId,
@@ -777,6 +1209,12 @@ class Campaign {
       problems,
       traces,
       faultsInjected,
+      faultsByStep: this.faultsByStep,
+      deletePassesWithFaults: this.deletePassesWithFaults,
+      ledgerEmptied: this.ledgerEmptied,
+      ledgerLostAfterDelete,
+      secretsFound: [...new Set(this.secrets.found)],
+      textsScannedForSecrets: this.secrets.scanned,
       auditedCommits: this.auditedCommits,
       lockEpisode,
       busyByReason,
@@ -802,13 +1240,21 @@ export function formatReport(report: CampaignReport): string[] {
     .join(" ");
   return [
     `seed ${report.seed} (replay: FAULTS_SEED=${report.seed} FAULTS_MESSAGES=${report.messages} FAULTS_INTENSITY=${report.intensity})`,
-    `messages ${report.messages} (without Message-ID ${report.withoutMessageId})`,
+    `messages ${report.messages} (without Message-ID ${report.withoutMessageId}; sharing an earlier message's Message-ID ${report.sharingMessageId}; new mail under a reused UIDL ${report.reusedUidlMessages})`,
     `archived byte-exact ${report.archivedByteExact}`,
-    `in Gmail exactly once ${report.inGmailExactlyOnce} (of them without Message-ID ${report.inGmailExactlyOnceWithoutMessageId}); not in Gmail ${report.notInGmail}; import requests stored ${report.gmailImportRequests} (merged re-imports ${report.gmailMergedReimports})`,
+    `in Gmail exactly once ${report.inGmailExactlyOnce} (of them without Message-ID ${report.inGmailExactlyOnceWithoutMessageId}); merged by Gmail into the earlier message with their Message-ID ${report.mergedByGmail}; refused by Gmail and quarantined as they must ${report.rejectedByGmail}; not in Gmail ${report.notInGmail}; import requests stored ${report.gmailImportRequests} (merged re-imports ${report.gmailMergedReimports})`,
     `deleted from POP3 ${report.deletedFromPop3}; still on POP3 ${report.stillOnPop3}`,
     `quarantined ${JSON.stringify(report.quarantinedByCode)}`,
     `breaches ${report.breaches.length}; problems ${report.problems.length}; audited committing QUITs ${report.auditedCommits}`,
     `faults injected: ${faults}`,
+    `faults by step: ${Object.entries(report.faultsByStep)
+      .map(
+        ([step, counts]) =>
+          `${step} ${Object.values(counts).reduce((a, b) => a + b, 0)} ${JSON.stringify(counts)}`,
+      )
+      .join("; ")}`,
+    `delete passes with faults on ${report.deletePassesWithFaults}; ledger emptied ${report.ledgerEmptied}, deleted messages it forgot ${report.ledgerLostAfterDelete}`,
+    `secrets found ${report.secretsFound.length} in ${report.textsScannedForSecrets} texts scanned${report.secretsFound.length === 0 ? "" : `: ${report.secretsFound.join("; ")}`}`,
     `busy outcomes ${JSON.stringify(report.busyByReason)}; lock episode: poll ${report.lockEpisode.pollOutcome}, busy ${JSON.stringify(report.lockEpisode.busyReasons)}`,
     `rounds ${report.rounds} (with faults ${report.faultRounds}); copy invocations ${report.copyInvocations}; duration ${(report.durationMs / 1000).toFixed(1)} s`,
     ...report.breaches.slice(0, 20).map((b) => `BREACH ${b}`),
@@ -825,12 +1271,6 @@ function uidlOf(message: Message): string {
   } catch {
     return "?";
   }
-}
-
-function hasMessageId(bytes: Buffer): boolean {
-  const end = bytes.indexOf("\r\n\r\n");
-  const head = bytes.subarray(0, end < 0 ? bytes.length : end).toString("latin1");
-  return /^message-id:/im.test(head);
 }
 
 function describeError(error: unknown): string {

@@ -40,6 +40,15 @@ export const FAULT_KINDS = [
   "sqs-redelivery",
   "sqs-concurrent-redelivery",
   "duplicate-enqueue",
+  "archive-enospc",
+  "archive-erofs",
+  "s3-access-denied",
+  "gmail-5xx-shared-message-id",
+  "gmail-labels-400",
+  "gmail-400-rejects-message",
+  "gmail-error-echoes-credentials",
+  "uidl-reuse-after-dele",
+  "ledger-emptied",
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 export type CampaignDice = FaultDice<FaultKind>;
@@ -122,13 +131,30 @@ export class FaultyPop3Source implements Pop3Source {
   }
 }
 
-/** Crashes after the archive write returned, and after a verification that succeeded. */
+/**
+ * Crashes after the archive write returned, and after a verification that succeeded. And our own
+ * environment failing under the archive (issue 10 item 5): a disk that fills up (`ENOSPC`) or turns
+ * read-only (`EROFS`) for a stretch of writes, as node's `fs` reports it (an `Error` with `code`,
+ * `errno` and `syscall`). A full disk fails after part of the message was written; a read-only one
+ * fails at the open, before any byte is read.
+ */
 export class FaultyArchive implements ArchiveStore {
+  /** Writes left in the current disk-full or read-only episode. */
+  private episode: { kind: "archive-enospc" | "archive-erofs"; left: number } | undefined;
+
   constructor(
     private readonly inner: ArchiveStore,
     private readonly dice: CampaignDice,
   ) {}
   async put(...args: Parameters<ArchiveStore["put"]>) {
+    const failure = this.environmentFault(args[0]);
+    if (failure !== undefined) {
+      if (failure.code === "ENOSPC") {
+        // Part of the message reached the disk before it filled up.
+        for await (const _chunk of args[1]) break;
+      }
+      throw failure;
+    }
     const digest = await this.inner.put(...args);
     if (this.dice.roll("crash-after-archive-put")) throw new CrashError("after the archive write");
     return digest;
@@ -144,6 +170,50 @@ export class FaultyArchive implements ArchiveStore {
   list(prefix: string) {
     return this.inner.list(prefix);
   }
+
+  /** The errno error of the episode in progress or of one that starts now, else undefined. */
+  private environmentFault(key: string): NodeJS.ErrnoException | undefined {
+    if (!this.dice.enabled) {
+      this.episode = undefined;
+      return undefined;
+    }
+    if (this.episode === undefined) {
+      const kind = this.dice.roll("archive-enospc")
+        ? "archive-enospc"
+        : this.dice.roll("archive-erofs")
+          ? "archive-erofs"
+          : undefined;
+      if (kind === undefined) return undefined;
+      this.episode = { kind, left: this.dice.between(2, 8) };
+    } else {
+      // Every further write of the episode is one more fault met.
+      this.dice.count(this.episode.kind);
+    }
+    const { kind } = this.episode;
+    this.episode.left--;
+    if (this.episode.left <= 0) this.episode = undefined;
+    return kind === "archive-enospc" ? diskFull() : readOnly(key);
+  }
+}
+
+/** What `fs.write` throws on a full disk. */
+export function diskFull(): NodeJS.ErrnoException {
+  return Object.assign(new Error("ENOSPC: no space left on device, write"), {
+    code: "ENOSPC",
+    errno: -28,
+    syscall: "write",
+  });
+}
+
+/** What `fs.open` throws on a read-only file system. */
+export function readOnly(key: string): NodeJS.ErrnoException {
+  const path = `/var/lib/pop2gmail/archive/.archive-tmp/${key.replaceAll("/", "_")}.part`;
+  return Object.assign(new Error(`EROFS: read-only file system, open '${path}'`), {
+    code: "EROFS",
+    errno: -30,
+    syscall: "open",
+    path,
+  });
 }
 
 /** Crashes after Gmail returned an id, before the copier's ledger write. */
@@ -205,6 +275,23 @@ export function addServerErrorMiddleware(
   const callKind: FaultKind = service === "s3" ? "s3-5xx-call" : "dynamodb-5xx-call";
   const attemptKind: FaultKind = service === "s3" ? "s3-5xx-attempt" : "dynamodb-5xx-attempt";
   const failing = new WeakSet<object>();
+  if (service === "s3") {
+    // A bucket turned read-only (a policy or an Object Lock denying writes): S3 answers 403
+    // AccessDenied to every write of a stretch of calls; the SDK does not retry a 403.
+    let deniedLeft = 0;
+    stack.add(
+      (next, context) => async (args) => {
+        if (!WRITE_COMMANDS.has(context.commandName ?? "")) return next(args);
+        if (!dice.enabled) deniedLeft = 0;
+        else if (deniedLeft > 0) dice.count("s3-access-denied");
+        else if (dice.roll("s3-access-denied")) deniedLeft = dice.between(1, 6);
+        if (deniedLeft === 0) return next(args);
+        deniedLeft--;
+        throw accessDenied(context.commandName);
+      },
+      { step: "initialize", name: "campaign-s3-read-only" },
+    );
+  }
   stack.add(
     (next) => async (args) => {
       const input = (args as { input?: unknown }).input;
@@ -222,6 +309,24 @@ export function addServerErrorMiddleware(
     },
     { step: "finalizeRequest", priority: "low", name: `campaign-${service}-attempt-faults` },
   );
+}
+
+const WRITE_COMMANDS = new Set([
+  "PutObjectCommand",
+  "CreateMultipartUploadCommand",
+  "UploadPartCommand",
+  "CompleteMultipartUploadCommand",
+  "CopyObjectCommand",
+]);
+
+/** S3's answer to a write the bucket policy denies. */
+function accessDenied(command: string | undefined): Error {
+  return Object.assign(new Error(`Access Denied (injected into ${command ?? "a call"})`), {
+    name: "AccessDenied",
+    Code: "AccessDenied",
+    $fault: "client",
+    $metadata: { httpStatusCode: 403, attempts: 1 },
+  });
 }
 
 function serverError(service: "s3" | "dynamodb", command: string | undefined): Error {

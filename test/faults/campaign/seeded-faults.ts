@@ -41,6 +41,8 @@ export class FaultDice<K extends string> {
   enabled = true;
   /** Told of every fault that fires (the campaign's timeline). */
   onFire: ((kind: K) => void) | undefined;
+  /** Kinds whose next roll fires whatever the draw (see `force`). */
+  private readonly forced = new Set<K>();
 
   constructor(
     seed: number,
@@ -53,9 +55,20 @@ export class FaultDice<K extends string> {
   roll(kind: K): boolean {
     // Always draw, so a disabled phase does not shift the sequence of later decisions.
     const draw = this.random();
-    if (!this.enabled || draw >= this.rates[kind]) return false;
-    this.count(kind);
-    return true;
+    if (!this.enabled) return false;
+    if (this.forced.delete(kind) || draw < this.rates[kind]) {
+      this.count(kind);
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * Makes the next roll of `kind` (while enabled) fire whatever the draw, once: a fault the run
+   * must go through at least once (the draws stay in step, so a seed still replays).
+   */
+  force(kind: K): void {
+    this.forced.add(kind);
   }
 
   /** Counts a fault fired by other means (a stand-in rule, the driver). */
