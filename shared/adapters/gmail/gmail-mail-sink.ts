@@ -16,7 +16,11 @@ import { systemClock } from "../system-clock";
 import { GmailRequestRejectedError, GoogleScopeMissingError, gmailErrorFrom } from "./gmail-error-mapping";
 import { type GmailLabel, GmailLabelResolver } from "./gmail-label-resolver";
 import { GMAIL_QUOTA_UNITS, GmailRateLimiters } from "./gmail-user-rate-limiter";
-import { DEFAULT_SERVICE_ACCOUNT_SCOPES, GoogleAccessTokens } from "./google-access-tokens";
+import {
+  DEFAULT_SERVICE_ACCOUNT_SCOPES,
+  GMAIL_READ_SCOPES,
+  GoogleAccessTokens,
+} from "./google-access-tokens";
 import { failureFromLibraryError, type GoogleHttpFailure } from "./google-http-failure";
 import { RESUMABLE_CHUNK_GRANULARITY, resumableImport } from "./resumable-import";
 import { type RetryPolicy, withRetries } from "./retry-policy";
@@ -61,13 +65,6 @@ export interface GmailMailSinkOptions {
   /** Scopes a service account asks for; must match its domain-wide delegation. */
   readonly serviceAccountScopes?: readonly string[];
 }
-
-/** Scopes that allow the look-up (`messages.list` with `q`, then `messages.get` metadata). */
-export const GMAIL_READ_SCOPES = [
-  "https://mail.google.com/",
-  "https://www.googleapis.com/auth/gmail.modify",
-  "https://www.googleapis.com/auth/gmail.readonly",
-] as const;
 
 /** Candidates asked for per `rfc822msgid:` page, and pages read at most (a Message-ID shared by 250 messages). */
 const LOOKUP_PAGE_SIZE = 50;

@@ -22,6 +22,13 @@ export const DEFAULT_SERVICE_ACCOUNT_SCOPES = [
   "https://www.googleapis.com/auth/gmail.labels",
 ] as const;
 
+/** Scopes that allow the look-up of an earlier import (`messages.list` with `q`, `messages.get`). */
+export const GMAIL_READ_SCOPES = [
+  "https://mail.google.com/",
+  "https://www.googleapis.com/auth/gmail.modify",
+  "https://www.googleapis.com/auth/gmail.readonly",
+] as const;
+
 // Renew a little before expiry so a token never lapses between the check and the request.
 const EXPIRY_MARGIN_MS = 60_000;
 
