@@ -1,6 +1,9 @@
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { MemoryWorkQueue } from "../../shared/adapters/local/memory-work-queue";
 import { Pop2GmailError } from "../../shared/core/errors";
+import { gmailCopyOf, withPrefix } from "../../shared/core/gmail-copy";
 import { EXIT, Progress, UsageError } from "../output";
 import { configAndFlags, openLocalRuntime } from "./local-context";
 
@@ -68,13 +71,24 @@ export async function replayCommand(args: readonly string[]): Promise<number> {
         });
       } else {
         try {
-          const size = (await stat(runtime.archive.pathOf(item.key))).size;
+          const path = runtime.archive.pathOf(item.key);
+          const size = (await stat(path)).size;
+          // The same Gmail copy the pipeline sends (trace line, and a Message-ID for a message
+          // without one), so Gmail merges the replay with the copy it holds (docs/pipeline.md).
+          const copy = gmailCopyOf({
+            tenant: config.tenant,
+            mailboxId: item.mailboxId,
+            uidl: item.uidl,
+            sha256: entry?.sha256 ?? (await sha256OfFile(path)),
+            ...(entry?.messageIdHeader === undefined ? {} : { messageIdHeader: entry.messageIdHeader }),
+          });
           await sink.import({
             mailbox,
             uidl: item.uidl,
-            size,
-            ...(entry?.messageIdHeader === undefined ? {} : { messageIdHeader: entry.messageIdHeader }),
-            open: () => runtime.archive.open(item.key),
+            size: copy.prefix.byteLength + size,
+            messageIdHeader: copy.messageIdHeader,
+            traceId: copy.traceId,
+            open: async () => withPrefix(copy.prefix, await runtime.archive.open(item.key)),
           });
           result.imported++;
         } catch (error) {
@@ -102,6 +116,13 @@ export async function replayCommand(args: readonly string[]): Promise<number> {
   } finally {
     await runtime.close();
   }
+}
+
+/** SHA-256 (hex) of a file, streamed. */
+async function sha256OfFile(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest("hex");
 }
 
 /** `<tenant>/<mailbox id, encoded>/<uidl, encoded>.eml` -> mailbox id and UIDL. */
