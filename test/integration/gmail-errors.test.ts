@@ -208,6 +208,25 @@ describe("GmailMailSink error kinds", () => {
     expect(standIn.requestLog().filter((e) => isImport(e.request))).toHaveLength(0);
   });
 
+  it("takes a look-up Gmail refuses (400) as not found, not as a broken mailbox", async () => {
+    // Prepare
+    standIn.injectFault({
+      match: (r) => r.operation === "messages.list",
+      times: 1,
+      action: { kind: "status", status: 400, reason: "invalidArgument", message: "Invalid query" },
+    });
+
+    // Act
+    const found = await sink().findExisting(mailbox, {
+      messageIdHeader: "<odd id@acme.it>",
+      traceId: "a".repeat(32),
+    });
+
+    // Assess
+    expect(found).toBeUndefined();
+    expect(standIn.countStatus(400, "messages.list")).toBe(1);
+  });
+
   it("keeps no access token an error body echoed, in the error text or its causes", async () => {
     // Prepare: every import answer echoes the request's Authorization header.
     standIn.injectFault({

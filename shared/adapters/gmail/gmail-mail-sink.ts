@@ -217,6 +217,16 @@ export class GmailMailSink implements MailSink {
       this.#logger?.warn("Gmail look-up stopped after its page limit", { mailboxId: mailbox.id });
       return undefined;
     } catch (error) {
+      if (error instanceof GmailRequestRejectedError) {
+        // Gmail would not run this search (a Message-ID it cannot parse as a query): not found,
+        // so the caller imports the same copy again, which Gmail merges. Never a mailbox stop.
+        this.#logger?.warn("Gmail refused the look-up; importing the same copy again", {
+          mailboxId: mailbox.id,
+          errorCode: error.code,
+          status: error.status,
+        });
+        return undefined;
+      }
       if (!(error instanceof GoogleScopeMissingError)) throw error;
       this.#noReadScope.add(user);
       return undefined;

@@ -21,8 +21,9 @@ import { crashOnce, Harness, mailboxConfig, makeMessage, TENANT } from "./suppor
 
 /**
  * DESIGN.md invariant 3 for the Gmail import: the `importing` claim keeps two copiers from
- * importing one message, and an import whose outcome is uncertain is never repeated blindly
- * for a message Gmail cannot merge (no Message-ID).
+ * importing one message, and an import whose outcome is uncertain is settled by a look-up for the
+ * copy's own trace id or by importing the same copy again, which Gmail merges by its (possibly
+ * synthesized) Message-ID (docs/pipeline.md, "The import claim").
  */
 
 /** Lists the mailbox if needed, then runs copyMessage for one UIDL in its own session. */
