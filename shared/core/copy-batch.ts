@@ -20,7 +20,7 @@ export interface CopyBatchResult {
   readonly committed: boolean;
 }
 
-export type CopyBatchDeps = CopyDeps & Pick<PipelineDeps, "pop3" | "leases" | "holderId">;
+export type CopyBatchDeps = CopyDeps & Pick<PipelineDeps, "pop3" | "leases" | "holderId" | "sessionLeaseMs">;
 
 /**
  * Time limits of a batch beyond `shouldStop`. (Its session lease follows `deps.sessionLeaseMs`,

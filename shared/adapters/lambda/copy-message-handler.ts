@@ -50,8 +50,10 @@ interface Group {
  *   record reported done. A re-sent job is a new SQS message, so waiting for a busy mailbox or a
  *   Gmail quota never counts receives towards the DLQ; the core's `attempts` (not SQS) bounds
  *   message-level retries and quarantines a poison message.
- * - a throw (mailbox-level: credentials, TLS, configuration; or a crash): every record of that
- *   mailbox is a batch item failure; SQS redelivers after the visibility timeout, then the DLQ.
+ * - a throw (mailbox-level: credentials, TLS, configuration; our environment: a disabled KMS
+ *   key; or a crash): every record of that mailbox is a batch item failure; SQS redelivers after
+ *   the visibility timeout, then the DLQ (the lister re-sends stuck jobs after 30 min). No attempt
+ *   is spent on a mailbox-level or environment fault (docs/pipeline.md, "Environment faults").
  * - a body that is not a copy job: a failure with an error log; it ends in the DLQ.
  * The rule for "re-send, after how long" is the core's `resendAfter`. The invocation watches its
  * remaining time (`limits`): it starts no job with less than `reserveMs` left and hands those back
