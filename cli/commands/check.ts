@@ -5,7 +5,13 @@ import { Pop3Client } from "../../shared/adapters/pop3/pop3-client";
 import { systemClock } from "../../shared/adapters/system-clock";
 import type { LocalConfig } from "../../shared/config/local-config";
 import type { MailboxConfig } from "../../shared/config/tenant-config";
-import { ConfigError, CredentialsError, Pop2GmailError, TlsError } from "../../shared/core/errors";
+import {
+  ConfigError,
+  CredentialsError,
+  MailboxBusyError,
+  Pop2GmailError,
+  TlsError,
+} from "../../shared/core/errors";
 import type { SecretStore } from "../../shared/ports/secret-store";
 import { CONFIG_ERROR_CODE, EXIT } from "../output";
 import { localPaths } from "../runtime/local-runtime";
@@ -97,9 +103,28 @@ async function checkPop3(mailbox: MailboxConfig, secrets: SecretStore): Promise<
       "pop3 capabilities",
       capabilities.length > 0 ? capabilities.join(" ") : "none announced (RFC 1939 server)",
     );
+    // RFC 6856: without UTF8 Courier serves a notice in place of a raw UTF-8 header message.
+    const announces = (name: string) =>
+      capabilities.some((line) => line.toUpperCase().split(" ")[0] === name);
+    const utf8 = announces("UTF8") && (await client.utf8());
     const password = await secrets.get(pop3.passwordSecret);
     await client.login(pop3.user, password);
     pass("pop3 login", `logged in as ${pop3.user}`);
+    if (announces("UTF8")) {
+      pass(
+        "pop3 utf8",
+        utf8
+          ? "UTF8 accepted (RFC 6856): messages with raw UTF-8 headers are served as stored"
+          : "UTF8 announced but refused: messages with raw UTF-8 headers may be served altered",
+      );
+    }
+    const delay = capabilities.map((line) => /^LOGIN-DELAY (\d{1,9})/i.exec(line)?.[1]).find(Boolean);
+    if (delay !== undefined) {
+      pass(
+        "pop3 login delay",
+        `LOGIN-DELAY ${delay} s (RFC 2449): the server refuses a new login within ${delay} s, so each poll lists, copies and deletes in one session, and polls start at most every ${Math.max(Number(delay), mailbox.pollSeconds)} s`,
+      );
+    }
     const { count, size } = await client.stat();
     pass("pop3 mailbox", `${count} messages, ${size} bytes`);
     await client.quit();
@@ -218,6 +243,8 @@ function causeOf(step: string, error: Pop2GmailError): string {
   if (error instanceof CredentialsError && error.service === "google")
     return "expired token: Google refused the stored credentials (refresh token expired or revoked)";
   if (error instanceof ConfigError) return `missing or invalid setting: ${error.field}`;
+  if (error instanceof MailboxBusyError && error.responseCode === "LOGIN-DELAY")
+    return "login delay: the server refuses logins closer together than its LOGIN-DELAY; run check again after that many seconds";
   if (error.code === "MAILBOX_BUSY") return "the mailbox is locked by another client";
   return `${step} failed (${error.code})`;
 }

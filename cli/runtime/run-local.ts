@@ -3,12 +3,12 @@ import { MemoryWorkQueue } from "../../shared/adapters/local/memory-work-queue";
 import { systemClock } from "../../shared/adapters/system-clock";
 import type { MailboxConfig } from "../../shared/config/tenant-config";
 import { copyBatch } from "../../shared/core/copy-batch";
-import { type CopyPolicy, DEFAULT_COPY_POLICY } from "../../shared/core/copy-message";
+import { type CopyOutcome, type CopyPolicy, DEFAULT_COPY_POLICY } from "../../shared/core/copy-message";
 import { deleteCopiedInOwnSession } from "../../shared/core/delete-copied";
 import { Pop2GmailError } from "../../shared/core/errors";
-import { listNewMessages } from "../../shared/core/list-new-messages";
 import type { CopyJob, LedgerState, MailboxKey } from "../../shared/core/model";
 import type { PipelineDeps } from "../../shared/core/pipeline-deps";
+import { pollInOneSession } from "../../shared/core/poll-in-one-session";
 import type { Clock } from "../../shared/ports/clock";
 import type { LocalRuntime } from "./local-runtime";
 import { acquireRunLock } from "./run-lock";
@@ -66,6 +66,8 @@ class MailboxWorker {
   readonly queue: MemoryWorkQueue;
   readonly deps: PipelineDeps;
   readonly key: MailboxKey;
+  /** The server's LOGIN-DELAY seen by the last poll: polls start no closer together than this. */
+  loginDelayMs = 0;
 
   constructor(
     private readonly runtime: LocalRuntime,
@@ -104,11 +106,24 @@ class MailboxWorker {
     };
     const stopped = () => signal?.aborted === true;
     try {
-      const listed = await listNewMessages(this.deps, this.key.tenant, this.mailbox);
+      // One session per poll; on a LOGIN-DELAY server it copies and deletes too (docs/pipeline.md).
+      const polled = await pollInOneSession(this.deps, this.key.tenant, this.mailbox, {
+        copy: LOCAL_COPY_POLICY,
+        shouldStop: stopped,
+      });
       this.runtime.ledger.recordPoll({ ...this.key, at: this.runtime.clock.now(), ok: true });
-      if (listed.kind === "busy") {
-        summary.busy = listed.reason;
+      if (polled.kind !== "busy") this.loginDelayMs = polled.loginDelayMs ?? 0;
+      if (polled.kind === "busy") {
+        summary.busy = polled.reason;
+      } else if (polled.inSession !== undefined) {
+        summary.onServer = polled.listed.onServer;
+        summary.newMessages = polled.listed.newMessages;
+        summary.deleted += polled.inSession.deleted;
+        for (const outcome of polled.inSession.outcomes) countInSession(summary, outcome);
+        // Copied in the poll's own session; what is left waits for the next poll, not the queue.
+        this.queue.take(Number.MAX_SAFE_INTEGER);
       } else {
+        const listed = polled.listed;
         summary.onServer = listed.onServer;
         summary.newMessages = listed.newMessages;
         await this.drain(summary, maxWaitMs, stopped);
@@ -179,6 +194,15 @@ class MailboxWorker {
   }
 }
 
+/** Counts a copy done inside the poll's own session (login-delay servers). */
+function countInSession(summary: MailboxRunSummary, outcome: CopyOutcome): void {
+  if (outcome.kind === "copied") summary.copied++;
+  else if (outcome.kind === "already-copied") summary.alreadyCopied++;
+  else if (outcome.kind === "quarantined" || outcome.kind === "gone") summary.quarantined++;
+  else if (outcome.kind === "retry-later") summary.retryLater++;
+  else summary.busy = outcome.reason;
+}
+
 function uniqueByUidl(jobs: readonly CopyJob[]): CopyJob[] {
   return [...new Map(jobs.map((job) => [job.uidl, job])).values()];
 }
@@ -232,7 +256,7 @@ export async function runForever(
         // plus its own copy. Scheduled retries are picked up by the next poll, not waited for.
         const startedAt = clock.now();
         options.onPass?.(await worker.pass(0, options.signal));
-        dueAt.set(worker, startedAt + worker.mailbox.pollSeconds * 1000);
+        dueAt.set(worker, startedAt + Math.max(worker.mailbox.pollSeconds * 1000, worker.loginDelayMs));
       }
       const next = Math.min(...dueAt.values());
       await sleepUnlessAborted(clock, Math.max(0, next - clock.now()), options.signal);

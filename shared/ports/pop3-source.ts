@@ -13,8 +13,21 @@ export interface Pop3Source {
   open(mailbox: MailboxConfig): Promise<Pop3Session>;
 }
 
+/** What the server announced for this session (docs/pop3-servers.md). */
+export interface Pop3SessionCapabilities {
+  /** The server accepted `UTF8` (RFC 6856): messages are served as stored, raw UTF-8 headers included. */
+  readonly utf8: boolean;
+  /**
+   * `LOGIN-DELAY` (RFC 2449 §6.8), after login when the server says it again: the server refuses
+   * a new login this many seconds after the last one, so one session must list, copy and delete.
+   */
+  readonly loginDelaySeconds?: number;
+}
+
 /** One authenticated POP3 session. Message numbers are valid only inside it (RFC 1939 §7). */
 export interface Pop3Session {
+  /** What the server announced; absent for sources that do not know (in-memory fakes). */
+  readonly capabilities?: Pop3SessionCapabilities;
   /** UIDL and LIST merged: every message on the server with its per-session number. */
   listMessages(): Promise<ServerMessage[]>;
   /**

@@ -53,6 +53,18 @@ export interface ScriptedPop3ServerOptions {
   readonly reply?: (context: ReplyContext) => Buffer | string | undefined;
   /** How to deliver a reply (default whole). */
   readonly deliver?: (context: ReplyContext) => Delivery | undefined;
+  /**
+   * Courier's RFC 6856 behaviour: CAPA lists `UTF8 USER`, the `UTF8` command is accepted before
+   * and after login, and a message with raw UTF-8 in its header is served wrapped in a notice
+   * ("Cannot display Unicode content", the original as `message/global`) unless the session
+   * sent `UTF8` (default false).
+   */
+  readonly utf8?: boolean;
+  /**
+   * RFC 2449 LOGIN-DELAY, as Cyrus enforces `popminpoll`: CAPA lists `LOGIN-DELAY <seconds>` and
+   * a login within that many seconds of the previous successful one gets `-ERR [LOGIN-DELAY]`.
+   */
+  readonly loginDelay?: { readonly seconds: number; readonly now: () => number };
 }
 
 const DEFAULT_UIDL = (message: Buffer): string =>
@@ -73,6 +85,7 @@ export class ScriptedPop3Server {
   #locked = false;
   #connections = 0;
   #committedDeletions = 0;
+  #lastLoginAt: number | undefined;
 
   constructor(options: ScriptedPop3ServerOptions) {
     this.#options = options;
@@ -166,6 +179,16 @@ export class ScriptedPop3Server {
     this.#locked = false;
   }
 
+  /** LOGIN-DELAY: false when the previous login was less than the delay ago; else records this one. */
+  admitLogin(): boolean {
+    const delay = this.#options.loginDelay;
+    if (delay === undefined) return true;
+    const now = delay.now();
+    if (this.#lastLoginAt !== undefined && now - this.#lastLoginAt < delay.seconds * 1000) return false;
+    this.#lastLoginAt = now;
+    return true;
+  }
+
   /** RFC 1939 §6: remove the marked messages (by their index in the session's snapshot). */
   commit(snapshot: Buffer[], deleted: ReadonlySet<number>): void {
     const doomed = new Set([...deleted].map((index) => snapshot[index]));
@@ -187,6 +210,7 @@ class Session {
   #chain: Promise<void> = Promise.resolve();
   #state: "authorization" | "transaction" | "gone" = "authorization";
   #user: string | undefined;
+  #utf8 = false;
   #holdsLock = false;
   #stalled = false;
   #messages: Buffer[] = [];
@@ -291,11 +315,17 @@ class Session {
         if (options.noCapa) return "-ERR unknown command\r\n";
         const lines = ["CAPA", "TOP", "UIDL", "USER", "RESP-CODES", "AUTH-RESP-CODE", "PIPELINING"];
         if (options.saslPlain !== false) lines.push("SASL PLAIN");
+        if (options.utf8) lines.push("UTF8 USER");
+        if (options.loginDelay !== undefined) lines.push(`LOGIN-DELAY ${options.loginDelay.seconds}`);
         if (options.tls?.mode === "starttls" && !(this.#transport instanceof TLSSocket)) lines.push("STLS");
         return `+OK\r\n${lines.join("\r\n")}\r\n.\r\n`;
       }
       case "NOOP":
         return "+OK\r\n";
+      case "UTF8":
+        if (!options.utf8) return "-ERR unknown command\r\n";
+        this.#utf8 = true;
+        return "+OK UTF8 enabled\r\n";
       case "QUIT":
         return this.#quit();
     }
@@ -339,6 +369,7 @@ class Session {
 
   #login(user: string | undefined, check: (user: string) => boolean): string {
     if (user === undefined || !check(user)) return "-ERR [AUTH] Authentication failed\r\n";
+    if (!this.#server.admitLogin()) return "-ERR [LOGIN-DELAY] Logins must be at least 1 minute apart\r\n";
     if (!this.#server.tryLock()) return "-ERR [IN-USE] Mailbox is locked by another session\r\n";
     this.#holdsLock = this.#server.options.lockMaildrop !== false;
     this.#enterTransaction();
@@ -372,10 +403,9 @@ class Session {
       case "RETR": {
         const found = pick();
         if (!found) return "-ERR no such message\r\n";
-        return Buffer.concat([
-          Buffer.from(`+OK ${found.message.length} octets\r\n`),
-          dotStuff(found.message),
-        ]);
+        const served =
+          this.#server.options.utf8 && !this.#utf8 ? courierUnicodeNotice(found.message) : found.message;
+        return Buffer.concat([Buffer.from(`+OK ${served.length} octets\r\n`), dotStuff(served)]);
       }
       case "TOP": {
         const found = pick();
@@ -473,6 +503,41 @@ export function dotStuff(message: Buffer): Buffer {
   if (message.length > 0 && !endsWithCrlf) parts.push(Buffer.from("\r\n"));
   parts.push(Buffer.from(".\r\n"));
   return Buffer.concat(parts);
+}
+
+/**
+ * What Courier 1.0 serves a client that did not send `UTF8` (RFC 6856 §3) for a message with raw
+ * 8-bit bytes in its header: a notice from "Mail Delivery Subsystem" with a per-session boundary
+ * and the original attached as `message/global`. Other messages are served as they are.
+ */
+function courierUnicodeNotice(message: Buffer): Buffer {
+  const headerEnd = message.indexOf("\r\n\r\n");
+  const header = message.subarray(0, headerEnd === -1 ? message.length : headerEnd);
+  if (!header.some((byte) => byte >= 0x80)) return message;
+  const boundary = `=_${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`;
+  return Buffer.concat([
+    Buffer.from(
+      [
+        "From: Mail Delivery Subsystem <postmaster>",
+        "Subject: Cannot display Unicode content",
+        "Mime-Version: 1.0",
+        `Content-Type: multipart/mixed; boundary="${boundary}"`,
+        "",
+        `--${boundary}`,
+        "Content-Type: text/plain",
+        "",
+        "This E-mail message was determined to be Unicode-formatted",
+        "but your E-mail reader does not support Unicode E-mail.",
+        "",
+        `--${boundary}`,
+        "Content-Type: message/global",
+        "",
+        "",
+      ].join("\r\n"),
+    ),
+    message,
+    Buffer.from(`\r\n--${boundary}--\r\n`),
+  ]);
 }
 
 /** TOP: the header, the blank line, then the first `lines` lines of the body. */

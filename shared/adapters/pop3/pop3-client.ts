@@ -216,6 +216,18 @@ export class Pop3Client {
     });
   }
 
+  /**
+   * UTF8 (RFC 6856 §2): asks the server to serve messages as stored, raw UTF-8 headers included,
+   * instead of downgrading them (Courier serves a "Cannot display Unicode content" notice in
+   * their place). True on +OK, false on -ERR; the session goes on either way.
+   */
+  utf8(): Promise<boolean> {
+    return this.#enqueue(async () => {
+      this.#wire.send("UTF8");
+      return (await this.#readReply("UTF8", false, { allowErr: true })).kind === "ok";
+    });
+  }
+
   /** STAT: message count and maildrop size in octets. */
   stat(): Promise<{ count: number; size: number }> {
     return this.#enqueue(async () => {

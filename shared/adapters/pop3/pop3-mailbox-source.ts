@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import type { MailboxConfig } from "../../config/tenant-config";
 import { ConfigError, ProtocolError } from "../../core/errors";
 import type { ServerMessage } from "../../core/model";
-import type { Pop3Session, Pop3Source } from "../../ports/pop3-source";
+import type { Pop3Session, Pop3SessionCapabilities, Pop3Source } from "../../ports/pop3-source";
 import type { SecretStore } from "../../ports/secret-store";
 import { assertCredentialSafe, Pop3Client, type Pop3ConnectOptions } from "./pop3-client";
 
@@ -49,14 +49,48 @@ export class Pop3MailboxSource implements Pop3Source {
       `the secret "${pop3.passwordSecret}"`,
     );
     const client = await Pop3Client.connect(options);
+    let capabilities: Pop3SessionCapabilities;
     try {
-      await client.login(pop3.user, password);
+      capabilities = await loginWithCapabilities(client, pop3.user, password);
     } catch (error) {
       client.destroy();
       throw error;
     }
-    return new ClientSession(client);
+    return new ClientSession(client, capabilities);
   }
+}
+
+/**
+ * CAPA, `UTF8` before login when announced (RFC 6856 §2: AUTHORIZATION state; Courier also takes
+ * it later), the login, then CAPA again when the server announced UTF8 or LOGIN-DELAY, since both
+ * may be per user (RFC 2449 §6.8: the value after login is the one that counts).
+ */
+async function loginWithCapabilities(
+  client: Pop3Client,
+  user: string,
+  password: string,
+): Promise<Pop3SessionCapabilities> {
+  const before = await client.capabilities();
+  let utf8 = hasCapability(before, "UTF8") && (await client.utf8());
+  await client.login(user, password);
+  const perUser = hasCapability(before, "UTF8") || hasCapability(before, "LOGIN-DELAY");
+  const after = perUser ? await client.capabilities() : before;
+  if (!utf8 && hasCapability(after, "UTF8")) utf8 = await client.utf8();
+  const loginDelaySeconds = loginDelayOf(after) ?? loginDelayOf(before);
+  return { utf8, ...(loginDelaySeconds === undefined ? {} : { loginDelaySeconds }) };
+}
+
+function hasCapability(lines: readonly string[], name: string): boolean {
+  return lines.some((line) => line.toUpperCase().split(" ")[0] === name);
+}
+
+/** `LOGIN-DELAY <seconds> [USER]` (RFC 2449 §6.8); a value above a day is read as a day. */
+function loginDelayOf(lines: readonly string[]): number | undefined {
+  for (const line of lines) {
+    const match = /^LOGIN-DELAY (\d{1,9})(?: |$)/i.exec(line);
+    if (match) return Math.min(Number(match[1]), 86_400);
+  }
+  return undefined;
 }
 
 async function readCaFile(path: string, mailboxId: string): Promise<Buffer> {
@@ -73,9 +107,11 @@ async function readCaFile(path: string, mailboxId: string): Promise<Buffer> {
 /** One authenticated session, as the core sees it. */
 class ClientSession implements Pop3Session {
   readonly #client: Pop3Client;
+  readonly capabilities: Pop3SessionCapabilities;
 
-  constructor(client: Pop3Client) {
+  constructor(client: Pop3Client, capabilities: Pop3SessionCapabilities) {
     this.#client = client;
+    this.capabilities = capabilities;
   }
 
   async listMessages(): Promise<ServerMessage[]> {

@@ -1,0 +1,122 @@
+import type { MailboxConfig } from "../config/tenant-config";
+import type { BusyReason } from "../ports/telemetry";
+import { type CopyOutcome, type CopyPolicy, copyMessage, DEFAULT_COPY_POLICY } from "./copy-message";
+import { deleteCopied } from "./delete-copied";
+import {
+  DEFAULT_LIST_POLICY,
+  type ListingRead,
+  type ListPolicy,
+  type ListResult,
+  readListing,
+  settleListing,
+} from "./list-new-messages";
+import { withMailboxSession } from "./mailbox-session";
+import type { CopyJob, LedgerEntry, MailboxKey } from "./model";
+import type { PipelineDeps } from "./pipeline-deps";
+
+/** What one poll did. `inSession` is set when the server has a login delay and the poll copied. */
+export type MailboxPollResult =
+  | { readonly kind: "busy"; readonly reason: BusyReason }
+  | {
+      readonly kind: "listed";
+      readonly listed: Extract<ListResult, { kind: "listed" }>;
+      /** The server's LOGIN-DELAY in ms (RFC 2449 §6.8): the next session must not start sooner. */
+      readonly loginDelayMs?: number;
+      /** The copy and delete work done inside the lister's session (login-delay servers only). */
+      readonly inSession?: { readonly outcomes: readonly CopyOutcome[]; readonly deleted: number };
+    };
+
+/**
+ * One poll of a mailbox in exactly one POP3 session (docs/pipeline.md "Login delay").
+ *
+ * Without a login delay it is `listNewMessages`: UIDL + LIST, QUIT, then the diff and the enqueue,
+ * so the maildrop is held no longer than before. When the session announces `LOGIN-DELAY`
+ * (Cyrus's `popminpoll`, Courier's advisory 10 s), a second session within the delay would be
+ * refused, so the copier's own session would never get in: this poll then copies every new and
+ * in-flight message itself (`copyMessage`, resuming from the ledger), DELEs what is safely copied
+ * and due, and QUITs once. Nothing is enqueued in that case: the work is done.
+ */
+export async function pollInOneSession(
+  deps: PipelineDeps,
+  tenant: string,
+  mailbox: MailboxConfig,
+  policies: { list?: ListPolicy; copy?: CopyPolicy; shouldStop?: () => boolean } = {},
+): Promise<MailboxPollResult> {
+  const key: MailboxKey = { tenant, mailboxId: mailbox.id };
+  const listPolicy = policies.list ?? DEFAULT_LIST_POLICY;
+  const shouldStop = policies.shouldStop ?? (() => false);
+  const outcome = await withMailboxSession(deps, key, mailbox, async (scope) => {
+    // Read in this session: messages identified by content are hashed here (docs/pipeline.md
+    // "Message identity").
+    const read = await readListing(deps, scope);
+    const delaySeconds = scope.session.capabilities?.loginDelaySeconds ?? 0;
+    if (delaySeconds <= 0) return { read, delaySeconds, work: undefined };
+    const captured: CopyJob[] = [];
+    const listed = await listFrom(
+      { ...deps, queue: { enqueue: async (jobs) => void captured.push(...jobs) } },
+      tenant,
+      mailbox,
+      read,
+      listPolicy,
+    );
+    const inFlight = await deps.ledger.listByState(key, ["listed", "archived", "importing", "imported"]);
+    const jobs = uniqueByUidl([
+      ...captured,
+      ...inFlight.map((e) => ({ ...key, uidl: e.uidl, listedSize: e.listedSize, listedAt: e.listedAt })),
+    ]);
+    const outcomes: CopyOutcome[] = [];
+    for (const job of jobs) {
+      if (scope.broken || shouldStop()) break;
+      outcomes.push(await copyMessage(deps, scope, mailbox, job, policies.copy ?? DEFAULT_COPY_POLICY));
+    }
+    const candidates: LedgerEntry[] = outcomes.flatMap((o) =>
+      o.kind === "copied" || o.kind === "already-copied" ? [o.entry] : [],
+    );
+    const now = deps.clock.now();
+    const copiedNow = await deleteCopied(deps, scope, mailbox, { now, candidates });
+    // Retained messages that fell due: the DELEs above already cover this session's copies.
+    const handled = new Set(candidates.map((entry) => entry.uidl));
+    const dueUidls = listed.dueUidls.filter((uidl) => !handled.has(uidl));
+    const fellDue =
+      dueUidls.length === 0
+        ? { marked: [], alreadyGone: [] }
+        : await deleteCopied(deps, scope, mailbox, { now, uidls: dueUidls });
+    return { read, delaySeconds, work: { listed, outcomes, plans: [copiedNow, fellDue] } };
+  });
+  if (outcome.kind === "busy") return outcome;
+  const { read, delaySeconds, work } = outcome.value;
+  const loginDelay = delaySeconds > 0 ? { loginDelayMs: delaySeconds * 1000 } : {};
+  if (work === undefined) {
+    // The session is closed: the ledger work runs on its listing, as listNewMessages always did.
+    return {
+      kind: "listed",
+      listed: await listFrom(deps, tenant, mailbox, read, listPolicy),
+      ...loginDelay,
+    };
+  }
+  const deleted = work.plans.reduce(
+    (sum, plan) => sum + (outcome.committed ? plan.marked.length : 0) + plan.alreadyGone.length,
+    0,
+  );
+  return {
+    kind: "listed",
+    listed: work.listed,
+    ...loginDelay,
+    inSession: { outcomes: work.outcomes, deleted },
+  };
+}
+
+/** `listNewMessages`'s ledger work over a listing already read, without opening another session. */
+function listFrom(
+  deps: PipelineDeps,
+  tenant: string,
+  mailbox: MailboxConfig,
+  read: ListingRead,
+  policy: ListPolicy,
+): Promise<Extract<ListResult, { kind: "listed" }>> {
+  return settleListing(deps, { tenant, mailboxId: mailbox.id }, mailbox, read, policy);
+}
+
+function uniqueByUidl(jobs: readonly CopyJob[]): CopyJob[] {
+  return [...new Map(jobs.map((job) => [job.uidl, job])).values()];
+}
