@@ -24,7 +24,8 @@ import {
 } from "./errors";
 import { DEFAULT_HEADER_LIMIT_BYTES, readHeaderBlock } from "./header-block";
 import type { SessionScope } from "./mailbox-session";
-import type { CopyJob, LedgerEntry, LedgerState, MessageKey } from "./model";
+import { contentOf, serverUidlOf } from "./message-identity";
+import type { ContentDigest, CopyJob, LedgerEntry, LedgerState, MessageKey, ServerMessage } from "./model";
 import type { PipelineDeps } from "./pipeline-deps";
 import { QUARANTINE_CODES, quarantine } from "./quarantine";
 
@@ -171,7 +172,7 @@ async function archiveFromServer(
   policy: CopyPolicy,
 ): Promise<ArchiveStep> {
   const key: MessageKey = { tenant: entry.tenant, mailboxId: entry.mailboxId, uidl: entry.uidl };
-  const message = await scope.find(entry.uidl);
+  const message = (await scope.find(entry.uidl)) ?? (await anyTwin(scope, entry.uidl));
   if (message === undefined) {
     // Someone else deleted it before we read it: report it, never fail the batch over it.
     deps.telemetry.record({ type: "vanished", ...key, state: entry.state });
@@ -219,16 +220,89 @@ async function archiveFromServer(
       `archive ${archiveKey} does not hold ${digest.size} bytes with the expected SHA-256`,
     );
   }
-  const archived = await deps.ledger.transition(key, ["listed"], "archived", {
+  const named = contentOf(entry.uidl);
+  if (named !== undefined && !digest.sha256.startsWith(named.sha256Prefix)) {
+    throw new IntegrityError(`message ${message.number} is not the content ${entry.uidl} names`);
+  }
+  const fields: LedgerUpdate = {
     archiveKey,
     archivedSize: digest.size,
     sha256: digest.sha256,
     archivedAt: now(deps),
     ...(headers.messageId === undefined ? {} : { messageIdHeader: headers.messageId }),
     ...(headers.receivedAt === undefined ? {} : { receivedAt: headers.receivedAt }),
-  });
-  deps.telemetry.record({ type: "archived", ...key, archiveKey, bytes: digest.size, sha256: digest.sha256 });
+  };
+  const archivedEvent = {
+    type: "archived",
+    ...key,
+    archiveKey,
+    bytes: digest.size,
+    sha256: digest.sha256,
+  } as const;
+  // The same bytes under another id of this UIDL already in Gmail: the server failed to delete
+  // it, or listed it under a second identity. Never imported twice (docs/pipeline.md "Message
+  // identity"): recorded as copied with the earlier Gmail id, so the delete pass DELEs it.
+  const twin = await copiedTwin(deps, entry, digest);
+  if (twin !== undefined) {
+    const copied = await deps.ledger.transition(key, ["listed"], stateAfterImport(scope.config.deleteAfter), {
+      ...fields,
+      gmailId: twin.gmailId,
+      importedAt: twin.importedAt,
+    });
+    deps.telemetry.record(archivedEvent);
+    return { kind: "already-copied", entry: copied };
+  }
+  if (message.invalidUidl !== undefined) {
+    // Archived whole (the customer keeps every message), never imported or deleted: the server's
+    // id cannot be trusted to name this message in a later session (RFC 1939 §7).
+    const reason = `${message.invalidUidl}; archived, left on the POP3 server`;
+    const quarantinedEntry = await deps.ledger.transition(key, ["listed"], "quarantined", {
+      ...fields,
+      quarantineCode: QUARANTINE_CODES.invalidUidl,
+      quarantineReason: reason,
+      quarantinedAt: now(deps),
+    });
+    deps.telemetry.record(archivedEvent);
+    deps.telemetry.record({
+      type: "quarantined",
+      ...key,
+      code: QUARANTINE_CODES.invalidUidl,
+      reason,
+      archiveKey,
+      bytes: digest.size,
+    });
+    return { kind: "quarantined", entry: quarantinedEntry };
+  }
+  const archived = await deps.ledger.transition(key, ["listed"], "archived", fields);
+  deps.telemetry.record(archivedEvent);
   return { kind: "archived", entry: archived };
+}
+
+/**
+ * For an entry of a UIDL the server now lists more than once, not yet archived: the first of
+ * those messages. Which one does not matter: `copiedTwin` keeps a message that another id
+ * already copied from being imported again (docs/pipeline.md "Message identity").
+ */
+async function anyTwin(scope: SessionScope, ledgerId: string): Promise<ServerMessage | undefined> {
+  if (contentOf(ledgerId) !== undefined) return undefined;
+  const uidl = serverUidlOf(ledgerId);
+  return (await scope.messages()).find((m) => m.uidl === uidl);
+}
+
+/** Another entry of the same server UIDL that holds these very bytes and is in Gmail. */
+async function copiedTwin(
+  deps: CopyDeps,
+  entry: LedgerEntry,
+  digest: ContentDigest,
+): Promise<(LedgerEntry & { gmailId: string; importedAt: number }) | undefined> {
+  const mailbox = { tenant: entry.tenant, mailboxId: entry.mailboxId };
+  for (const other of await deps.ledger.listByServerUidl(mailbox, serverUidlOf(entry.uidl))) {
+    const { gmailId, importedAt } = other;
+    if (other.uidl === entry.uidl || gmailId === undefined || importedAt === undefined) continue;
+    if (!isCopied(other) || other.sha256 !== digest.sha256 || other.archivedSize !== digest.size) continue;
+    return { ...other, gmailId, importedAt };
+  }
+  return undefined;
 }
 
 /**

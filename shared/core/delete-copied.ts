@@ -40,7 +40,11 @@ export async function deleteCopied(
   const marked: LedgerEntry[] = [];
   const alreadyGone: MessageKey[] = [];
   for (const entry of due) {
-    const message = await scope.find(entry.uidl);
+    // By content when the server lists the UIDL twice: never one message in place of another.
+    const message = await scope.find(entry.uidl, {
+      ...(entry.archivedSize === undefined ? {} : { size: entry.archivedSize }),
+      ...(entry.sha256 === undefined ? {} : { sha256: entry.sha256 }),
+    });
     if (message === undefined) {
       if (await markDeleted(deps, entry, options.now)) alreadyGone.push(keyOf(entry));
       continue;

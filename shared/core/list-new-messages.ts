@@ -1,18 +1,21 @@
 import type { MailboxConfig } from "../config/tenant-config";
+import type { MailboxSnapshot } from "../ports/ledger";
 import type { BusyReason } from "../ports/telemetry";
 import { markDeleted } from "./delete-copied";
 import { deleteDueAt } from "./delete-policy";
 import { LedgerConflictError } from "./errors";
-import { withMailboxSession } from "./mailbox-session";
+import { type IdentifiedMessage, type SessionScope, withMailboxSession } from "./mailbox-session";
 import {
   decodeSnapshot,
   encodeSnapshot,
+  MAX_SNAPSHOT_GENERATION,
   type SnapshotEntries,
   type SnapshotEntry,
   sameSnapshot,
   uidlHash,
 } from "./mailbox-snapshot";
-import type { CopyJob, LedgerEntry, LedgerState, MailboxKey, ServerMessage } from "./model";
+import { baseOf, generationOf, ledgerIdFor } from "./message-identity";
+import type { CopyJob, LedgerEntry, LedgerState, MailboxKey, MessageKey, ServerMessage } from "./model";
 import type { PipelineDeps } from "./pipeline-deps";
 import { QUARANTINE_CODES, quarantine } from "./quarantine";
 
@@ -28,7 +31,16 @@ export interface ListPolicy {
   readonly enqueueBatchSize: number;
   /** Due UIDLs handed to one delete pass (keeps an async Lambda payload well under 256 KB). */
   readonly maxDeletesPerPass: number;
+  /**
+   * A copied message still on the server this long after its delete fell due is read from the
+   * ledger again (default `DEFAULT_RECHECK_DUE_AFTER_MS`): found `deleted`, the server failed to
+   * delete it or reused its UIDL, and the next generation starts.
+   */
+  readonly recheckDueAfterMs?: number;
 }
+
+/** One hour: a delete pass runs right after each poll that reports deletes due. */
+export const DEFAULT_RECHECK_DUE_AFTER_MS = 60 * 60 * 1000;
 
 export const DEFAULT_LIST_POLICY: ListPolicy = {
   stuckAfterMs: 30 * 60 * 1000,
@@ -62,12 +74,15 @@ export type ListDeps = Pick<
 >;
 
 /**
- * One poll of a mailbox: a POP3 session for UIDL + LIST only (QUIT before any ledger work, so the
- * maildrop lock is held briefly), then a diff against the mailbox snapshot. New UIDLs are
- * created as `listed` and enqueued in batches; jobs stuck past `stuckAfterMs` are re-sent;
- * copied messages that vanished are dropped; listed ones that vanished are quarantined as
- * `VANISHED` (another client took them first). When the server list is unchanged and nothing
- * is stuck, the whole poll is one snapshot read, however many messages the server keeps.
+ * One poll of a mailbox: a POP3 session for UIDL + LIST only (and the snapshot read, which says
+ * which UIDLs are identified by content; QUIT before any other ledger work, so the maildrop lock
+ * is held briefly), then a diff against the mailbox snapshot. New messages are created as
+ * `listed` and enqueued in batches; jobs stuck past `stuckAfterMs` are re-sent; copied messages
+ * that vanished are recorded as deleted; listed ones that vanished are quarantined as `VANISHED`
+ * (another client took them first). A message whose ledger entry is `deleted` but which is on the
+ * server again gets the next generation (docs/pipeline.md "Message identity"). When the server
+ * list is unchanged and nothing is stuck, the whole poll is one snapshot read, however many
+ * messages the server keeps.
  */
 export async function listNewMessages(
   deps: ListDeps,
@@ -76,38 +91,98 @@ export async function listNewMessages(
   policy: ListPolicy = DEFAULT_LIST_POLICY,
 ): Promise<ListResult> {
   const mailboxKey: MailboxKey = { tenant, mailboxId: mailbox.id };
-  const session = await withMailboxSession(deps, mailboxKey, mailbox, (scope) => scope.messages());
+  const session = await withMailboxSession(deps, mailboxKey, mailbox, (scope) => readListing(deps, scope));
   if (session.kind === "busy") return { kind: "busy", reason: session.reason };
-  const server = session.value;
-  const now = deps.clock.now();
-  const stored = await deps.ledger.getSnapshot(mailboxKey);
+  return settleListing(deps, mailboxKey, mailbox, session.value, policy);
+}
+
+/** What a poll reads inside its POP3 session (`readListing`), for `settleListing` after QUIT. */
+export interface ListingRead {
+  readonly server: readonly IdentifiedMessage[];
+  readonly stored: MailboxSnapshot | undefined;
+  readonly before: SnapshotEntries;
+}
+
+/**
+ * The part of a poll that needs the POP3 session: UIDL + LIST, the snapshot read (it says which
+ * UIDLs are identified by content), and the RETR + SHA-256 of messages identified by content
+ * (docs/pipeline.md "Message identity"). A poll that holds its session for more work (a login
+ * delay) calls this and then `settleListing` in the same session.
+ */
+export async function readListing(deps: Pick<ListDeps, "ledger">, scope: SessionScope): Promise<ListingRead> {
+  const listing = await scope.messages();
+  const stored = await deps.ledger.getSnapshot(scope.mailbox);
   const before = decodeSnapshot(stored?.body);
+  // A UIDL once listed twice stays identified by content while it is on the server, so a
+  // message keeps one identity when its twin leaves.
+  const contentMode = new Set(
+    listing.map((m) => m.uidl).filter((uidl) => before.has(uidlHash(contentModeMarker(uidl)))),
+  );
+  return { server: await scope.identify(contentMode), stored, before };
+}
+
+/** The ledger work of a poll on what `readListing` read: the diff, creates, re-sends, snapshot. */
+export async function settleListing(
+  deps: ListDeps,
+  mailboxKey: MailboxKey,
+  mailbox: MailboxConfig,
+  read: ListingRead,
+  policy: ListPolicy = DEFAULT_LIST_POLICY,
+): Promise<Extract<ListResult, { kind: "listed" }>> {
+  const { server, stored, before } = read;
+  const now = deps.clock.now();
   const after: SnapshotEntries = new Map();
-  const unknown: ServerMessage[] = [];
-  const stuck: ServerMessage[] = [];
+  const unknown: IdentifiedMessage[] = [];
+  const stuck: Recheck[] = [];
   const onServer = new Set<string>();
+  let unidentified = 0;
+  const counts = new Map<string, number>();
+  for (const message of server) counts.set(message.uidl, (counts.get(message.uidl) ?? 0) + 1);
   for (const message of server) {
-    const hash = uidlHash(message.uidl);
+    if ((counts.get(message.uidl) ?? 0) > 1 || before.has(uidlHash(contentModeMarker(message.uidl)))) {
+      after.set(uidlHash(contentModeMarker(message.uidl)), { kind: "parked", at: 0 });
+    }
+    if (message.identity === undefined) {
+      unidentified++;
+      continue;
+    }
+    const identified = { ...message, identity: message.identity };
+    const hash = uidlHash(identified.identity);
     onServer.add(hash);
     const known = before.get(hash);
-    if (known === undefined) unknown.push(message);
-    else if (known.kind === "pending" && known.at <= now) stuck.push(message);
+    if (known === undefined) unknown.push(identified);
+    else if (known.kind === "pending" && known.at <= now) stuck.push({ message: identified, known });
+    else if (isOverdue(known, mailbox, now, policy)) stuck.push({ message: identified, known });
     else after.set(hash, known);
+  }
+  if (unidentified > 0) {
+    // Some messages could not be read to identify them: keep what the snapshot knew, and take
+    // nothing for vanished this time (a message not identified is not a message gone).
+    for (const [hash, entry] of before) if (!after.has(hash) && !onServer.has(hash)) after.set(hash, entry);
   }
   const gone = (kind: string) =>
     new Set(
-      [...before].filter(([hash, entry]) => entry.kind === kind && !onServer.has(hash)).map(([hash]) => hash),
+      [...before]
+        .filter(([hash, entry]) => entry.kind === kind && !onServer.has(hash) && unidentified === 0)
+        .map(([hash]) => hash),
     );
   const pendingGone = gone("pending");
   const copiedGone = gone("copied");
   const work = new ListWork(deps, mailboxKey, policy, now, after);
-  const newMessages = await work.createNew(unknown);
-  const requeued = await work.recheck(stuck);
+  const created = await work.createNew(unknown);
+  const rechecked = await work.recheck(stuck);
   const vanished = await work.settleVanished(new Set([...pendingGone, ...copiedGone]));
   await work.flushQueue();
+  const newMessages = created + rechecked.created;
+  const requeued = rechecked.requeued;
   const changed = !sameSnapshot(before, after);
   if (changed) await writeSnapshot(deps, mailboxKey, after, stored?.version);
-  const due = server.filter((m) => isDue(after.get(uidlHash(m.uidl)), mailbox, now)).map((m) => m.uidl);
+  const due = server.flatMap((m) => {
+    const entry = m.identity === undefined ? undefined : after.get(uidlHash(m.identity));
+    return m.identity !== undefined && isDue(entry, mailbox, now)
+      ? [ledgerIdFor(m.identity, entry?.generation ?? 1)]
+      : [];
+  });
   const deletesDue = due.length;
   const idle = !changed && newMessages === 0 && requeued === 0 && pendingGone.size === 0;
   const result = {
@@ -123,6 +198,12 @@ export async function listNewMessages(
   return { ...result, dueUidls: due.slice(0, policy.maxDeletesPerPass) };
 }
 
+/** A message the lister reads the ledger for, with what the snapshot knew of it (if anything). */
+interface Recheck {
+  readonly message: IdentifiedMessage & { readonly identity: string };
+  readonly known?: SnapshotEntry;
+}
+
 /** The ledger work of one poll, filling `after` as it classifies messages. */
 class ListWork {
   private readonly jobs: CopyJob[] = [];
@@ -135,55 +216,74 @@ class ListWork {
     private readonly after: SnapshotEntries,
   ) {}
 
-  /** Creates ledger entries for UIDLs the snapshot does not know; returns how many were new. */
-  async createNew(unknown: readonly ServerMessage[]): Promise<number> {
+  /** Creates ledger entries for identities the snapshot does not know; returns how many were new. */
+  async createNew(unknown: readonly IdentifiedMessage[]): Promise<number> {
     let created = 0;
     for (let i = 0; i < unknown.length; i += this.policy.enqueueBatchSize) {
-      const batch = unknown.slice(i, i + this.policy.enqueueBatchSize);
+      const batch = unknown
+        .slice(i, i + this.policy.enqueueBatchSize)
+        .flatMap((m) => (m.identity === undefined ? [] : [{ ...m, identity: m.identity }]));
       const entries = await this.deps.ledger.createListed(
-        batch.map((m) => ({ ...this.mailboxKey, uidl: m.uidl, listedSize: m.size, listedAt: this.now })),
+        batch.map((m) => ({ ...this.mailboxKey, uidl: m.identity, listedSize: m.size, listedAt: this.now })),
       );
-      const createdUidls = new Set(entries.map((e) => e.uidl));
-      for (const entry of entries) {
-        this.deps.telemetry.record({
-          type: "listed",
-          ...keyOf(entry),
-          bytes: entry.listedSize,
-          listedAt: entry.listedAt,
-        });
-        this.send(entry);
-      }
+      const createdIds = new Set(entries.map((e) => e.uidl));
+      for (const entry of entries) this.created(entry);
       created += entries.length;
-      // Known to the ledger but not to the snapshot (a crash before the snapshot write, or a
-      // lost snapshot): look each up once and carry on from its state.
-      await this.recheck(batch.filter((m) => !createdUidls.has(m.uidl)));
+      // Known to the ledger but not to the snapshot (a crash before the snapshot write, a lost
+      // snapshot, or a UIDL back after our delete): find its latest generation and go on from it.
+      const rechecked = await this.recheck(
+        batch.filter((m) => !createdIds.has(m.identity)).map((message) => ({ message })),
+      );
+      created += rechecked.created;
     }
     return created;
   }
 
-  /** Reads the ledger for messages whose job may be lost; re-sends those not yet copied. */
-  async recheck(messages: readonly ServerMessage[]): Promise<number> {
+  /**
+   * Reads the ledger for messages whose job may be lost, or that the snapshot does not know:
+   * re-sends those not yet copied, and starts the next generation of those recorded as deleted
+   * that are on the server again (the copier tells a failed delete from a reused UIDL by content).
+   */
+  async recheck(messages: readonly Recheck[]): Promise<{ requeued: number; created: number }> {
     let requeued = 0;
-    for (const message of messages) {
-      const key = { ...this.mailboxKey, uidl: message.uidl };
-      const entry = await this.deps.ledger.get(key);
+    let created = 0;
+    for (const { message, known } of messages) {
+      let entry =
+        known === undefined
+          ? await this.latestGeneration(message)
+          : await this.deps.ledger.get(this.keyFor(message.identity, known.generation ?? 1));
       if (entry === undefined) {
         // The ledger forgot it (restored from an older backup): start over, idempotently.
-        const [created] = await this.deps.ledger.createListed([
-          { ...key, listedSize: message.size, listedAt: this.now },
+        const [fresh] = await this.deps.ledger.createListed([
+          this.listingOf(message, ledgerIdFor(message.identity, known?.generation ?? 1)),
         ]);
-        if (created !== undefined) this.send(created);
+        if (fresh !== undefined) {
+          this.created(fresh);
+          created++;
+        }
         continue;
       }
+      for (let tries = 0; entry?.state === "deleted" && tries < MAX_GENERATION_STEPS; tries++) {
+        const next = ledgerIdFor(message.identity, generationOf(entry.uidl) + 1);
+        const [fresh] = await this.deps.ledger.createListed([this.listingOf(message, next)]);
+        if (fresh !== undefined) {
+          this.created(fresh);
+          created++;
+          entry = undefined;
+        } else {
+          entry = await this.deps.ledger.get(this.keyFor(message.identity, generationOf(next)));
+        }
+      }
+      if (entry === undefined || entry.state === "deleted") continue;
       if (isInFlight(entry)) {
-        this.deps.telemetry.record({ type: "requeued", ...key, state: entry.state });
+        this.deps.telemetry.record({ type: "requeued", ...keyOf(entry), state: entry.state });
         this.send(entry);
         requeued++;
         continue;
       }
-      this.after.set(uidlHash(message.uidl), settled(entry));
+      this.remember(entry, settled(entry));
     }
-    return requeued;
+    return { requeued, created };
   }
 
   /**
@@ -191,8 +291,8 @@ class ListWork {
    * them (quarantined as VANISHED, so an alarm says so); archived and importing ones are re-sent,
    * as the copy can finish from the archive; imported and retained ones were deleted, usually
    * already recorded by the session that deleted them, but a crash between its QUIT and that
-   * ledger write leaves them unrecorded, so they are recorded here. One query finds their UIDLs
-   * (the snapshot holds hashes), and only on a poll where some vanished.
+   * ledger write leaves them unrecorded, so they are recorded here. One query finds their ledger
+   * ids (the snapshot holds hashes), and only on a poll where some vanished.
    */
   async settleVanished(hashes: ReadonlySet<string>): Promise<number> {
     if (hashes.size === 0) return 0;
@@ -202,7 +302,7 @@ class ListWork {
     ]);
     let vanished = 0;
     for (const entry of entries) {
-      if (!hashes.has(uidlHash(entry.uidl))) continue;
+      if (!hashes.has(uidlHash(baseOf(entry.uidl)))) continue;
       if (COPIED_STATES.includes(entry.state)) {
         await markDeleted(this.deps, entry, this.now);
         continue;
@@ -231,10 +331,70 @@ class ListWork {
     }
   }
 
+  /** The newest generation recorded for this message's identity, if any. */
+  private async latestGeneration(message: Recheck["message"]): Promise<LedgerEntry | undefined> {
+    const entries = await this.deps.ledger.listByServerUidl(this.mailboxKey, message.uidl);
+    let latest: LedgerEntry | undefined;
+    for (const entry of entries) {
+      if (baseOf(entry.uidl) !== message.identity) continue;
+      if (latest === undefined || generationOf(entry.uidl) > generationOf(latest.uidl)) latest = entry;
+    }
+    return latest;
+  }
+
+  private created(entry: LedgerEntry): void {
+    this.deps.telemetry.record({
+      type: "listed",
+      ...keyOf(entry),
+      bytes: entry.listedSize,
+      listedAt: entry.listedAt,
+    });
+    this.send(entry);
+  }
+
   private send(entry: LedgerEntry): void {
     this.jobs.push(jobOf(entry));
-    this.after.set(uidlHash(entry.uidl), { kind: "pending", at: this.now + this.policy.stuckAfterMs });
+    this.remember(entry, { kind: "pending", at: this.now + this.policy.stuckAfterMs });
   }
+
+  /** Records what the snapshot keeps for an entry's identity, with its generation. */
+  private remember(entry: LedgerEntry, what: SnapshotEntry): void {
+    const generation = generationOf(entry.uidl);
+    // A generation the snapshot cannot hold is left out: that identity is read each poll.
+    if (generation > MAX_SNAPSHOT_GENERATION) return;
+    this.after.set(uidlHash(baseOf(entry.uidl)), generation === 1 ? what : { ...what, generation });
+  }
+
+  private keyFor(identity: string, generation: number): MessageKey {
+    return { ...this.mailboxKey, uidl: ledgerIdFor(identity, generation) };
+  }
+
+  private listingOf(message: ServerMessage, ledgerId: string): Omit<LedgerEntry, "state" | "attempts"> {
+    return { ...this.mailboxKey, uidl: ledgerId, listedSize: message.size, listedAt: this.now };
+  }
+}
+
+/** Bound on the generations one poll steps through for one message (a ledger raced by others). */
+const MAX_GENERATION_STEPS = 10;
+
+/**
+ * The snapshot key that says "this UIDL is identified by content" (a UIDL never holds a space,
+ * and no base identity ends in " #", so it names nothing else).
+ */
+function contentModeMarker(uidl: string): string {
+  return `${uidl} #`;
+}
+
+/**
+ * A copied message whose delete has been due for longer than `recheckDueAfterMs` and is still on
+ * the server: its ledger entry is read again, which finds it `deleted` when the server failed to
+ * delete it or reused its UIDL, so the next generation starts (docs/pipeline.md "Message identity").
+ */
+function isOverdue(entry: SnapshotEntry, mailbox: MailboxConfig, now: number, policy: ListPolicy): boolean {
+  if (entry.kind !== "copied") return false;
+  const due = deleteDueAt(mailbox.deleteAfter, entry.at);
+  if (due === undefined) return false;
+  return Math.max(due, entry.at) + (policy.recheckDueAfterMs ?? DEFAULT_RECHECK_DUE_AFTER_MS) <= now;
 }
 
 /** States of a message safely copied (archived and imported) that may still be on the server. */

@@ -6,7 +6,12 @@ export interface MailboxKey {
   readonly mailboxId: string;
 }
 
-/** Identifies one message: POP3 message numbers are per session (RFC 1939 §7), UIDLs are not. */
+/**
+ * Identifies one message: POP3 message numbers are per session (RFC 1939 §7), UIDLs are not.
+ * `uidl` is the *ledger id* (`shared/core/message-identity.ts`): the server's UIDL for the first
+ * generation, `<uidl> <n>` once the server reused the UIDL, `<uidl> #<size>.<hash>` when it lists
+ * the UIDL twice (docs/pipeline.md "Message identity").
+ */
 export interface MessageKey extends MailboxKey {
   readonly uidl: string;
 }
@@ -66,8 +71,11 @@ export interface LedgerEntry extends MessageKey {
 /** A message as one POP3 session sees it: `number` is valid only inside that session. */
 export interface ServerMessage {
   readonly number: number;
+  /** The server's UIDL, or `invalidUidlStandIn` of it when it breaks RFC 1939 §7. */
   readonly uidl: string;
   readonly size: number;
+  /** Set when the server's UIDL breaks RFC 1939 §7: why, with a bounded printable excerpt. */
+  readonly invalidUidl?: string;
 }
 
 /** Work for the copy step: one message of one mailbox. */

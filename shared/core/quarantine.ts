@@ -14,6 +14,11 @@ export const QUARANTINE_CODES = {
    * operator checks Gmail and releases it with `pop2gmail quarantine retry` if it is missing.
    */
   importUncertain: "IMPORT_UNCERTAIN",
+  /**
+   * The server's UIDL for the message breaks RFC 1939 §7 (too long, bytes outside 0x21-0x7E):
+   * archived if RETR works, left on the server, the rest of the mailbox keeps flowing.
+   */
+  invalidUidl: "INVALID_UIDL",
 } as const;
 
 /**

@@ -1,5 +1,6 @@
 import { LedgerConflictError } from "./errors";
 import { decodeSnapshot, encodeSnapshot, uidlHash } from "./mailbox-snapshot";
+import { baseOf } from "./message-identity";
 import type { LedgerEntry, MessageKey } from "./model";
 import type { PipelineDeps } from "./pipeline-deps";
 
@@ -41,7 +42,7 @@ export async function releaseFromQuarantine(
 
 /** Drops the UIDL from the mailbox snapshot (a `parked` UIDL is never looked at again otherwise). */
 async function forgetInSnapshot(deps: ReleaseDeps, key: MessageKey): Promise<void> {
-  const hash = uidlHash(key.uidl);
+  const hash = uidlHash(baseOf(key.uidl));
   for (let tries = 1; ; tries++) {
     const stored = await deps.ledger.getSnapshot(key);
     const entries = decodeSnapshot(stored?.body);

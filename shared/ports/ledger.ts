@@ -32,6 +32,13 @@ export interface Ledger {
   ): Promise<LedgerEntry>;
   /** Adds one to `attempts` whatever the state; returns the new count. */
   recordAttempt(key: MessageKey): Promise<number>;
+  /**
+   * Every entry whose ledger id names the server UIDL `serverUidl`: the UIDL itself, its later
+   * generations (`<uidl> <n>`) and its content identities (`<uidl> #...`), in any state
+   * (docs/pipeline.md "Message identity"). Never an entry of another UIDL that merely starts
+   * with the same characters.
+   */
+  listByServerUidl(mailbox: MailboxKey, serverUidl: string): Promise<LedgerEntry[]>;
   /** Every entry of a mailbox in one of `states` (paged internally). */
   listByState(mailbox: MailboxKey, states: readonly LedgerState[]): Promise<LedgerEntry[]>;
   getSnapshot(mailbox: MailboxKey): Promise<MailboxSnapshot | undefined>;

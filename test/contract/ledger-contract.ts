@@ -202,6 +202,24 @@ export function describeLedgerContract(name: string, makeLedger: () => Ledger | 
       expect(listed[0]).toEqual(await ledger.get(messageKey(mailbox, "a")));
     });
 
+    it("lists every generation and content identity of a server UIDL, and nothing else", async () => {
+      // Prepare
+      const ledger = await makeLedger();
+      const mailbox = newMailbox();
+      const ids = ["U1", "U1 2", "U1 3", "U1 #512.0123456789abcdef", "U1 #512.0123456789abcdef 2"];
+      const others = ["U12", "U1!", "U", "U0", "U1#x", "T1 2"];
+      await ledger.createListed([...ids, ...others].map((id) => newListing(mailbox, id, 512)));
+      await ledger.transition(messageKey(mailbox, "U1 2"), ["listed"], "deleted", { deletedAt: 7 });
+      await ledger.createListed([newListing(newMailbox(), "U1 4", 1)]);
+      // Act
+      const found = await ledger.listByServerUidl(mailbox, "U1");
+      const none = await ledger.listByServerUidl(mailbox, "V9");
+      // Assess
+      expect(found.map((e) => e.uidl).sort()).toEqual([...ids].sort());
+      expect(found.find((e) => e.uidl === "U1 2")).toMatchObject({ state: "deleted", deletedAt: 7 });
+      expect(none).toEqual([]);
+    });
+
     it("has no snapshot before the first write", async () => {
       // Prepare
       const ledger = await makeLedger();

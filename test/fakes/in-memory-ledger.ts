@@ -55,6 +55,17 @@ export class InMemoryLedger implements Ledger {
     return attempts;
   }
 
+  async listByServerUidl(mailbox: MailboxKey, serverUidl: string): Promise<LedgerEntry[]> {
+    return [...this.entries.values()]
+      .filter(
+        (e) =>
+          e.tenant === mailbox.tenant &&
+          e.mailboxId === mailbox.mailboxId &&
+          (e.uidl === serverUidl || e.uidl.startsWith(`${serverUidl} `)),
+      )
+      .map((e) => ({ ...e }));
+  }
+
   async listByState(mailbox: MailboxKey, states: readonly LedgerState[]): Promise<LedgerEntry[]> {
     return [...this.entries.values()]
       .filter(
@@ -114,6 +125,9 @@ export class CountingLedger implements Ledger {
   }
   recordAttempt(key: MessageKey) {
     return this.count("recordAttempt", () => this.inner.recordAttempt(key));
+  }
+  listByServerUidl(mailbox: MailboxKey, serverUidl: string) {
+    return this.count("listByServerUidl", () => this.inner.listByServerUidl(mailbox, serverUidl));
   }
   listByState(mailbox: MailboxKey, states: readonly LedgerState[]) {
     return this.count("listByState", () => this.inner.listByState(mailbox, states));

@@ -1,5 +1,6 @@
 import type { MailboxConfig } from "../../shared/config/tenant-config";
 import { MailboxBusyError, MessageTooLargeError, Pop3CommandError } from "../../shared/core/errors";
+import { invalidUidlStandIn, isValidUidl } from "../../shared/core/message-identity";
 import type { ServerMessage } from "../../shared/core/model";
 import type { Pop3Session, Pop3Source } from "../../shared/ports/pop3-source";
 
@@ -42,7 +43,7 @@ export class InMemoryPop3Source implements Pop3Source {
     return uidl;
   }
 
-  /** Another client (a phone's mail app) deletes the message. */
+  /** Another client (a phone's mail app) deletes the message (every message with this UIDL). */
   removeByOtherClient(uidl: string): void {
     this.messages = this.messages.filter((m) => m.uidl !== uidl);
   }
@@ -68,12 +69,18 @@ export class InMemoryPop3Source implements Pop3Source {
     return new FakeSession(this, [...this.messages]);
   }
 
-  /** @internal used by sessions. */
-  commit(uidls: readonly string[]): void {
+  /** @internal used by sessions. Removes exactly these messages (two may share a UIDL). */
+  commit(removed: readonly StoredMessage[]): void {
+    const uidls = removed.map((m) => m.uidl);
     this.onCommit?.(uidls);
-    const gone = new Set(uidls);
-    this.messages = this.messages.filter((m) => !gone.has(m.uidl));
-    this.commits.push([...uidls]);
+    const gone = new Set(removed);
+    this.messages = this.messages.filter((m) => !gone.has(m));
+    this.commits.push(uidls);
+  }
+
+  /** The bytes of every message still on the server, in order. */
+  contents(): Uint8Array[] {
+    return this.messages.map((m) => m.bytes);
   }
 
   /** @internal used by sessions. */
@@ -91,9 +98,19 @@ class FakeSession implements Pop3Session {
     private readonly view: readonly StoredMessage[],
   ) {}
 
+  /** Like the POP3 adapter: an id that breaks RFC 1939 §7 is listed as a stand-in with a reason. */
   async listMessages(): Promise<ServerMessage[]> {
     this.assertOpen();
-    return this.view.map((m, i) => ({ number: i + 1, uidl: m.uidl, size: m.bytes.length }));
+    return this.view.map((m, i) =>
+      isValidUidl(m.uidl)
+        ? { number: i + 1, uidl: m.uidl, size: m.bytes.length }
+        : {
+            number: i + 1,
+            uidl: invalidUidlStandIn(Buffer.from(m.uidl, "latin1")),
+            size: m.bytes.length,
+            invalidUidl: `UIDL of message ${i + 1} breaks RFC 1939 §7`,
+          },
+    );
   }
 
   async retrieve(messageNumber: number, options: { maxBytes: number }): Promise<AsyncIterable<Uint8Array>> {
@@ -128,8 +145,7 @@ class FakeSession implements Pop3Session {
     this.source.faults.beforeQuit?.();
     this.close();
     if (!this.source.quitCommits) return { committed: false };
-    const uidls = [...this.marked].map((n) => this.view[n - 1]?.uidl ?? "");
-    this.source.commit(uidls);
+    this.source.commit([...this.marked].flatMap((n) => this.view.slice(n - 1, n)));
     return { committed: true };
   }
 

@@ -16,6 +16,7 @@ import {
   entryToItem,
   itemToEntry,
   leaseItemKey,
+  mailboxPk,
   messageItemKey,
   settableFields,
   snapshotItemKey,
@@ -161,6 +162,34 @@ export class DynamoDbLedger implements Ledger, SessionLeases {
   }
 
   /** One paged Query of the `byState` index per state, run side by side. */
+  /**
+   * The UIDL's own item (GetItem) and the items whose sort key continues it with a space (a Query
+   * on the table's key, `begins_with`), so `UIDL12` is never mistaken for a generation of `UIDL1`.
+   */
+  async listByServerUidl(mailbox: MailboxKey, serverUidl: string): Promise<LedgerEntry[]> {
+    const own = await this.get({ ...mailbox, uidl: serverUidl });
+    const entries: LedgerEntry[] = own === undefined ? [] : [own];
+    const prefix = messageItemKey({ ...mailbox, uidl: `${serverUidl} ` })[LEDGER_TABLE.sortKey] as string;
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.call("Query", () =>
+        this.documents.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            KeyConditionExpression: "#pk = :pk AND begins_with(#sk, :prefix)",
+            ExpressionAttributeNames: { "#pk": LEDGER_TABLE.partitionKey, "#sk": LEDGER_TABLE.sortKey },
+            ExpressionAttributeValues: { ":pk": mailboxPk(mailbox), ":prefix": prefix },
+            ConsistentRead: true,
+            ExclusiveStartKey: startKey,
+          }),
+        ),
+      );
+      for (const item of page.Items ?? []) entries.push(itemToEntry(item));
+      startKey = page.LastEvaluatedKey;
+    } while (startKey !== undefined);
+    return entries;
+  }
+
   async listByState(mailbox: MailboxKey, states: readonly LedgerState[]): Promise<LedgerEntry[]> {
     const perState = await Promise.all([...new Set(states)].map((state) => this.queryState(mailbox, state)));
     return perState.flat();

@@ -2,13 +2,14 @@ import type { Context } from "aws-lambda";
 import * as z from "zod";
 import { deleteCopiedInOwnSession } from "../../core/delete-copied";
 import { CredentialsError, ProtocolError } from "../../core/errors";
+import { isLedgerId } from "../../core/message-identity";
 import type { DeleteCopiedDeps } from "./delete-copied-deps";
 import { describe } from "./describe-error";
 
-// RFC 1939 §7: a UIDL is 1-70 characters in 0x21-0x7E.
+// Ledger ids (docs/pipeline.md "Message identity"): a UIDL, maybe with a generation or content part.
 const deleteEventSchema = z.object({
   mailboxId: z.string().min(1),
-  uidls: z.array(z.string().regex(/^[\x21-\x7e]{1,70}$/)).optional(),
+  uidls: z.array(z.string().refine(isLedgerId)).optional(),
 });
 
 /** What one delete pass did. */

@@ -146,6 +146,16 @@ export class SqliteLedger implements Ledger, SessionLeases {
       .immediate();
   }
 
+  async listByServerUidl(mailbox: MailboxKey, serverUidl: string): Promise<LedgerEntry[]> {
+    // The primary key's index serves both: the UIDL itself, and ids that continue it with a space.
+    const rows = this.db
+      .prepare<[string, string, string, string, string], MessageRow>(
+        "SELECT entry FROM messages WHERE tenant = ? AND mailbox_id = ? AND (uidl = ? OR (uidl > ? AND uidl < ?)) ORDER BY uidl",
+      )
+      .all(mailbox.tenant, mailbox.mailboxId, serverUidl, `${serverUidl} `, `${serverUidl}!`);
+    return rows.map((row) => parseEntry(row.entry));
+  }
+
   async listByState(mailbox: MailboxKey, states: readonly LedgerState[]): Promise<LedgerEntry[]> {
     const unique = [...new Set(states)];
     if (unique.length === 0) return [];

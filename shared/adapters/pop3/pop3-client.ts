@@ -10,7 +10,12 @@ import {
   TimeoutError,
   TlsError,
 } from "../../core/errors";
-import { parseScanListing, parseUniqueIdListing, splitListingLines } from "./listing-lines";
+import {
+  parseScanListing,
+  parseUniqueIdListing,
+  splitListingLines,
+  type UniqueIdEntry,
+} from "./listing-lines";
 import { openTcpSocket, openTlsSocket } from "./open-pop3-socket";
 import { Pop3ClientBusyError } from "./pop3-client-busy-error";
 import { errorForErrReply } from "./pop3-reply-errors";
@@ -244,9 +249,17 @@ export class Pop3Client {
     return this.#enqueue(async () => parseScanListing(await this.#listing("LIST")));
   }
 
-  /** UIDL: every message's unique id, validated against RFC 1939 §7 (else `ProtocolError`). */
-  uidl(): Promise<Array<{ number: number; uidl: string }>> {
-    return this.#enqueue(async () => parseUniqueIdListing(await this.#listing("UIDL")));
+  /**
+   * UIDL: every message's unique id. An id that breaks RFC 1939 §7 is reported (stand-in and
+   * reason), never thrown for the whole listing; an id listed twice is returned twice.
+   */
+  uidl(): Promise<UniqueIdEntry[]> {
+    return this.#enqueue(async () => {
+      this.#wire.send("UIDL");
+      await this.#readReply("UIDL", false);
+      const body = await this.#readBody(this.#options.maxListingBytes, "UIDL");
+      return parseUniqueIdListing(body, this.#options.maxLineBytes);
+    });
   }
 
   /** TOP: the headers and the first `lines` body lines, bounded by `maxBytes` (default 1 MiB). */
@@ -380,7 +393,7 @@ export class Pop3Client {
     });
   }
 
-  async #listing(command: "LIST" | "UIDL"): Promise<string[]> {
+  async #listing(command: "LIST"): Promise<string[]> {
     this.#wire.send(command);
     await this.#readReply(command, false);
     return splitListingLines(

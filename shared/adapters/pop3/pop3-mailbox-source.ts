@@ -120,10 +120,10 @@ class ClientSession implements Pop3Session {
     if (sizes.size !== uidls.length) {
       throw new ProtocolError("pop3", `LIST names ${sizes.size} messages but UIDL names ${uidls.length}`);
     }
-    return uidls.map(({ number, uidl }) => {
+    return uidls.map(({ number, uidl, invalid }) => {
       const size = sizes.get(number);
       if (size === undefined) throw new ProtocolError("pop3", `Message ${number} is in UIDL but not in LIST`);
-      return { number, uidl, size };
+      return invalid === undefined ? { number, uidl, size } : { number, uidl, size, invalidUidl: invalid };
     });
   }
 

@@ -1,12 +1,15 @@
 import * as z from "zod";
 import { ProtocolError } from "../../core/errors";
+import { isLedgerId } from "../../core/message-identity";
 import type { CopyJob } from "../../core/model";
 
 const copyJobSchema = z.object({
   tenant: z.string().min(1),
   mailboxId: z.string().min(1),
-  // RFC 1939 §7: a UIDL is 1-70 characters in 0x21-0x7E.
-  uidl: z.string().regex(/^[\x21-\x7e]{1,70}$/, "a UIDL is 1-70 printable ASCII characters"),
+  // A ledger id (docs/pipeline.md "Message identity"): a UIDL, maybe with a generation or content part.
+  uidl: z
+    .string()
+    .refine(isLedgerId, "a ledger id is a UIDL (printable ASCII), maybe with a space-separated suffix"),
   listedSize: z.number().int().nonnegative(),
   listedAt: z.number().int().nonnegative(),
 });

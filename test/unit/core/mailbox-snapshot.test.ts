@@ -17,15 +17,20 @@ describe("mailbox snapshot", () => {
             fc.string({ minLength: 1, maxLength: 70 }),
             fc.constantFrom("pending", "copied", "parked"),
             fc.integer({ min: 0, max: 4e12 }),
+            fc.integer({ min: 1, max: 0xffff }),
           ),
           { maxLength: 50 },
         ),
         (rows) => {
           // Prepare
           const entries: SnapshotEntries = new Map(
-            rows.map(([uidl, kind, at]) => [
+            rows.map(([uidl, kind, at, generation]) => [
               uidlHash(uidl),
-              { kind: kind as "pending", at: Math.ceil(at / 1000) * 1000 },
+              {
+                kind: kind as "pending",
+                at: Math.ceil(at / 1000) * 1000,
+                ...(generation === 1 ? {} : { generation }),
+              },
             ]),
           );
 
@@ -51,8 +56,44 @@ describe("mailbox snapshot", () => {
     const body = encodeSnapshot(entries);
 
     // Assess
-    expect(body.length).toBe(5 + 5000 * 13);
+    expect(body.length).toBe(5 + 5000 * 15);
     expect(body.length).toBeLessThan((400 * 1024) / 4);
+  });
+
+  it("remembers the ledger generation of each identity, so an idle poll after a UIDL reuse stays one read", () => {
+    // Prepare
+    const entries: SnapshotEntries = new Map([
+      [uidlHash("reused"), { kind: "copied", at: 1_768_000_000_000, generation: 3 }],
+      [uidlHash("fresh"), { kind: "pending", at: 1_768_000_000_000 }],
+    ]);
+    const otherGeneration: SnapshotEntries = new Map([
+      [uidlHash("reused"), { kind: "copied", at: 1_768_000_000_000, generation: 2 }],
+      [uidlHash("fresh"), { kind: "pending", at: 1_768_000_000_000 }],
+    ]);
+
+    // Act
+    const decoded = decodeSnapshot(encodeSnapshot(entries));
+
+    // Assess
+    expect(decoded.get(uidlHash("reused"))?.generation).toBe(3);
+    expect(decoded.get(uidlHash("fresh"))?.generation ?? 1).toBe(1);
+    expect(sameSnapshot(decoded, otherGeneration)).toBe(false);
+  });
+
+  it("still reads a format-1 snapshot (no generations) as generation 1 everywhere", () => {
+    // Prepare
+    const v1 = Buffer.alloc(5 + 13);
+    v1.writeUInt8(1, 0);
+    v1.writeUInt32BE(1, 1);
+    v1.write(uidlHash("old"), 5, 8, "hex");
+    v1.writeUInt8(1, 13);
+    v1.writeUInt32BE(1_768_000_000, 14);
+
+    // Act
+    const decoded = decodeSnapshot(new Uint8Array(v1));
+
+    // Assess
+    expect([...decoded]).toEqual([[uidlHash("old"), { kind: "copied", at: 1_768_000_000_000 }]]);
   });
 
   it("treats a damaged or foreign body as empty, which costs one full rescan and nothing else", () => {

@@ -10,6 +10,7 @@ import {
   ProtocolError,
   TimeoutError,
 } from "../../../shared/core/errors";
+import { invalidUidlStandIn } from "../../../shared/core/message-identity";
 import type { ScriptedPop3ServerOptions } from "../../fakes/scripted-pop3-server";
 import { collect, makeMessage, rejection, startServer } from "./pop3-test-support";
 
@@ -183,20 +184,6 @@ describe("Pop3Client wire robustness", () => {
     expect(error).toBeInstanceOf(ProtocolError);
   });
 
-  it("throws ProtocolError for an over-long listing line", async () => {
-    // Prepare
-    const { connect } = await serve({
-      messages: [],
-      reply: (context) => (context.command === "UIDL" ? `+OK\r\n1 ${"a".repeat(5000)}\r\n.\r\n` : undefined),
-    });
-    const client = await connect({ maxLineBytes: 1024 });
-    await client.login("alice", PASSWORD);
-    // Act
-    const error = await rejection(client.uidl());
-    // Assess
-    expect(error).toBeInstanceOf(ProtocolError);
-  });
-
   it("throws ProtocolError for a reply that is neither +OK nor -ERR", async () => {
     // Prepare
     const { connect } = await serve({
@@ -296,24 +283,68 @@ describe("Pop3Client listings", () => {
   it.each([
     ["a space", "bad uid"],
     ["too long", "u".repeat(71)],
+    ["5,000 characters", "v".repeat(5000)],
     ["a control byte", "bad\u0001uid"],
     ["8-bit", "caf\u00e9"],
-  ])("throws ProtocolError for a UIDL with %s (RFC 1939 §7)", async (_label, uidl) => {
+  ])(
+    "reports a UIDL with %s as invalid and keeps the entries beside it (RFC 1939 §7)",
+    async (_label, uidl) => {
+      // Prepare
+      const { connect } = await serve({
+        messages: [],
+        reply: (context) =>
+          context.command === "UIDL"
+            ? Buffer.from(`+OK\r\n1 good-1\r\n2 ${uidl}\r\n3 good-3\r\n.\r\n`, "latin1")
+            : undefined,
+      });
+      const client = await connect();
+      await client.login("alice", PASSWORD);
+      // Act
+      const listing = await client.uidl();
+      // Assess
+      expect(listing[0]).toEqual({ number: 1, uidl: "good-1" });
+      expect(listing[2]).toEqual({ number: 3, uidl: "good-3" });
+      const bad = listing[1];
+      expect(bad?.number).toBe(2);
+      expect(bad?.uidl).toBe(invalidUidlStandIn(Buffer.from(uidl, "latin1")));
+      expect(bad?.invalid).toContain("RFC 1939");
+      expect(bad?.invalid?.length ?? 0).toBeLessThan(200);
+    },
+  );
+
+  it("reports a UIDL line longer than the line bound as invalid instead of failing the listing", async () => {
+    // Prepare
+    const long = "a".repeat(5000);
+    const { connect } = await serve({
+      messages: [],
+      reply: (context) => (context.command === "UIDL" ? `+OK\r\n1 ${long}\r\n2 fine\r\n.\r\n` : undefined),
+    });
+    const client = await connect({ maxLineBytes: 1024 });
+    await client.login("alice", PASSWORD);
+    // Act
+    const listing = await client.uidl();
+    // Assess
+    expect(listing).toEqual([
+      { number: 1, uidl: invalidUidlStandIn(Buffer.from(long)), invalid: expect.stringContaining("5000") },
+      { number: 2, uidl: "fine" },
+    ]);
+  });
+
+  it("throws ProtocolError for an over-long LIST line", async () => {
     // Prepare
     const { connect } = await serve({
       messages: [],
-      reply: (context) =>
-        context.command === "UIDL" ? Buffer.from(`+OK\r\n1 ${uidl}\r\n.\r\n`, "latin1") : undefined,
+      reply: (context) => (context.command === "LIST" ? `+OK\r\n1 ${"9".repeat(5000)}\r\n.\r\n` : undefined),
     });
-    const client = await connect();
+    const client = await connect({ maxLineBytes: 1024 });
     await client.login("alice", PASSWORD);
     // Act
-    const error = await rejection(client.uidl());
+    const error = await rejection(client.list());
     // Assess
     expect(error).toBeInstanceOf(ProtocolError);
   });
 
-  it("throws ProtocolError when two messages share a UIDL", async () => {
+  it("reports both messages that share a UIDL, for the core to tell apart by content", async () => {
     // Prepare
     const { connect } = await serve({
       messages: [makeMessage("a", ["1"]), makeMessage("b", ["2"])],
@@ -322,10 +353,12 @@ describe("Pop3Client listings", () => {
     const client = await connect();
     await client.login("alice", PASSWORD);
     // Act
-    const error = await rejection(client.uidl());
+    const listing = await client.uidl();
     // Assess
-    expect(error).toBeInstanceOf(ProtocolError);
-    expect((error as Error).message).toContain("same");
+    expect(listing).toEqual([
+      { number: 1, uidl: "same" },
+      { number: 2, uidl: "same" },
+    ]);
   });
 
   it("accepts UIDLs of 70 printable characters", async () => {

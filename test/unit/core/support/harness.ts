@@ -3,6 +3,7 @@ import { type MailboxConfig, mailboxSchema } from "../../../../shared/config/ten
 import { type CopyBatchResult, copyBatch } from "../../../../shared/core/copy-batch";
 import { deleteCopiedInOwnSession } from "../../../../shared/core/delete-copied";
 import { type ListResult, listNewMessages } from "../../../../shared/core/list-new-messages";
+import { serverUidlOf } from "../../../../shared/core/message-identity";
 import type { CopyJob } from "../../../../shared/core/model";
 import type { PipelineDeps } from "../../../../shared/core/pipeline-deps";
 import { InMemoryArchiveStore } from "../../../fakes/in-memory-archive-store";
@@ -114,8 +115,12 @@ export class Harness {
     this.pop3.chunkSize = 333;
     this.pop3.onCommit = (uidls) => {
       for (const uidl of uidls) {
-        const archived = [...this.archive.objects.values()].some((o) => o.metadata.uidl === uidl);
-        if (!archived || this.sink.countFor(uidl) === 0) this.earlyDeletes.push(uidl);
+        // Ledger ids name the server UIDL first (docs/pipeline.md "Message identity").
+        const archived = [...this.archive.objects.values()].some(
+          (o) => serverUidlOf(o.metadata.uidl) === uidl,
+        );
+        const inGmail = this.sink.imported.some((m) => serverUidlOf(m.uidl) === uidl);
+        if (!archived || !inGmail) this.earlyDeletes.push(uidl);
       }
     };
   }
