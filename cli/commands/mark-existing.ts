@@ -24,11 +24,15 @@ export async function markExistingDelivered(
 ): Promise<{ onServer: number; marked: number; busy?: string }> {
   const deps = runtime.pipeline(new MemoryWorkQueue(runtime.clock));
   const key = { tenant: runtime.config.tenant, mailboxId: mailbox.id };
-  const session = await withMailboxSession(deps, key, mailbox, (scope) => scope.messages());
+  // Under the ledger ids the lister gives them (docs/pipeline.md "Message identity"): twins
+  // sharing a UIDL are marked by content, each one.
+  const session = await withMailboxSession(deps, key, mailbox, (scope) => scope.identify());
   if (session.kind === "busy") return { onServer: 0, marked: 0, busy: session.reason };
   const now = runtime.clock.now();
   const created = await runtime.ledger.createListed(
-    session.value.map((m) => ({ ...key, uidl: m.uidl, listedSize: m.size, listedAt: now })),
+    session.value.flatMap((m) =>
+      m.identity === undefined ? [] : [{ ...key, uidl: m.identity, listedSize: m.size, listedAt: now }],
+    ),
   );
   let marked = 0;
   for (const entry of created) {

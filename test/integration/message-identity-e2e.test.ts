@@ -2,6 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { markExistingDelivered } from "../../cli/commands/mark-existing";
 import { runOnce } from "../../cli/runtime/run-local";
 import { GmailApiStandIn } from "../fakes/gmail-api-stand-in";
 import { ScriptedPop3Server } from "../fakes/scripted-pop3-server";
@@ -85,6 +86,25 @@ describe("message identity through the local runtime", () => {
     expect(server.remainingMessages()).toEqual([]);
     expect(server.committedDeletions).toBe(3);
     expect([...deles].sort()).toEqual(["1", "2", "3"]);
+  });
+
+  it("marks both twins of a UIDL listed twice as already delivered (init --mark-existing), so neither is imported", async () => {
+    // Prepare
+    const [a, b, later] = generateMailbox(3, 1117).map((m) => Buffer.from(m.bytes));
+    if (a === undefined || b === undefined || later === undefined) throw new Error("corpus");
+    const { runtime, server } = await runtimeFor("marked", [a, b], ["dup", "dup"]);
+    const mailbox = runtime.config.mailboxes[0];
+    if (mailbox === undefined) throw new Error("config");
+
+    // Act
+    const marked = await markExistingDelivered(runtime, mailbox);
+    const summary = await runOnce(runtime).finally(() => runtime.close());
+
+    // Assess
+    expect(marked).toEqual({ onServer: 2, marked: 2 });
+    expect(summary.mailboxes[0]).toMatchObject({ newMessages: 0, copied: 0, deleted: 0 });
+    expect(copiesInGmail(a) + copiesInGmail(b)).toBe(0);
+    expect(server.remainingMessages()).toEqual([a, b]);
   });
 
   it("quarantines messages with a 71- and a 5,000-character UIDL (archived, left on the server) and delivers the rest", async () => {
