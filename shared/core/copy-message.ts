@@ -22,6 +22,7 @@ import {
   TlsError,
   TransientError,
 } from "./errors";
+import { gmailCopyOf, withPrefix } from "./gmail-copy";
 import { DEFAULT_HEADER_LIMIT_BYTES, readHeaderBlock } from "./header-block";
 import type { SessionScope } from "./mailbox-session";
 import { contentOf, serverUidlOf } from "./message-identity";
@@ -87,10 +88,12 @@ interface AttemptContext {
  *
  * The import runs under a claim (DESIGN.md invariant 3): `archived -> importing` is a conditional
  * write only one copier wins; a copier finding a fresh claim answers `retry-later` without
- * importing. A definite failure gives the claim back; an uncertain one (timeout, 5xx, reset, or a
- * claim left stale by a dead copier) is settled by Message-ID (look up the earlier import, else
- * import again: Gmail merges same-Message-ID imports) or, without one, by quarantining the
- * message as `IMPORT_UNCERTAIN` for the operator: never by a second blind import.
+ * importing. Gmail gets the archived bytes behind our trace lines (`shared/core/gmail-copy.ts`):
+ * a deterministic `X-Pop2Gmail-Id`, and a deterministic Message-ID for a message without one. A
+ * definite failure gives the claim back; an uncertain one (timeout, 5xx, reset, or a claim left
+ * stale by a dead copier) is settled by proof only: a look-up that finds a Gmail message carrying
+ * our trace id, or our own import returning an id. Without a read scope the same copy is imported
+ * again and Gmail merges it by its Message-ID. Nothing waits for an operator.
  *
  * Quarantines rejected, oversized and repeatedly failing messages (DESIGN.md invariant 5);
  * rethrows errors that break the whole mailbox (credentials, TLS, config, access). Resumes a
@@ -105,20 +108,15 @@ export async function copyMessage(
   policy: CopyPolicy = DEFAULT_COPY_POLICY,
 ): Promise<CopyOutcome> {
   const key: MessageKey = { tenant: job.tenant, mailboxId: job.mailboxId, uidl: job.uidl };
-  const found = (await deps.ledger.get(key)) ?? (await recreateListed(deps, job));
+  const stored = await deps.ledger.get(key);
+  const found = stored ?? (await recreateListed(deps, job));
   if (isCopied(found)) return { kind: "already-copied", entry: found };
   if (found.state === "quarantined") return { kind: "quarantined", entry: found };
   if (found.state === "importing") {
     const remainingMs = claimRemainingMs(deps, found, policy);
+    // A stale claim: the claimant died or timed out mid-import, so Gmail may hold the message or
+    // not. It is taken over below and settled by a look-up for our trace id (or a merged re-import).
     if (remainingMs > 0) return importInProgress(deps, key, found.attempts, remainingMs);
-    // The claimant died or timed out mid-import: Gmail may hold the message or not.
-    if (found.messageIdHeader === undefined) {
-      return quarantineUncertain(
-        deps,
-        key,
-        "a copier stopped during its Gmail import without recording the outcome",
-      );
-    }
   }
   if (found.attempts >= policy.maxAttempts) {
     return quarantined(
@@ -133,6 +131,9 @@ export async function copyMessage(
   const attempt = await deps.ledger.recordAttempt(key);
   const context: AttemptContext = { attempt, attemptsBefore, policy };
   let entry = found;
+  // An earlier life of this message (docs/pipeline.md, "A lost ledger"): the copier had to
+  // recreate the entry, or the archive already holds an object at its key.
+  let earlierLife = stored === undefined;
   try {
     if ((entry.state === "archived" || entry.state === "importing") && !(await archiveHolds(deps, entry))) {
       // The archived object is gone or damaged (a lifecycle rule, a hand edit): never import
@@ -140,6 +141,7 @@ export async function copyMessage(
       entry = await deps.ledger.transition(key, [entry.state], "listed");
     }
     if (entry.state === "listed") {
+      earlierLife = earlierLife || (await archiveHoldsAnObject(deps, archiveKeyFor(key)));
       const archived = await archiveFromServer(deps, scope, entry, policy);
       if (archived.kind !== "archived") return archived;
       entry = archived.entry;
@@ -154,9 +156,10 @@ export async function copyMessage(
         `${size} bytes is above maxMessageBytes ${mailbox.maxMessageBytes}; archived, not sent to Gmail`,
       );
     }
-    // An earlier import may have reached Gmail: a claim left stale by a dead copier, or a claim
-    // given back after an uncertain failure (only done for messages with a Message-ID).
-    const mayHaveImported = found.state === "importing" || (found.state === "archived" && attemptsBefore > 0);
+    // An earlier import may have reached Gmail: a claim left stale by a dead copier, a claim given
+    // back after an uncertain failure, or an earlier life the ledger forgot.
+    const mayHaveImported =
+      found.state === "importing" || (found.state === "archived" && attemptsBefore > 0) || earlierLife;
     return await importArchived(deps, mailbox, entry, mayHaveImported, context);
   } catch (error) {
     return afterFailure(deps, key, error, context);
@@ -306,8 +309,9 @@ async function copiedTwin(
 }
 
 /**
- * Claims the import, then imports the archived bytes (never the POP3 stream again, so Gmail gets
- * exactly what S3 holds) or reuses an earlier import found by Message-ID, then records it.
+ * Claims the import, then imports the Gmail copy (the archived bytes behind our trace lines;
+ * never the POP3 stream again, so Gmail gets exactly what S3 holds) or reuses an earlier import
+ * of this very copy found by its trace id, then records it.
  */
 async function importArchived(
   deps: CopyDeps,
@@ -319,8 +323,11 @@ async function importArchived(
   const key = keyOf(entry);
   const archiveKey = entry.archiveKey;
   const size = entry.archivedSize;
-  if (archiveKey === undefined || size === undefined) {
-    throw new IntegrityError(`ledger entry ${entry.uidl} is archived without an archive key or size`);
+  const sha256 = entry.sha256;
+  if (archiveKey === undefined || size === undefined || sha256 === undefined) {
+    throw new IntegrityError(
+      `ledger entry ${entry.uidl} is archived without an archive key, size or SHA-256`,
+    );
   }
   // The claim: one conditional write, so of two copiers (an SQS redelivery, maxSessions > 1)
   // only one goes on to import. From `importing` it takes over a stale claim.
@@ -331,11 +338,19 @@ async function importArchived(
     if (!(error instanceof LedgerConflictError)) throw error;
     return afterLostClaim(deps, key, error, context);
   }
+  const copy = gmailCopyOf({
+    ...key,
+    sha256,
+    ...(claim.messageIdHeader === undefined ? {} : { messageIdHeader: claim.messageIdHeader }),
+  });
   let gmailId: string | undefined;
   let importCalled = false;
   try {
-    if (mayHaveImported && claim.messageIdHeader !== undefined) {
-      gmailId = await deps.sink.findExisting(mailbox, claim.messageIdHeader);
+    if (mayHaveImported) {
+      gmailId = await deps.sink.findExisting(mailbox, {
+        messageIdHeader: copy.messageIdHeader,
+        traceId: copy.traceId,
+      });
     }
     if (gmailId === undefined) {
       importCalled = true;
@@ -343,9 +358,10 @@ async function importArchived(
         await deps.sink.import({
           mailbox,
           uidl: claim.uidl,
-          size,
-          ...(claim.messageIdHeader === undefined ? {} : { messageIdHeader: claim.messageIdHeader }),
-          open: () => deps.archive.open(archiveKey),
+          size: copy.prefix.byteLength + size,
+          messageIdHeader: copy.messageIdHeader,
+          traceId: copy.traceId,
+          open: async () => withPrefix(copy.prefix, await deps.archive.open(archiveKey)),
         })
       ).gmailId;
     }
@@ -353,7 +369,7 @@ async function importArchived(
     return afterImportFailure(deps, claim, error, { ...context, importCalled });
   }
   // A failure from here on leaves the claim: the import happened, and whoever finds the claim
-  // stale finds the import by Message-ID (or, without one, quarantines instead of importing).
+  // stale finds it by its trace id (or re-imports the same copy, which Gmail merges).
   const importedAt = now(deps);
   const state = stateAfterImport(mailbox.deleteAfter);
   const imported = await deps.ledger.transition(key, ["importing"], state, { gmailId, importedAt });
@@ -382,9 +398,9 @@ async function importArchived(
 /**
  * Settles a claim whose look-up or import failed. Nothing sent, or a failure that proves Gmail
  * did not act (`importSurelyFailed`): the claim is given back (or the message quarantined, for a
- * rejection). Otherwise Gmail may hold the message: with a Message-ID the claim is given back and
- * the next attempt looks the import up first (and a re-import merges); without one the message
- * is quarantined `IMPORT_UNCERTAIN`, as a second import could make a second copy.
+ * rejection). Otherwise Gmail may hold the copy: the claim is given back too, and the next
+ * attempt (`archived`, `attempts > 0`) looks for our trace id first; without a read scope it
+ * imports the same copy again, which Gmail merges by its (possibly synthesized) Message-ID.
  */
 async function afterImportFailure(
   deps: CopyDeps,
@@ -404,20 +420,19 @@ async function afterImportFailure(
     await releaseClaim(deps, key, rateLimited ? { attempts: context.attemptsBefore } : {});
     return afterFailure(deps, key, error, context, { attemptReturned: rateLimited });
   }
-  if (claim.messageIdHeader === undefined) {
-    return quarantineUncertain(deps, key, `the Gmail import ended with ${error.code} (${error.message})`);
-  }
   await releaseClaim(deps, key, {});
   return afterFailure(deps, key, error, context);
 }
 
 /**
  * True when the error proves Gmail did not import the message: it refused the request (429,
- * 4xx, credentials, permissions) or the request never left (TLS, config, `requestNotSent`).
- * Everything else (timeout, 5xx, reset, a broken reply) is uncertain.
+ * 4xx, credentials, permissions, a label it would not apply) or the request never left (TLS,
+ * config, `requestNotSent`). Everything else (timeout, 5xx, reset, a broken reply) is uncertain.
  */
 function importSurelyFailed(error: Pop2GmailError): boolean {
   if (error instanceof TransientError) return error.requestNotSent;
+  // A refusal of the mailbox's request (not retryable, not about this message) is definite.
+  if (!error.retryable && !isMessageLevel(error)) return true;
   return (
     error instanceof RateLimitedError ||
     error instanceof MessageRejectedError ||
@@ -525,19 +540,6 @@ function importInProgress(
   return retryLater(deps, key, error, attempt, Math.min(MAX_BACKOFF_MS, Math.max(1000, remainingMs)));
 }
 
-/** Quarantines a message without Message-ID whose import may or may not have reached Gmail. */
-function quarantineUncertain(deps: CopyDeps, key: MessageKey, why: string): Promise<CopyOutcome> {
-  return quarantined(
-    deps,
-    key,
-    ["importing"],
-    QUARANTINE_CODES.importUncertain,
-    `Gmail may or may not hold this message: ${why}. It has no Message-ID, so a second import ` +
-      "could make a second copy. It stays archived and on the POP3 server. Check Gmail for it; " +
-      "if it is not there, run `pop2gmail quarantine retry` to import it.",
-  );
-}
-
 function retryLater(
   deps: CopyDeps,
   key: MessageKey,
@@ -571,6 +573,23 @@ async function archiveHolds(deps: CopyDeps, entry: LedgerEntry): Promise<boolean
     return false;
   }
   return deps.archive.verify(entry.archiveKey, { size: entry.archivedSize, sha256: entry.sha256 });
+}
+
+/**
+ * True when the archive holds an object at `archiveKey` (opened and closed again, nothing read):
+ * before this copier archived the message, that means an earlier life the ledger may have lost.
+ */
+async function archiveHoldsAnObject(deps: CopyDeps, archiveKey: string): Promise<boolean> {
+  let body: AsyncIterable<Uint8Array>;
+  try {
+    body = await deps.archive.open(archiveKey);
+  } catch (error) {
+    // The port's answer for "no object under this key".
+    if (error instanceof IntegrityError) return false;
+    throw error;
+  }
+  await body[Symbol.asyncIterator]().return?.();
+  return true;
 }
 
 async function recreateListed(deps: CopyDeps, job: CopyJob): Promise<LedgerEntry> {
