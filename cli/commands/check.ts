@@ -1,5 +1,5 @@
 import { readFile } from "node:fs/promises";
-import { GoogleAccessTokens } from "../../shared/adapters/gmail/google-access-tokens";
+import { GMAIL_READ_SCOPES, GoogleAccessTokens } from "../../shared/adapters/gmail/google-access-tokens";
 import { LocalSecretStore } from "../../shared/adapters/local/local-secret-store";
 import { Pop3Client } from "../../shared/adapters/pop3/pop3-client";
 import { systemClock } from "../../shared/adapters/system-clock";
@@ -167,6 +167,7 @@ async function checkGoogle(
   }
   const scopes = [...token.scopes];
   const canImport = scopes.length === 0 || scopes.some((s) => INSERT_SCOPES.includes(s));
+  const canLookUp = scopes.length === 0 || scopes.some((s) => GMAIL_READ_SCOPES.some((r) => r === s));
   steps.push(
     canImport
       ? {
@@ -174,6 +175,7 @@ async function checkGoogle(
           step: "google scopes",
           ok: true,
           detail: scopes.length > 0 ? scopes.join(" ") : "not reported by the token endpoint",
+          ...(canLookUp ? {} : { warning: noReadScopeWarning(config, gmail.auth) }),
         }
       : {
           mailboxId: mailbox.id,
@@ -234,6 +236,23 @@ function failure(mailboxId: string, step: string, error: unknown): CheckStep {
     ...(error.hint === undefined ? {} : { fix: error.hint }),
     code: error.code,
   };
+}
+
+/**
+ * What a grant without a read scope means (docs/pipeline.md, "The import claim"): an uncertain
+ * import cannot be looked up, so the same copy is imported again and Gmail merges it.
+ */
+function noReadScopeWarning(config: LocalConfig, auth: MailboxConfig["gmail"]["auth"]): string {
+  const grant =
+    auth === "oauth"
+      ? `run \`pop2gmail auth google ${config.tenant} --read-scope\``
+      : "add https://www.googleapis.com/auth/gmail.readonly to the service account's domain-wide delegation";
+  return (
+    "no read scope (gmail.readonly, gmail.modify or mail.google.com): after an import whose answer was lost " +
+    "pop2gmail cannot look the message up in Gmail; it imports the same copy again and relies on Gmail merging " +
+    "it by its Message-ID (every copy carries one). Nothing is lost; to have it checked instead of re-sent, " +
+    `${grant}.`
+  );
 }
 
 function causeOf(step: string, error: Pop2GmailError): string {

@@ -109,6 +109,13 @@ export const tenantConfigSchema = strictObject({
     /** Quota units per minute per Gmail user: 6,000 on projects created since May 2026, else 15,000. */
     quotaUnitsPerMinute: z.number().int().positive().default(6000),
     maxConcurrentImports: z.number().int().min(1).max(50).default(4),
+    /**
+     * Timeout of one Gmail request without a large body (default 120 s); a request carrying a
+     * body gets its size at `minUploadKiBPerSecond` more (docs/pipeline.md, "Gmail requests are bounded").
+     */
+    requestTimeoutSeconds: z.number().int().min(5).max(900).optional(),
+    /** The slowest upload still waited for, in KiB per second (default 256). */
+    minUploadKiBPerSecond: z.number().int().min(1).optional(),
   }).prefault({}),
   archive: strictObject({
     /** Move archived objects to an infrequent-access storage class after this many days. */

@@ -169,4 +169,25 @@ describe("the Gmail copy's identity through the real Gmail client", () => {
     expect(small).toBe(120_000);
     expect(big).toBe(260_000);
   });
+
+  it("takes the request timeout and the slowest upload rate from the tenant's google config", () => {
+    // Prepare
+    const sink = new GmailMailSink({
+      secrets,
+      google: {
+        apiBaseUrl: urls.baseUrl,
+        tokenUrl: urls.tokenUrl,
+        quotaUnitsPerMinute: 6000,
+        maxConcurrentImports: 4,
+        requestTimeoutSeconds: 60,
+        minUploadKiBPerSecond: 1024,
+      },
+    });
+
+    // Act
+    const timeouts = [sink.timeoutFor(0), sink.timeoutFor(8 * 1024 * 1024)];
+
+    // Assess
+    expect(timeouts).toEqual([60_000, 68_000]);
+  });
 });

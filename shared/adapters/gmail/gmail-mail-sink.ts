@@ -52,13 +52,13 @@ export interface GmailMailSinkOptions {
   readonly random?: () => number;
   /**
    * Timeout of one HTTP request carrying no more than a small body (a look-up, a label call, a
-   * small multipart upload). Default 120 s. A request that carries a body gets
+   * small multipart upload). Default `google.requestTimeoutSeconds`, else 120 s. A request that carries a body gets
    * `bytes / minUploadBytesPerSecond` more (a multipart upload, a resumable chunk). A timed-out
    * import is not retried inside the sink: it reaches the core as an uncertain failure at once,
    * so the POP3 session is released (docs/pipeline.md, "Gmail requests are bounded").
    */
   readonly requestTimeoutMs?: number;
-  /** The slowest upload still waited for, in bytes per second. Default 256 KiB/s. */
+  /** The slowest upload still waited for, in bytes per second. Default `google.minUploadKiBPerSecond`, else 256 KiB/s. */
   readonly minUploadBytesPerSecond?: number;
   /** Share limiters between sinks of one process; by default each sink has its own registry. */
   readonly rateLimiters?: GmailRateLimiters;
@@ -103,10 +103,16 @@ export class GmailMailSink implements MailSink {
     this.#google = options.google;
     this.#clock = options.clock ?? systemClock;
     this.#logger = options.logger;
-    this.#timeoutMs = options.requestTimeoutMs ?? DEFAULT_GMAIL_REQUEST_TIMEOUT_MS;
+    const { requestTimeoutSeconds, minUploadKiBPerSecond } = options.google;
+    this.#timeoutMs =
+      options.requestTimeoutMs ??
+      (requestTimeoutSeconds === undefined ? DEFAULT_GMAIL_REQUEST_TIMEOUT_MS : requestTimeoutSeconds * 1000);
     this.#minUploadBytesPerSecond = Math.max(
       1,
-      options.minUploadBytesPerSecond ?? DEFAULT_MIN_UPLOAD_BYTES_PER_SECOND,
+      options.minUploadBytesPerSecond ??
+        (minUploadKiBPerSecond === undefined
+          ? DEFAULT_MIN_UPLOAD_BYTES_PER_SECOND
+          : minUploadKiBPerSecond * 1024),
     );
     this.#tokens = new GoogleAccessTokens({
       tokenUrl: options.google.tokenUrl,
