@@ -15,8 +15,9 @@ const SNAPSHOT_WRITE_TRIES = 5;
  * `TOO_MANY_ATTEMPTS` message gets a full set. The lister's snapshot forgets the UIDL, so the
  * next poll reads the entry and sends a copy job (and later reports the delete as due).
  *
- * For `IMPORT_UNCERTAIN`, release only after checking that Gmail does not hold the message: it
- * has no Message-ID, so the copier imports it without asking.
+ * For `IMPORT_UNCERTAIN` (only versions before the Gmail copy's trace line wrote it), release only
+ * after checking that Gmail does not hold the message: that earlier copy carries neither our trace
+ * id nor a Message-ID, so neither a look-up nor Gmail's merge would catch a second copy.
  *
  * Returns the entry as written, or undefined when the message is not quarantined.
  */
