@@ -189,6 +189,25 @@ describe("GmailMailSink error kinds", () => {
     expect(standIn.requestLog().filter((e) => isImport(e.request))).toHaveLength(1);
   });
 
+  it("gives up a resumable upload whose chunk stalls after that one request, without resuming it", async () => {
+    // Prepare: resumable for anything above 64 bytes; the first chunk never gets an answer.
+    standIn.injectFault({
+      match: (r) => r.operation === "upload-chunk",
+      times: 1,
+      action: { kind: "stall" },
+    });
+
+    // Act
+    const error = await sink({ maxAttempts: 5, requestTimeoutMs: 300, resumableThresholdBytes: 64 })
+      .import(pipelineImportRequestOf(mailbox, "u1", smallTestMessage("r@acme.it"), "<r@acme.it>"))
+      .catch((e) => e);
+
+    // Assess
+    expect(error).toBeInstanceOf(TimeoutError);
+    const sent = standIn.requestLog().filter((e) => e.request.operation === "upload-chunk");
+    expect(sent).toHaveLength(1);
+  });
+
   it("calls a 400 on a label call a label problem, not a rejection of the message", async () => {
     // Prepare
     standIn.injectFault({

@@ -325,7 +325,7 @@ export class GmailMailSink implements MailSink {
           open: request.open,
           accessToken: async () => (await this.#tokens.get(gmail)).value,
           chunkBytes: this.#chunkBytes,
-          timeoutMs: this.timeoutFor(this.#chunkBytes),
+          timeoutMs: this.timeoutFor(Math.min(this.#chunkBytes, request.size)),
           clock: this.#clock,
           maxChunkResumes: 3,
           toError: (failure) => this.#errorFrom(request.mailbox, "import", failure),

@@ -100,7 +100,11 @@ async function sendChunk(
       });
     } catch (error) {
       if (!(error instanceof HttpTransportFailure)) throw error;
-      if (resumes >= input.maxChunkResumes) throw input.toError(error.failure);
+      // A chunk that got no answer in its whole timeout is not resumed: the caller gets the
+      // uncertain failure at once (docs/pipeline.md, "Gmail requests are bounded"). A reset is.
+      if (error.failure.timedOut === true || resumes >= input.maxChunkResumes) {
+        throw input.toError(error.failure);
+      }
     }
     if (response) {
       const outcome = interpret(input, response);
