@@ -5,10 +5,11 @@ import type { MailboxConfig } from "../../shared/config/tenant-config";
 import { copyBatch } from "../../shared/core/copy-batch";
 import { type CopyOutcome, type CopyPolicy, DEFAULT_COPY_POLICY } from "../../shared/core/copy-message";
 import { deleteCopiedInOwnSession } from "../../shared/core/delete-copied";
-import { Pop2GmailError } from "../../shared/core/errors";
+import { EnvironmentError, environmentErrorOf, Pop2GmailError } from "../../shared/core/errors";
 import type { CopyJob, LedgerState, MailboxKey } from "../../shared/core/model";
 import type { PipelineDeps } from "../../shared/core/pipeline-deps";
 import { pollInOneSession } from "../../shared/core/poll-in-one-session";
+import { delaySecondsOf, environmentBackoffMs, resendAfter } from "../../shared/core/retry-rule";
 import type { Clock } from "../../shared/ports/clock";
 import type { LocalRuntime } from "./local-runtime";
 import { acquireRunLock } from "./run-lock";
@@ -18,6 +19,11 @@ export interface MailboxFailure {
   readonly code: string;
   readonly message: string;
   readonly hint?: string;
+  /**
+   * Set when the pass stopped on a fault of our own environment (`EnvironmentError`: full disk,
+   * read-only folder, failing ledger): the system's code, e.g. `ENOSPC` or `SQLITE_FULL`.
+   */
+  readonly environmentErrno?: string;
 }
 
 /** What one mailbox's pass did. */
@@ -27,13 +33,18 @@ export interface MailboxRunSummary {
   newMessages: number;
   copied: number;
   alreadyCopied: number;
+  /** Messages quarantined by this pass (never `gone` ones: those are counted in `gone`). */
   quarantined: number;
+  /** Messages that left the server before they were copied (quarantined `VANISHED` in the ledger). */
+  gone: number;
   retryLater: number;
   deleted: number;
   /** Messages not yet safely copied and deleted (listed, archived, importing, or imported awaiting DELE). */
   inFlight: number;
   busy?: string;
   failure?: MailboxFailure;
+  /** True when a deadline cut work short (a POP3 or Gmail timeout, or the stop deadline). */
+  timedOut: boolean;
 }
 
 /** The outcome of `runOnce`: `ok` only when every mailbox was reached and nothing is in flight. */
@@ -46,6 +57,12 @@ export interface RunSummary {
   readonly ok: boolean;
   /** True when a stop signal cut the run short. */
   readonly stopped: boolean;
+  /** Messages quarantined (or found gone) by this run, over all mailboxes. */
+  readonly quarantined: number;
+  /** The first fault of our own environment that stopped a mailbox's pass, if any. */
+  readonly environmentError?: MailboxFailure;
+  /** True when a deadline cut work short in some mailbox (see `MailboxRunSummary.timedOut`). */
+  readonly timedOut: boolean;
 }
 
 /** States whose message is not yet done with; `imported` (deleteAfter immediately) awaits its DELE. */
@@ -55,10 +72,19 @@ export const IN_FLIGHT_STATES: readonly LedgerState[] = ["listed", "archived", "
 // so it is settled at once (Message-ID look-up / merge, or IMPORT_UNCERTAIN) instead of in 16 min.
 const LOCAL_COPY_POLICY: CopyPolicy = { ...DEFAULT_COPY_POLICY, importClaimMs: 0 };
 
+/** How long a stop signal waits for the message in hand before the session is dropped. */
+export const DEFAULT_STOP_GRACE_MS = 30_000;
+
 /** Options of a run. */
 export interface RunOptions {
-  /** Abort to stop: the message in hand is finished, copied ones deleted, then the run returns. */
+  /**
+   * Abort to stop: the message in hand is finished, copied ones deleted, then the run returns.
+   * If the message in hand takes longer than `stopGraceMs`, its POP3 session is dropped (nothing
+   * is deleted without QUIT) and the run returns anyway (docs/pipeline.md, "Time limits").
+   */
   readonly signal?: AbortSignal;
+  /** Default `DEFAULT_STOP_GRACE_MS`, measured in real time from the stop signal. */
+  readonly stopGraceMs?: number;
 }
 
 /** One mailbox's state across polls: its queue survives from one poll to the next. */
@@ -68,6 +94,8 @@ class MailboxWorker {
   readonly key: MailboxKey;
   /** The server's LOGIN-DELAY seen by the last poll: polls start no closer together than this. */
   loginDelayMs = 0;
+  /** Consecutive passes stopped by an `EnvironmentError`; sets the back-off (`environmentBackoffMs`). */
+  environmentFailures = 0;
 
   constructor(
     private readonly runtime: LocalRuntime,
@@ -92,7 +120,7 @@ class MailboxWorker {
   }
 
   /** Lists, copies what is queued (waiting up to `maxWaitMs` for scheduled retries), deletes what is due. */
-  async pass(maxWaitMs: number, signal: AbortSignal | undefined): Promise<MailboxRunSummary> {
+  async pass(maxWaitMs: number, stop: StopSignals): Promise<MailboxRunSummary> {
     const summary: MailboxRunSummary = {
       mailboxId: this.mailbox.id,
       onServer: 0,
@@ -100,11 +128,13 @@ class MailboxWorker {
       copied: 0,
       alreadyCopied: 0,
       quarantined: 0,
+      gone: 0,
       retryLater: 0,
       deleted: 0,
       inFlight: 0,
+      timedOut: false,
     };
-    const stopped = () => signal?.aborted === true;
+    const stopped = () => stop.signal?.aborted === true;
     try {
       // One session per poll; on a LOGIN-DELAY server it copies and deletes too (docs/pipeline.md).
       const polled = await pollInOneSession(this.deps, this.key.tenant, this.mailbox, {
@@ -126,7 +156,7 @@ class MailboxWorker {
         const listed = polled.listed;
         summary.onServer = listed.onServer;
         summary.newMessages = listed.newMessages;
-        await this.drain(summary, maxWaitMs, stopped);
+        await this.drain(summary, maxWaitMs, stopped, stop.hardStop);
         if (listed.deletesDue > 0 && !stopped() && summary.busy === undefined) {
           const outcome = await deleteCopiedInOwnSession(this.deps, this.key.tenant, this.mailbox, {
             uidls: listed.dueUidls,
@@ -134,25 +164,49 @@ class MailboxWorker {
           if (outcome.kind === "deleted") summary.deleted += outcome.deleted;
         }
       }
-    } catch (error) {
-      if (!(error instanceof Pop2GmailError)) throw error;
-      this.runtime.ledger.recordPoll({
-        ...this.key,
-        at: this.runtime.clock.now(),
-        ok: false,
-        errorCode: error.code,
-      });
+      this.environmentFailures = 0;
+    } catch (thrown) {
+      const error = asKnownError(thrown);
+      if (error === undefined) throw thrown;
+      this.environmentFailures = error instanceof EnvironmentError ? this.environmentFailures + 1 : 0;
+      // The ledger may be what failed: the failure is still reported, only not recorded.
+      tryLedger(() =>
+        this.runtime.ledger.recordPoll({
+          ...this.key,
+          at: this.runtime.clock.now(),
+          ok: false,
+          errorCode: error.code,
+        }),
+      );
       summary.failure = {
         code: error.code,
         message: error.message,
         ...(error.hint === undefined ? {} : { hint: error.hint }),
+        ...(error instanceof EnvironmentError ? { environmentErrno: error.errno } : {}),
       };
+      if (error.code === "TIMEOUT") summary.timedOut = true;
     }
-    summary.inFlight = (await this.runtime.ledger.listByState(this.key, IN_FLIGHT_STATES)).length;
+    try {
+      summary.inFlight = (await this.runtime.ledger.listByState(this.key, IN_FLIGHT_STATES)).length;
+    } catch (thrown) {
+      if (asKnownError(thrown) === undefined) throw thrown;
+      // Unknown while the ledger cannot be read: at least the jobs still queued are in flight.
+      summary.inFlight = this.queue.size;
+    }
     return summary;
   }
 
-  private async drain(summary: MailboxRunSummary, maxWaitMs: number, stopped: () => boolean): Promise<void> {
+  /** Milliseconds to leave this mailbox alone after its pass, beyond the poll interval. */
+  backoffMs(): number {
+    return this.environmentFailures === 0 ? 0 : environmentBackoffMs(this.environmentFailures);
+  }
+
+  private async drain(
+    summary: MailboxRunSummary,
+    maxWaitMs: number,
+    stopped: () => boolean,
+    hardStop: AbortSignal | undefined,
+  ): Promise<void> {
     const { clock, config } = this.runtime;
     const waitUntil = clock.now() + maxWaitMs;
     while (!stopped()) {
@@ -163,31 +217,42 @@ class MailboxWorker {
         await clock.sleep(Math.max(0, next - clock.now()));
         continue;
       }
-      const result = await copyBatch(
-        this.deps,
-        this.key.tenant,
-        this.mailbox,
-        jobs,
-        LOCAL_COPY_POLICY,
-        stopped,
-      );
+      let result: Awaited<ReturnType<typeof copyBatch>>;
+      try {
+        result = await copyBatch(
+          this.deps,
+          this.key.tenant,
+          this.mailbox,
+          jobs,
+          LOCAL_COPY_POLICY,
+          stopped,
+          hardStop === undefined ? {} : { abort: hardStop },
+        );
+      } catch (thrown) {
+        // The pass stops (a broken mailbox, our own disk or ledger): its jobs wait in the queue
+        // for the next pass instead of vanishing with this one.
+        const error = asKnownError(thrown);
+        const delayMs =
+          error instanceof EnvironmentError ? environmentBackoffMs(this.environmentFailures + 1) : 0;
+        await this.queue.enqueue(jobs, { delaySeconds: delaySecondsOf(delayMs) });
+        throw error ?? thrown;
+      }
       summary.deleted += result.deleted;
       for (const [index, outcome] of result.outcomes.entries()) {
         const job = jobs[index];
         if (job === undefined || outcome === undefined) continue;
         if (outcome.kind === "copied") summary.copied++;
         else if (outcome.kind === "already-copied") summary.alreadyCopied++;
-        else if (outcome.kind === "quarantined" || outcome.kind === "gone") summary.quarantined++;
+        else if (outcome.kind === "quarantined") summary.quarantined++;
+        else if (outcome.kind === "gone") summary.gone++;
         else if (outcome.kind === "retry-later") {
           summary.retryLater++;
-          await this.queue.enqueue([job], {
-            delaySeconds: Math.min(900, Math.ceil(outcome.retryAfterMs / 1000)),
-          });
-        } else if (outcome.kind === "busy") {
-          // The server's lock is someone else's (a mail app): the job stays for the next poll.
-          summary.busy = outcome.reason;
-          await this.queue.enqueue([job]);
-        }
+          if (outcome.error.code === "TIMEOUT" || hardStop?.aborted === true) summary.timedOut = true;
+        } else if (outcome.kind === "busy") summary.busy = outcome.reason;
+        // The one rule (docs/pipeline.md, "Re-sending jobs"); a busy mailbox also ends this pass.
+        const verdict = resendAfter(outcome);
+        if (verdict.resend)
+          await this.queue.enqueue([job], { delaySeconds: delaySecondsOf(verdict.delayMs) });
       }
       if (summary.busy !== undefined) return;
     }
@@ -198,7 +263,8 @@ class MailboxWorker {
 function countInSession(summary: MailboxRunSummary, outcome: CopyOutcome): void {
   if (outcome.kind === "copied") summary.copied++;
   else if (outcome.kind === "already-copied") summary.alreadyCopied++;
-  else if (outcome.kind === "quarantined" || outcome.kind === "gone") summary.quarantined++;
+  else if (outcome.kind === "quarantined") summary.quarantined++;
+  else if (outcome.kind === "gone") summary.gone++;
   else if (outcome.kind === "retry-later") summary.retryLater++;
   else summary.busy = outcome.reason;
 }
@@ -207,13 +273,72 @@ function uniqueByUidl(jobs: readonly CopyJob[]): CopyJob[] {
   return [...new Map(jobs.map((job) => [job.uidl, job])).values()];
 }
 
-/** Takes the data directory's run lock and forgets leases of dead processes. */
+/**
+ * `thrown` as one of our errors: itself, or a raw file-system or SQLite error with an
+ * environment code (a full disk under the ledger) as an `EnvironmentError`; else undefined.
+ */
+function asKnownError(thrown: unknown): Pop2GmailError | undefined {
+  const environment = environmentErrorOf(thrown, "archive", "use the data directory");
+  if (environment !== undefined) return environment;
+  return thrown instanceof Pop2GmailError ? thrown : undefined;
+}
+
+function tryLedger(write: () => void): void {
+  try {
+    write();
+  } catch (thrown) {
+    if (asKnownError(thrown) === undefined) throw thrown;
+  }
+}
+
+/** The stop signal of a run, and the hard stop that follows it after the grace period. */
+interface StopSignals {
+  readonly signal: AbortSignal | undefined;
+  readonly hardStop: AbortSignal | undefined;
+}
+
+/**
+ * Arms the hard stop: `stopGraceMs` after `signal` aborts, the POP3 session in use is dropped and
+ * the message in hand given up (copyBatch's `abort`). Real time, as the operator waits in it.
+ */
+function stopSignals(options: RunOptions): StopSignals & { dispose(): void } {
+  const { signal } = options;
+  if (signal === undefined) return { signal, hardStop: undefined, dispose: () => {} };
+  const hard = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const arm = () => {
+    timer = setTimeout(() => hard.abort(), options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS);
+    timer.unref();
+  };
+  if (signal.aborted) arm();
+  else signal.addEventListener("abort", arm, { once: true });
+  return {
+    signal,
+    hardStop: hard.signal,
+    dispose: () => {
+      signal.removeEventListener("abort", arm);
+      if (timer !== undefined) clearTimeout(timer);
+    },
+  };
+}
+
+/**
+ * Takes the data directory's run lock, forgets leases of dead processes and removes the archive
+ * temp files a killed process left behind (no writer can hold them while we hold the lock).
+ */
 async function start(runtime: LocalRuntime) {
   const lock = await acquireRunLock(runtime.config.local.dataDir);
-  runtime.ledger.releaseAllLeases();
-  const workers = runtime.config.mailboxes.map((mailbox) => new MailboxWorker(runtime, mailbox));
-  for (const worker of workers) await worker.recover();
-  return { lock, workers };
+  try {
+    runtime.ledger.releaseAllLeases();
+    await runtime.archive.removeOrphans();
+    const workers = runtime.config.mailboxes.map((mailbox) => new MailboxWorker(runtime, mailbox));
+    for (const worker of workers) await worker.recover();
+    return { lock, workers };
+  } catch (error) {
+    await lock.release();
+    // A read-only or full data directory at start-up is reported as what it is, with its hint.
+    throw asKnownError(error) ?? error;
+  }
 }
 
 /**
@@ -224,14 +349,16 @@ async function start(runtime: LocalRuntime) {
 export async function runOnce(runtime: LocalRuntime, options: RunOptions = {}): Promise<RunSummary> {
   const startedAt = new Date(runtime.clock.now()).toISOString();
   const { lock, workers } = await start(runtime);
+  const stop = stopSignals(options);
   try {
     const mailboxes: MailboxRunSummary[] = [];
     for (const worker of workers) {
       if (options.signal?.aborted) break;
-      mailboxes.push(await worker.pass(runtime.config.local.maxRetryWaitSeconds * 1000, options.signal));
+      mailboxes.push(await worker.pass(runtime.config.local.maxRetryWaitSeconds * 1000, stop));
     }
     return summarize(runtime, startedAt, mailboxes, options.signal?.aborted === true);
   } finally {
+    stop.dispose();
     await lock.release();
   }
 }
@@ -247,6 +374,7 @@ export async function runForever(
   const { lock, workers } = await start(runtime);
   const { clock } = runtime;
   const dueAt = new Map(workers.map((worker) => [worker, clock.now()]));
+  const stop = stopSignals(options);
   try {
     while (!options.signal?.aborted) {
       for (const worker of workers) {
@@ -255,13 +383,18 @@ export async function runForever(
         // Polls are pollSeconds apart from start to start, so a message waits at most one interval
         // plus its own copy. Scheduled retries are picked up by the next poll, not waited for.
         const startedAt = clock.now();
-        options.onPass?.(await worker.pass(0, options.signal));
-        dueAt.set(worker, startedAt + Math.max(worker.mailbox.pollSeconds * 1000, worker.loginDelayMs));
+        options.onPass?.(await worker.pass(0, stop));
+        // A pass stopped by our own environment (full disk, ...) backs off further each time.
+        dueAt.set(
+          worker,
+          startedAt + Math.max(worker.mailbox.pollSeconds * 1000, worker.backoffMs(), worker.loginDelayMs),
+        );
       }
       const next = Math.min(...dueAt.values());
       await sleepUnlessAborted(clock, Math.max(0, next - clock.now()), options.signal);
     }
   } finally {
+    stop.dispose();
     await lock.release();
   }
 }
@@ -276,6 +409,7 @@ async function summarize(
   const reachedAll =
     mailboxes.length === runtime.config.mailboxes.length &&
     mailboxes.every((m) => m.busy === undefined && m.failure === undefined);
+  const environmentError = mailboxes.find((m) => m.failure?.environmentErrno !== undefined)?.failure;
   return {
     tenant: runtime.config.tenant,
     startedAt,
@@ -284,6 +418,9 @@ async function summarize(
     inFlight,
     ok: reachedAll && inFlight === 0 && !stopped,
     stopped,
+    quarantined: mailboxes.reduce((sum, m) => sum + m.quarantined + m.gone, 0),
+    ...(environmentError === undefined ? {} : { environmentError }),
+    timedOut: mailboxes.some((m) => m.timedOut),
   };
 }
 

@@ -8,6 +8,8 @@ import {
   AccessDeniedError,
   ConfigError,
   CredentialsError,
+  type EnvironmentError,
+  environmentErrorOf,
   ImportInProgressError,
   IntegrityError,
   LedgerConflictError,
@@ -29,6 +31,7 @@ import { contentOf, serverUidlOf } from "./message-identity";
 import type { ContentDigest, CopyJob, LedgerEntry, LedgerState, MessageKey, ServerMessage } from "./model";
 import type { PipelineDeps } from "./pipeline-deps";
 import { QUARANTINE_CODES, quarantine } from "./quarantine";
+import { DEFAULT_ARCHIVE_MAX_BYTES, retrieveBound } from "./retr-bound";
 
 /** What became of one copy job. Anything not listed here is thrown. */
 export type CopyOutcome =
@@ -44,9 +47,11 @@ export interface CopyPolicy {
   /** Copy attempts started (a crash counts) before the message is quarantined. */
   readonly maxAttempts: number;
   /**
-   * Largest message archived at all. Above `mailbox.maxMessageBytes` a message is still archived
-   * (S3 takes it, streaming keeps memory flat) and then quarantined; above this hard bound a
-   * hostile or broken server is cut off and the message is quarantined unarchived.
+   * Largest message archived at all (default `DEFAULT_ARCHIVE_MAX_BYTES`). A message LIST
+   * announces above `mailbox.maxMessageBytes` is still archived whole (S3 takes it, streaming
+   * keeps memory flat) and then quarantined; a RETR stops at `retrieveBound` (never past this
+   * hard bound, and past `maxMessageBytes` only for a message LIST announced that large), so a
+   * hostile or broken server is cut off there and the message quarantined unarchived.
    */
   readonly archiveMaxBytes: number;
   /** Read-ahead for the header block (Message-ID, topmost Received). */
@@ -64,7 +69,7 @@ export const DEFAULT_IMPORT_CLAIM_MS = 16 * 60 * 1000;
 
 export const DEFAULT_COPY_POLICY: CopyPolicy = {
   maxAttempts: 5,
-  archiveMaxBytes: 2 * 1024 * 1024 * 1024,
+  archiveMaxBytes: DEFAULT_ARCHIVE_MAX_BYTES,
   headerLimitBytes: DEFAULT_HEADER_LIMIT_BYTES,
   importClaimMs: DEFAULT_IMPORT_CLAIM_MS,
 };
@@ -141,10 +146,17 @@ export async function copyMessage(
       entry = await deps.ledger.transition(key, [entry.state], "listed");
     }
     if (entry.state === "listed") {
-      earlierLife = earlierLife || (await archiveHoldsAnObject(deps, archiveKeyFor(key)));
-      const archived = await archiveFromServer(deps, scope, entry, policy);
-      if (archived.kind !== "archived") return archived;
-      entry = archived.entry;
+      const heldBefore = await archiveHoldsAnObject(deps, archiveKeyFor(key));
+      earlierLife = earlierLife || heldBefore;
+      if (heldBefore && !(await onServer(scope, entry.uidl))) {
+        // Gone from the server, but archived by an earlier life (a lost ledger and a stale job,
+        // or a crash after the archive write): the archive is the message, not "vanished".
+        entry = await adoptArchived(deps, entry, policy);
+      } else {
+        const archived = await archiveFromServer(deps, scope, entry, policy);
+        if (archived.kind !== "archived") return archived;
+        entry = archived.entry;
+      }
     }
     const size = entry.archivedSize ?? entry.listedSize;
     if (size > mailbox.maxMessageBytes) {
@@ -201,7 +213,8 @@ async function archiveFromServer(
   let digest: { size: number; sha256: string };
   let headers: { messageId?: string; receivedAt?: number };
   try {
-    const raw = await scope.session.retrieve(message.number, { maxBytes: policy.archiveMaxBytes });
+    const maxBytes = retrieveBound(scope.config, message.size, policy.archiveMaxBytes);
+    const raw = await scope.session.retrieve(message.number, { maxBytes });
     const block = await readHeaderBlock(raw, policy.headerLimitBytes);
     headers = block.headers;
     const tap = new DigestingStream(block.body);
@@ -478,6 +491,16 @@ async function afterFailure(
   context: AttemptContext,
   options: { readonly attemptReturned?: boolean } = {},
 ): Promise<CopyOutcome> {
+  const environment = environmentFaultOf(error);
+  if (environment !== undefined) {
+    // Our disk, permissions or ledger failed, not the message (docs/pipeline.md, "Environment
+    // faults"): the attempt goes back and the pass stops. Best effort: the ledger itself may be
+    // what failed, and then the attempt was most likely never recorded either.
+    if (options.attemptReturned !== true) {
+      await giveAttemptBack(deps, key, context.attemptsBefore).catch(() => {});
+    }
+    throw environment;
+  }
   // Anything that is not one of our errors is a bug or a crash: let it surface.
   if (!(error instanceof Pop2GmailError)) throw error;
   if (error instanceof MessageRejectedError || error instanceof MessageTooLargeError) {
@@ -490,7 +513,12 @@ async function afterFailure(
     const retryAfterMs = error instanceof RateLimitedError ? error.retryAfterMs : 1000;
     return retryLater(deps, key, error, context.attempt, retryAfterMs);
   }
-  if (!isMessageLevel(error)) throw error;
+  if (!isMessageLevel(error)) {
+    // Credentials, TLS, configuration, permissions: the mailbox is broken, not this message, so
+    // the attempt goes back too (a revoked token must not quarantine mail across runs).
+    if (options.attemptReturned !== true) await giveAttemptBack(deps, key, context.attemptsBefore);
+    throw error;
+  }
   if (context.attempt >= context.policy.maxAttempts) {
     return quarantined(
       deps,
@@ -502,6 +530,14 @@ async function afterFailure(
   }
   const backoff = Math.min(MAX_BACKOFF_MS, 30_000 * 2 ** (context.attempt - 1));
   return retryLater(deps, key, error, context.attempt, backoff);
+}
+
+/**
+ * An `EnvironmentError`, or an error carrying an environment code (a ledger adapter that let
+ * `SQLITE_FULL` through, an archive I/O error wrapped as transient) as one; else undefined.
+ */
+function environmentFaultOf(error: unknown): EnvironmentError | undefined {
+  return environmentErrorOf(error, "archive", "use the archive or the ledger");
 }
 
 /**
@@ -590,6 +626,40 @@ async function archiveHoldsAnObject(deps: CopyDeps, archiveKey: string): Promise
   }
   await body[Symbol.asyncIterator]().return?.();
   return true;
+}
+
+/** Whether the server still lists the message (by its ledger id, or a twin of its UIDL). */
+async function onServer(scope: SessionScope, ledgerId: string): Promise<boolean> {
+  return ((await scope.find(ledgerId)) ?? (await anyTwin(scope, ledgerId))) !== undefined;
+}
+
+/**
+ * Records the object already archived under a `listed` entry's key as its archive (`listed ->
+ * archived`), for a message the server no longer has: size, SHA-256 and headers are read from
+ * the stored object itself and checked against the store's own record (docs/pipeline.md, "A lost
+ * ledger"). An object is only ever stored whole, as RETR served it.
+ */
+async function adoptArchived(deps: CopyDeps, entry: LedgerEntry, policy: CopyPolicy): Promise<LedgerEntry> {
+  const key = keyOf(entry);
+  const archiveKey = archiveKeyFor(key);
+  const block = await readHeaderBlock(await deps.archive.open(archiveKey), policy.headerLimitBytes);
+  const tap = new DigestingStream(block.body);
+  for await (const _chunk of tap) {
+    // Read to the end only to digest it.
+  }
+  const digest = tap.digest();
+  if (!(await deps.archive.verify(archiveKey, digest))) {
+    throw new IntegrityError(`archive ${archiveKey} changed while it was being read`);
+  }
+  const { messageId, receivedAt } = block.headers;
+  return deps.ledger.transition(key, ["listed"], "archived", {
+    archiveKey,
+    archivedSize: digest.size,
+    sha256: digest.sha256,
+    archivedAt: now(deps),
+    ...(messageId === undefined ? {} : { messageIdHeader: messageId }),
+    ...(receivedAt === undefined ? {} : { receivedAt }),
+  });
 }
 
 async function recreateListed(deps: CopyDeps, job: CopyJob): Promise<LedgerEntry> {
