@@ -2,8 +2,10 @@ import type { MailboxConfig } from "../config/tenant-config";
 import type { BusyReason } from "../ports/telemetry";
 import { type CopyOutcome, type CopyPolicy, copyMessage, DEFAULT_COPY_POLICY } from "./copy-message";
 import { deleteCopied } from "./delete-copied";
+import { ConfigError } from "./errors";
 import {
   DEFAULT_LIST_POLICY,
+  type ListDeps,
   type ListingRead,
   type ListPolicy,
   type ListResult,
@@ -13,6 +15,17 @@ import {
 import { withMailboxSession } from "./mailbox-session";
 import type { CopyJob, LedgerEntry, MailboxKey } from "./model";
 import type { PipelineDeps } from "./pipeline-deps";
+
+/** The ports that copying needs beyond the lister's. */
+export type CopyPorts = Pick<PipelineDeps, "archive" | "sink">;
+
+/**
+ * The lister's ports, and the copier's where this process has them: directly (the local
+ * runtime), or built on first need by `copyPorts` (the list-new-messages function, which copies
+ * only for a mailbox that announces a login delay).
+ */
+export type PollDeps = ListDeps &
+  Partial<CopyPorts> & { readonly copyPorts?: () => Promise<CopyPorts> | CopyPorts };
 
 /** What one poll did. `inSession` is set when the server has a login delay and the poll copied. */
 export type MailboxPollResult =
@@ -27,7 +40,7 @@ export type MailboxPollResult =
     };
 
 /**
- * One poll of a mailbox in exactly one POP3 session (docs/pipeline.md "Login delay").
+ * One poll of a mailbox in exactly one POP3 session (docs/pipeline.md "Login delay and UTF8").
  *
  * Without a login delay it is `listNewMessages`: UIDL + LIST, QUIT, then the diff and the enqueue,
  * so the maildrop is held no longer than before. When the session announces `LOGIN-DELAY`
@@ -37,7 +50,7 @@ export type MailboxPollResult =
  * and due, and QUITs once. Nothing is enqueued in that case: the work is done.
  */
 export async function pollInOneSession(
-  deps: PipelineDeps,
+  deps: PollDeps,
   tenant: string,
   mailbox: MailboxConfig,
   policies: { list?: ListPolicy; copy?: CopyPolicy; shouldStop?: () => boolean } = {},
@@ -51,6 +64,7 @@ export async function pollInOneSession(
     const read = await readListing(deps, scope);
     const delaySeconds = scope.session.capabilities?.loginDelaySeconds ?? 0;
     if (delaySeconds <= 0) return { read, delaySeconds, work: undefined };
+    const copying = { ...deps, ...(await copyPortsOf(deps, mailbox, delaySeconds)) };
     const captured: CopyJob[] = [];
     const listed = await listFrom(
       { ...deps, queue: { enqueue: async (jobs) => void captured.push(...jobs) } },
@@ -67,7 +81,7 @@ export async function pollInOneSession(
     const outcomes: CopyOutcome[] = [];
     for (const job of jobs) {
       if (scope.broken || shouldStop()) break;
-      outcomes.push(await copyMessage(deps, scope, mailbox, job, policies.copy ?? DEFAULT_COPY_POLICY));
+      outcomes.push(await copyMessage(copying, scope, mailbox, job, policies.copy ?? DEFAULT_COPY_POLICY));
     }
     const candidates: LedgerEntry[] = outcomes.flatMap((o) =>
       o.kind === "copied" || o.kind === "already-copied" ? [o.entry] : [],
@@ -108,13 +122,27 @@ export async function pollInOneSession(
 
 /** `listNewMessages`'s ledger work over a listing already read, without opening another session. */
 function listFrom(
-  deps: PipelineDeps,
+  deps: ListDeps,
   tenant: string,
   mailbox: MailboxConfig,
   read: ListingRead,
   policy: ListPolicy,
 ): Promise<Extract<ListResult, { kind: "listed" }>> {
   return settleListing(deps, { tenant, mailboxId: mailbox.id }, mailbox, read, policy);
+}
+
+/** The archive and sink to copy with, or a `ConfigError` saying why this process cannot copy. */
+async function copyPortsOf(deps: PollDeps, mailbox: MailboxConfig, delaySeconds: number): Promise<CopyPorts> {
+  if (deps.archive !== undefined && deps.sink !== undefined)
+    return { archive: deps.archive, sink: deps.sink };
+  if (deps.copyPorts === undefined) {
+    throw new ConfigError(
+      `mailboxes[${mailbox.id}].pop3`,
+      `the server announces LOGIN-DELAY ${delaySeconds}, so the poll must copy in its own session, and this process cannot copy`,
+      { hint: 'Give the poller the archive and Gmail ports (docs/pipeline.md, "Login delay and UTF8").' },
+    );
+  }
+  return deps.copyPorts();
 }
 
 function uniqueByUidl(jobs: readonly CopyJob[]): CopyJob[] {

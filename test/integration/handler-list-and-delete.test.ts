@@ -10,6 +10,7 @@ import {
   ConfigError,
   ConnectionClosedError,
   CredentialsError,
+  MailboxBusyError,
   ProtocolError,
   TlsError,
 } from "../../shared/core/errors";
@@ -92,6 +93,38 @@ describe("list-new-messages handler", () => {
     expect(f.deletes).toEqual([{ mailboxId: MAILBOX_A, uidls }]);
     expect(deleted).toEqual({ outcome: "deleted", mailboxId: MAILBOX_A, deleted: 2, committed: true });
     expect(f.pop3.source(MAILBOX_A).uidls()).toEqual([]);
+  });
+
+  it("copies and deletes in its one session when the server announces LOGIN-DELAY, and enqueues nothing", async () => {
+    // Prepare: Cyrus's popminpoll: LOGIN-DELAY 60, a second login within 60 s is refused.
+    const f = new HandlerFixture();
+    const source = f.pop3.source(MAILBOX_A);
+    source.add(makeMessage());
+    source.add(makeMessage());
+    let lastLogin: number | undefined;
+    f.pop3.open = async (mailbox) => {
+      f.pop3.opens.push(mailbox.id);
+      const now = f.clock.now();
+      if (lastLogin !== undefined && now - lastLogin < 60_000) {
+        throw new MailboxBusyError(
+          "LOGIN-DELAY",
+          "-ERR [LOGIN-DELAY] Logins must be at least 1 minute apart",
+        );
+      }
+      lastLogin = now;
+      const session = await source.open(mailbox);
+      return Object.assign(session, { capabilities: { utf8: false, loginDelaySeconds: 60 } });
+    };
+
+    // Act
+    const result = await makeListNewMessagesHandler(f.deps)({ mailboxId: MAILBOX_A }, listContext());
+
+    // Assess
+    expect(result).toMatchObject({ outcome: "listed", polls: 1, newMessages: 2, copiedInSession: 2 });
+    expect(f.pop3.opens).toHaveLength(1);
+    expect(f.queue.inner.size).toBe(0);
+    expect(f.sink.imported).toHaveLength(2);
+    expect(source.uidls()).toEqual([]);
   });
 
   it("returns a busy mailbox as a normal outcome", async () => {

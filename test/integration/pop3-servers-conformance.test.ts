@@ -1,7 +1,13 @@
 import { createHash } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createLocalRuntime } from "../../cli/runtime/local-runtime";
+import { runOnce } from "../../cli/runtime/run-local";
 import { Pop3Client } from "../../shared/adapters/pop3/pop3-client";
 import { Pop3MailboxSource } from "../../shared/adapters/pop3/pop3-mailbox-source";
+import { parseLocalConfig } from "../../shared/config/local-config";
 import { type MailboxConfig, mailboxSchema } from "../../shared/config/tenant-config";
 import { CredentialsError, MailboxBusyError } from "../../shared/core/errors";
 import type { Pop3Session } from "../../shared/ports/pop3-source";
@@ -9,6 +15,8 @@ import type { RealPop3Server } from "../fakes/contained-server";
 import { startCourierPop3d } from "../fakes/courier-pop3d";
 import { startCyrusPop3d } from "../fakes/cyrus-pop3d";
 import { startDovecot } from "../fakes/dovecot";
+import { GmailApiStandIn } from "../fakes/gmail-api-stand-in";
+import { TestClock } from "../fakes/in-memory-clock";
 import { startMailutilsPop3d } from "../fakes/mailutils-pop3d";
 import { startPopa3d } from "../fakes/popa3d";
 import { RawPop3Reader, uidlListing } from "../fakes/raw-pop3-reader";
@@ -312,5 +320,92 @@ describe("Cyrus: LOGIN-DELAY at Debian's default (popminpoll: 1)", () => {
     // Assess
     expect(delay).toBe(60);
     expect(second).toBe("busy LOGIN-DELAY");
+  });
+});
+
+describe("end to end through the local runtime (run --once)", () => {
+  let dir: string;
+  let gmail: GmailApiStandIn;
+  let google: { baseUrl: string; tokenUrl: string };
+  const oauth = {
+    clientId: "conformance",
+    clientSecret: "conformance-secret",
+    refreshToken: "conformance-refresh",
+  };
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "pop2gmail-conformance-"));
+    gmail = new GmailApiStandIn();
+    google = await gmail.start();
+    gmail.registerOAuthUser({ user: "owner@acme.example", ...oauth });
+  });
+
+  afterAll(async () => {
+    await gmail?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function runOnceAgainst(server: ServerUnderTest) {
+    const config = parseLocalConfig(
+      {
+        tenant: "acme",
+        google: { apiBaseUrl: google.baseUrl, tokenUrl: google.tokenUrl },
+        local: { dataDir: join(dir, server.name), maxRetryWaitSeconds: 0 },
+        mailboxes: [
+          {
+            id: `${server.name}@acme.example`,
+            pop3: {
+              host: server.host,
+              port: server.port,
+              tls: "none",
+              allowPlaintext: true,
+              user: "mailbox",
+              passwordSecret: "pop3",
+            },
+            gmail: { user: "owner@acme.example", credentialsSecret: "google" },
+          },
+        ],
+      },
+      dir,
+    );
+    const secrets = { get: async (name: string) => (name === "pop3" ? PASSWORD : JSON.stringify(oauth)) };
+    const runtime = createLocalRuntime(config, { secrets, clock: new TestClock() });
+    return runOnce(runtime).finally(() => runtime.close());
+  }
+
+  it("copies and deletes everything from Cyrus at LOGIN-DELAY 60 in one session", async () => {
+    // Prepare
+    const cyrus = await startCyrusPop3d({ users: { mailbox: PASSWORD } });
+    try {
+      for (const message of generateMailbox(4, 61)) await cyrus.deliver("mailbox", message.bytes);
+      // Act
+      const summary = await runOnceAgainst(cyrus);
+      // Assess
+      expect(summary.mailboxes[0]).toMatchObject({ copied: 4, deleted: 4, inFlight: 0 });
+      expect(summary.ok).toBe(true);
+    } finally {
+      await cyrus.stop();
+    }
+  });
+
+  it("copies and deletes both of two popa3d messages that share one UIDL (same Message-ID and Date)", async () => {
+    // Prepare
+    const popa3d = await startPopa3d({ mailbox: PASSWORD });
+    try {
+      const header = "Date: Tue, 1 Dec 2026 10:00:00 +0000\r\nMessage-ID: <twice@popa3d.test>\r\n";
+      await popa3d.deliver("mailbox", Buffer.from(`Subject: first\r\n${header}\r\nthe first body\r\n`));
+      await popa3d.deliver("mailbox", Buffer.from(`Subject: second\r\n${header}\r\nthe second body\r\n`));
+      const reader = await RawPop3Reader.login(popa3d.host, popa3d.port, "mailbox", PASSWORD);
+      const uidls = (await uidlListing(reader)).map((entry) => entry.uidl);
+      await reader.quit();
+      // Act
+      const summary = await runOnceAgainst(popa3d);
+      // Assess
+      expect(new Set(uidls).size).toBe(1);
+      expect(summary.mailboxes[0]).toMatchObject({ copied: 2, deleted: 2, inFlight: 0 });
+      expect(await rawMessages(popa3d)).toHaveLength(0);
+    } finally {
+      await popa3d.stop();
+    }
   });
 });

@@ -1,6 +1,7 @@
 import type { LambdaClient } from "@aws-sdk/client-lambda";
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import { ENV_NAMES, requireEnv } from "../../config/env";
+import type { CopyPorts } from "../../core/poll-in-one-session";
 import { type DeleteInvoker, LambdaDeleteInvoker } from "./delete-invoker";
 import {
   type BaseClients,
@@ -27,6 +28,13 @@ export interface ListNewMessagesClients extends BaseClients {
 export interface ListNewMessagesDeps extends FunctionDeps<ListPipelineDeps, ListNewMessagesClients> {
   /** The async invoker of delete-copied; only the lister has `DELETE_FUNCTION_NAME`, so built on first use. */
   deleteInvoker(): DeleteInvoker;
+  /**
+   * The S3 archive and the Gmail sink, built (and their SDKs loaded) on first use: only a poll of
+   * a server that announces LOGIN-DELAY copies in the lister (docs/pipeline.md "Login delay and
+   * UTF8"). Needs the copier's environment (`ARCHIVE_BUCKET_NAME`, ...) and grants. Absent where the
+   * pipeline already holds an archive and a sink (the all-in-one test deps).
+   */
+  copyPorts?(): Promise<CopyPorts>;
 }
 
 export interface ListNewMessagesOverrides extends LambdaBaseOverrides<ListPipelineDeps> {
@@ -45,9 +53,17 @@ export function createListNewMessagesDeps(
   const base = createLambdaBase(env, overrides);
   const { sqs, queue } = createWorkQueueDeps(base);
   const { lambda, deleteInvoker } = createDeleteInvokerDeps(base, overrides.deleteInvoker);
+  let copyPorts: Promise<CopyPorts> | undefined;
   return {
     ...functionDeps(base, { ...base.pipeline, queue }, { ...base.clients, sqs, lambda }, overrides.decorate),
     deleteInvoker,
+    copyPorts() {
+      copyPorts ??= import("./copy-message-deps").then(({ createArchiveDeps, createGmailSink }) => ({
+        archive: createArchiveDeps(base).archive,
+        sink: createGmailSink(base, undefined),
+      }));
+      return copyPorts;
+    },
   };
 }
 

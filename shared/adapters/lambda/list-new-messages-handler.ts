@@ -1,7 +1,8 @@
 import type { Context } from "aws-lambda";
 import * as z from "zod";
 import { CredentialsError, Pop2GmailError, ProtocolError } from "../../core/errors";
-import { type ListResult, listNewMessages } from "../../core/list-new-messages";
+import type { ListResult } from "../../core/list-new-messages";
+import { type MailboxPollResult, pollInOneSession } from "../../core/poll-in-one-session";
 import { pollRepeatedly } from "../../core/poll-repeatedly";
 import { describe } from "./describe-error";
 import { invocationScope } from "./lambda-base";
@@ -19,6 +20,8 @@ export type ListNewMessagesResult =
       readonly newMessages: number;
       /** Async delete-copied invocations started. */
       readonly deletePasses: number;
+      /** Copied in the poll's own session: only for a server that announces LOGIN-DELAY. */
+      readonly copiedInSession?: number;
     }
   | { readonly outcome: "busy"; readonly mailboxId: string; readonly polls: number }
   | { readonly outcome: "credentials-broken"; readonly mailboxId: string }
@@ -67,7 +70,13 @@ export function makeListNewMessagesHandler(
       const tenant = deps.config.tenant;
       const sentForDelete = new Set<string>();
       let deletePasses = 0;
-      const onPoll = async (result: ListResult) => {
+      let copiedInSession = 0;
+      const onPoll = async (result: ListResult, poll: MailboxPollResult) => {
+        // docs/pipeline.md "Login delay and UTF8": such a poll copied and deleted in its session.
+        if (poll.kind === "listed" && poll.inSession !== undefined) {
+          copiedInSession += poll.inSession.outcomes.filter((o) => o.kind === "copied").length;
+          return;
+        }
         if (result.kind !== "listed" || result.deletesDue === 0) return;
         const uidls = result.dueUidls.filter((uidl) => !sentForDelete.has(uidl));
         if (uidls.length === 0) return;
@@ -85,6 +94,10 @@ export function makeListNewMessagesHandler(
         }
       };
       let results: ListResult[];
+      const copyPorts = deps.copyPorts;
+      const polling = copyPorts === undefined ? pipeline : { ...pipeline, copyPorts: () => copyPorts() };
+      // A poll that copies (LOGIN-DELAY) starts no copy it cannot finish before the margin.
+      const shouldStop = () => context.getRemainingTimeInMillis() < options.timeoutMarginMs;
       try {
         if (mailbox.pollSeconds < 60) {
           const start = pipeline.clock.now();
@@ -92,10 +105,15 @@ export function makeListNewMessagesHandler(
             options.windowMs,
             context.getRemainingTimeInMillis() - options.timeoutMarginMs,
           );
-          results = await pollRepeatedly(pipeline, tenant, mailbox, { untilMs: start + budget, onPoll });
+          results = await pollRepeatedly(polling, tenant, mailbox, {
+            untilMs: start + budget,
+            onPoll,
+            shouldStop,
+          });
         } else {
-          const result = await listNewMessages(pipeline, tenant, mailbox);
-          await onPoll(result);
+          const poll = await pollInOneSession(polling, tenant, mailbox, { shouldStop });
+          const result: ListResult = poll.kind === "busy" ? poll : poll.listed;
+          await onPoll(result, poll);
           results = [result];
         }
       } catch (error) {
@@ -118,6 +136,7 @@ export function makeListNewMessagesHandler(
         polls: results.length,
         newMessages: listed.reduce((sum, r) => sum + r.newMessages, 0),
         deletePasses,
+        ...(copiedInSession > 0 ? { copiedInSession } : {}),
       };
     } catch (error) {
       deps.logger.error("list-new-messages failed", { error: describe(error) });
