@@ -189,6 +189,33 @@ describe("a lost ledger (issue 10 item 6)", () => {
     expect(h.sink.rawImportsFor(uidl)).toBe(2);
   });
 
+  it("settles a stale job for a message copied and deleted before the ledger was lost, from the archive", async () => {
+    // Prepare: copied, imported and deleted from POP3; the ledger is lost; a duplicate of the
+    // old job is still in the queue.
+    const h = new Harness();
+    const bytes = makeMessage({ messageId: null });
+    const uidl = h.pop3.add(bytes);
+    await h.runUntilQuiet();
+    const before = await h.store.get({ ...h.key, uidl });
+    const restored = withEmptyLedger(h);
+    await restored.queue.enqueue([{ ...h.key, uidl, listedSize: bytes.length, listedAt: h.clock.now() }]);
+
+    // Act
+    const batch = await restored.copyVisible();
+
+    // Assess: not "vanished"; recorded from the archive and Gmail, and deleted, as it is.
+    expect(batch?.outcomes.map((o) => o.kind)).toEqual(["copied"]);
+    expect(restored.telemetry.ofType("vanished")).toEqual([]);
+    expect(await restored.store.get({ ...h.key, uidl })).toMatchObject({
+      state: "deleted",
+      gmailId: before?.gmailId,
+      archiveKey: before?.archiveKey,
+      sha256: before?.sha256,
+    });
+    expect(copiesOf(h, uidl)).toHaveLength(1);
+    expect(h.sink.rawImportsFor(uidl)).toBe(1);
+  });
+
   it("does not look Gmail up for a message whose archive key held nothing before", async () => {
     // Prepare
     const h = new Harness();
