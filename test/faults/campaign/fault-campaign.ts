@@ -504,6 +504,7 @@ class Campaign {
    * presents it under the deleted message's UIDL.
    */
   private async reuseUidls(force: boolean): Promise<void> {
+    this.stepKind = "driver";
     const rolled = this.dice.roll("uidl-reuse-after-dele");
     if (!rolled && !force) return;
     const onServer = await this.realListing();
@@ -630,6 +631,7 @@ class Campaign {
    */
   private async maybeEmptyLedger(endOfRound: number | undefined): Promise<void> {
     if (this.ledgerEmptied !== "no" || !this.dice.enabled) return;
+    this.stepKind = "driver";
     if (endOfRound === undefined) {
       if (this.copyInvocations < this.emptyLedgerAfter) return;
       const waiting = await this.checkLedger.listByState({ tenant: TENANT, mailboxId: MAILBOX_ID }, [
@@ -1042,14 +1044,15 @@ class Campaign {
     }
   }
 
-  /** Archived byte-exact: the object the entry names, or (no entry) one the ledger once named. */
+  /**
+   * Archived byte-exact: the object the entry names, or, for an entry that names none (the ledger
+   * was emptied, or a stale entry was written later), an object the ledger once named for it.
+   */
   private async archivedExactly(message: Served, entry: LedgerEntry | undefined): Promise<boolean> {
     const keys =
       entry?.archiveKey !== undefined
         ? [entry.archiveKey]
-        : entry === undefined
-          ? [...(this.archiveKeys.get(message.sha256) ?? [])]
-          : [];
+        : [...(this.archiveKeys.get(message.sha256) ?? [])];
     for (const key of keys) {
       const object = await this.archived(key);
       if (object !== undefined && sha256(object) === message.sha256) return true;
@@ -1131,10 +1134,14 @@ class Campaign {
       if (entry?.state === "quarantined") {
         const code = entry.quarantineCode ?? "none";
         quarantinedByCode[code] = (quarantinedByCode[code] ?? 0) + 1;
-        if (!present) breaches.push(`${label}: quarantined ${code} but deleted from POP3`);
+        // Deleted while quarantined; a quarantine written after an audited delete is a stale
+        // entry (a problem below), not a delete of a quarantined message.
+        if (!present && !this.audited.has(label))
+          breaches.push(`${label}: quarantined ${code} but deleted from POP3`);
         // No message waits for a human (DESIGN.md invariant 1): any quarantine here is a failure.
         problems.push(
-          `${label}: quarantined ${code}${message.messageId === undefined ? " (no Message-ID)" : ""}`,
+          `${label}: quarantined ${code}${message.messageId === undefined ? " (no Message-ID)" : ""}` +
+            (present ? "" : " after it was copied and deleted (a stale ledger entry)"),
         );
         continue;
       }
@@ -1161,7 +1168,9 @@ class Campaign {
       for (const event of log.events) this.secrets.scan("a pipeline event", JSON.stringify(event));
     await this.scanLedger("a ledger item");
     for (const text of [...breaches, ...problems]) this.secrets.scan("the campaign's own findings", text);
-    const named = [...breaches, ...problems].flatMap((text) => /^([\x21-\x7e]+)[: ]/.exec(text)?.[1] ?? []);
+    const named = [...breaches, ...problems].flatMap(
+      (text) => /^([\x21-\x39\x3b-\x7e]+)[: ]/.exec(text)?.[1] ?? [],
+    );
     const traces = [...new Set(named)]
       .filter((uidl) => this.current.has(uidl))
       .slice(0, 5)

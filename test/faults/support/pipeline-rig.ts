@@ -32,12 +32,12 @@ export function faultMailbox(overrides: Record<string, unknown> = {}): MailboxCo
  */
 export class PipelineRig {
   readonly clock = new TestClock();
-  readonly ledger = new InMemoryLedger();
+  ledger = new InMemoryLedger();
   readonly archive = new InMemoryArchiveStore(this.clock, 700);
   readonly queue = new MemoryWorkQueue(this.clock);
   readonly leases = new InMemorySessionLeases(this.clock);
   readonly telemetry = new RecordingTelemetry();
-  readonly deps: PipelineDeps;
+  deps: PipelineDeps;
 
   constructor(
     readonly mailbox: MailboxConfig,
@@ -81,6 +81,15 @@ export class PipelineRig {
       }
     }
     return { outcomes, batches };
+  }
+
+  /**
+   * The ledger is lost (a restored backup, a new disk: issue 10 item 6): every entry and the
+   * snapshot are gone; archive, queue, leases and Gmail keep what they hold.
+   */
+  loseLedger(): void {
+    this.ledger = new InMemoryLedger();
+    this.deps = { ...this.deps, ledger: this.ledger };
   }
 
   /** The ledger entry of a UIDL. */
