@@ -1,10 +1,11 @@
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GmailApiStandIn } from "../fakes/gmail-api-stand-in";
 import { ScriptedPop3Server } from "../fakes/scripted-pop3-server";
 import { runCli } from "./support/cli-process";
+import { secretEnv, writeLocalConfig } from "./support/local-config-file";
 
 /**
  * Issue 11 items 1 and 2: `pop2gmail check` reports a server's UTF8 (Courier) and its login delay
@@ -24,7 +25,7 @@ describe("pop2gmail check and what the POP3 server announces", () => {
   let gmail: GmailApiStandIn;
   let pop3: ScriptedPop3Server;
   let config: string;
-  const env = { POP2GMAIL_SECRET_POP3: "right-password", POP2GMAIL_SECRET_GOOGLE: JSON.stringify(grant) };
+  const env = secretEnv("right-password", grant);
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "pop2gmail-check-capabilities-"));
@@ -39,29 +40,12 @@ describe("pop2gmail check and what the POP3 server announces", () => {
       loginDelay: { seconds: 60, now: () => Date.now() },
     });
     const { port } = await pop3.start();
-    config = join(dir, "check.json");
-    await writeFile(
-      config,
-      JSON.stringify({
-        tenant: "acme",
-        google: { apiBaseUrl: google.baseUrl, tokenUrl: google.tokenUrl },
-        local: { dataDir: "./check-data" },
-        mailboxes: [
-          {
-            id: "info@acme.example",
-            pop3: {
-              host: "127.0.0.1",
-              port,
-              tls: "none",
-              allowPlaintext: true,
-              user: "box",
-              passwordSecret: "pop3",
-            },
-            gmail: { user: "owner@acme.example", credentialsSecret: "google" },
-          },
-        ],
-      }),
-    );
+    config = await writeLocalConfig({
+      dir,
+      pop3: { host: "127.0.0.1", port, tls: "none", user: "box" },
+      google,
+      gmailUser: "owner@acme.example",
+    });
   });
 
   afterAll(async () => {

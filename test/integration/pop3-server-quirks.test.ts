@@ -2,16 +2,15 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createLocalRuntime } from "../../cli/runtime/local-runtime";
 import { runOnce } from "../../cli/runtime/run-local";
 import { Pop3MailboxSource } from "../../shared/adapters/pop3/pop3-mailbox-source";
-import { parseLocalConfig } from "../../shared/config/local-config";
 import { type MailboxConfig, mailboxSchema } from "../../shared/config/tenant-config";
 import type { SecretStore } from "../../shared/ports/secret-store";
 import { GmailApiStandIn } from "../fakes/gmail-api-stand-in";
 import { TestClock } from "../fakes/in-memory-clock";
 import { ScriptedPop3Server, type ScriptedPop3ServerOptions } from "../fakes/scripted-pop3-server";
 import { generateMailbox } from "../fixtures/awkward-messages";
+import { inProcessRuntime } from "./support/in-process-runtime";
 
 /**
  * Issue 11: what real servers do that Dovecot does not, reproduced by the scripted server (the
@@ -90,29 +89,17 @@ describe("servers that enforce LOGIN-DELAY (RFC 2449, Cyrus popminpoll)", () => 
       messages,
       loginDelay: { seconds: 60, now: () => clock.now() },
     });
-    const config = parseLocalConfig(
-      {
-        tenant: "acme",
-        google: { apiBaseUrl: google.baseUrl, tokenUrl: google.tokenUrl },
-        local: { dataDir: join(dir, "login-delay"), maxRetryWaitSeconds: 0 },
-        mailboxes: [
-          {
-            id: "delay@acme.example",
-            pop3: {
-              host: "127.0.0.1",
-              port,
-              tls: "none",
-              allowPlaintext: true,
-              user: "box",
-              passwordSecret: "pop3",
-            },
-            gmail: { user: "owner@acme.example", credentialsSecret: "google" },
-          },
-        ],
-      },
+    const { runtime } = inProcessRuntime({
       dir,
-    );
-    const runtime = createLocalRuntime(config, { secrets, clock });
+      name: "login-delay",
+      port,
+      google,
+      gmailUser: "owner@acme.example",
+      pop3User: "box",
+      pop3Password: "right",
+      oauth,
+      overrides: { clock },
+    });
     // Act
     const summary = await runOnce(runtime).finally(() => runtime.close());
     // Assess

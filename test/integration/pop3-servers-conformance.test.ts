@@ -3,11 +3,9 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createLocalRuntime } from "../../cli/runtime/local-runtime";
 import { runOnce } from "../../cli/runtime/run-local";
 import { Pop3Client } from "../../shared/adapters/pop3/pop3-client";
 import { Pop3MailboxSource } from "../../shared/adapters/pop3/pop3-mailbox-source";
-import { parseLocalConfig } from "../../shared/config/local-config";
 import { type MailboxConfig, mailboxSchema } from "../../shared/config/tenant-config";
 import { CredentialsError, MailboxBusyError } from "../../shared/core/errors";
 import type { Pop3Session } from "../../shared/ports/pop3-source";
@@ -16,11 +14,11 @@ import { startCourierPop3d } from "../fakes/courier-pop3d";
 import { startCyrusPop3d } from "../fakes/cyrus-pop3d";
 import { startDovecot } from "../fakes/dovecot";
 import { GmailApiStandIn } from "../fakes/gmail-api-stand-in";
-import { TestClock } from "../fakes/in-memory-clock";
 import { startMailutilsPop3d } from "../fakes/mailutils-pop3d";
 import { startPopa3d } from "../fakes/popa3d";
 import { RawPop3Reader, uidlListing } from "../fakes/raw-pop3-reader";
 import { awkwardMessages, generateMailbox } from "../fixtures/awkward-messages";
+import { inProcessRuntime } from "./support/in-process-runtime";
 
 /**
  * The same scenarios against every real server of docs/pop3-servers.md (Dovecot installed,
@@ -346,30 +344,16 @@ describe("end to end through the local runtime (run --once)", () => {
   });
 
   async function runOnceAgainst(server: ServerUnderTest) {
-    const config = parseLocalConfig(
-      {
-        tenant: "acme",
-        google: { apiBaseUrl: google.baseUrl, tokenUrl: google.tokenUrl },
-        local: { dataDir: join(dir, server.name), maxRetryWaitSeconds: 0 },
-        mailboxes: [
-          {
-            id: `${server.name}@acme.example`,
-            pop3: {
-              host: server.host,
-              port: server.port,
-              tls: "none",
-              allowPlaintext: true,
-              user: "mailbox",
-              passwordSecret: "pop3",
-            },
-            gmail: { user: "owner@acme.example", credentialsSecret: "google" },
-          },
-        ],
-      },
+    const { runtime } = inProcessRuntime({
       dir,
-    );
-    const secrets = { get: async (name: string) => (name === "pop3" ? PASSWORD : JSON.stringify(oauth)) };
-    const runtime = createLocalRuntime(config, { secrets, clock: new TestClock() });
+      name: server.name,
+      port: server.port,
+      google,
+      gmailUser: "owner@acme.example",
+      pop3User: "mailbox",
+      pop3Password: PASSWORD,
+      oauth,
+    });
     return runOnce(runtime).finally(() => runtime.close());
   }
 
