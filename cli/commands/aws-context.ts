@@ -1,4 +1,4 @@
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { type ParseArgsConfig, parseArgs } from "node:util";
 import { CloudFormationClient, DescribeStacksCommand } from "@aws-sdk/client-cloudformation";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
@@ -9,6 +9,7 @@ import { awsErrorName, mapAwsError } from "../../shared/adapters/aws/map-aws-err
 import type { TenantConfig } from "../../shared/config/tenant-config";
 import { ConfigError, Pop2GmailError } from "../../shared/core/errors";
 import { UsageError } from "../output";
+import { packageRoot } from "../package-root";
 import type { FlagValues } from "./local-context";
 
 /** The deployed resources an AWS verb works on. */
@@ -40,7 +41,7 @@ export class AwsSetupError extends Pop2GmailError {
   readonly retryable = false;
 }
 
-const TENANTS_DIR = fileURLToPath(new URL("../../tenants/", import.meta.url));
+const TENANTS_DIR = join(packageRoot(), "tenants");
 
 const FLAG_FOR: Record<ResourceName, string> = {
   tableName: "--table",

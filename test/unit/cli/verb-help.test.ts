@@ -1,0 +1,108 @@
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { main } from "../../../cli/command-line";
+
+/** Every verb `pop2gmail help` lists, as typed before `--help` (auth's only sub-verb included). */
+const VERBS = [
+  ["demo"],
+  ["run"],
+  ["init"],
+  ["check"],
+  ["status"],
+  ["replay"],
+  ["quarantine"],
+  ["redrive"],
+  ["auth"],
+  ["auth", "google"],
+  ["quarantine", "list"],
+  ["status", "--aws"],
+] as const;
+
+/** Runs `pop2gmail <argv>` in this process and returns its exit code and what it printed. */
+async function pop2gmail(argv: readonly string[]) {
+  let stdout = "";
+  let stderr = "";
+  vi.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array) => {
+    stdout += String(chunk);
+    return true;
+  });
+  vi.spyOn(process.stderr, "write").mockImplementation((chunk: string | Uint8Array) => {
+    stderr += String(chunk);
+    return true;
+  });
+  const code = await main(argv);
+  vi.restoreAllMocks();
+  return { code, stdout, stderr };
+}
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+// Issue 13 item 4: `pop2gmail run --help` exited 2 with "Unknown option '--help'" (every verb but init).
+describe("pop2gmail <verb> --help", () => {
+  for (const verb of VERBS) {
+    for (const flag of ["--help", "-h"]) {
+      it(`pop2gmail ${verb.join(" ")} ${flag} prints the verb's usage and exits 0 without doing anything`, async () => {
+        // Prepare
+        const argv = [...verb, flag];
+        // Act
+        const result = await pop2gmail(argv);
+        // Assess
+        expect(result.code, result.stderr).toBe(0);
+        expect(result.stdout).toMatch(new RegExp(`^Usage: pop2gmail ${verb[0]}\\b`));
+        expect(result.stderr).toBe("");
+      });
+    }
+  }
+
+  it("pop2gmail help <verb> prints the same text as <verb> --help", async () => {
+    // Prepare
+    const argv = ["help", "run"];
+    // Act
+    const viaHelp = await pop2gmail(argv);
+    const viaFlag = await pop2gmail(["run", "--help"]);
+    // Assess
+    expect(viaHelp.code).toBe(0);
+    expect(viaHelp.stdout).toBe(viaFlag.stdout);
+  });
+
+  it("--help after -- is an argument, not a request for help", async () => {
+    // Prepare
+    const argv = ["run", "--", "--help"];
+    // Act
+    const result = await pop2gmail(argv);
+    // Assess
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe("");
+  });
+
+  for (const argv of [["help"], ["--help"], ["-h"]]) {
+    it(`pop2gmail ${argv.join(" ")} lists every verb and exits 0`, async () => {
+      // Act
+      const result = await pop2gmail(argv);
+      // Assess
+      expect(result.code).toBe(0);
+      for (const verb of [
+        "demo",
+        "run",
+        "init",
+        "check",
+        "status",
+        "replay",
+        "quarantine",
+        "redrive",
+        "auth",
+      ]) {
+        expect(result.stdout).toMatch(new RegExp(`^  ${verb} `, "m"));
+      }
+    });
+  }
+
+  it("pop2gmail help <unknown verb> is a usage error", async () => {
+    // Act
+    const result = await pop2gmail(["help", "frobnicate"]);
+    // Assess
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('unknown verb "frobnicate"');
+  });
+});
