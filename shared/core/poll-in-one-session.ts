@@ -1,5 +1,6 @@
 import type { MailboxConfig } from "../config/tenant-config";
 import type { BusyReason } from "../ports/telemetry";
+import type { WorkQueue } from "../ports/work-queue";
 import { type CopyOutcome, type CopyPolicy, copyMessage, DEFAULT_COPY_POLICY } from "./copy-message";
 import { deleteCopied } from "./delete-copied";
 import { ConfigError } from "./errors";
@@ -47,7 +48,9 @@ export type MailboxPollResult =
  * (Cyrus's `popminpoll`, Courier's advisory 10 s), a second session within the delay would be
  * refused, so the copier's own session would never get in: this poll then copies every new and
  * in-flight message itself (`copyMessage`, resuming from the ledger), DELEs what is safely copied
- * and due, and QUITs once. Nothing is enqueued in that case: the work is done.
+ * and due, and QUITs once. Nothing is enqueued in that case: the work is done. A poller that
+ * would have to load the copier's ports does that only for a long delay (`copiesInSession`);
+ * for a short one it enqueues as usual, with the jobs held back by the delay.
  */
 export async function pollInOneSession(
   deps: PollDeps,
@@ -63,7 +66,7 @@ export async function pollInOneSession(
     // "Message identity").
     const read = await readListing(deps, scope);
     const delaySeconds = scope.session.capabilities?.loginDelaySeconds ?? 0;
-    if (delaySeconds <= 0) return { read, delaySeconds, work: undefined };
+    if (!copiesInSession(deps, mailbox, delaySeconds)) return { read, delaySeconds, work: undefined };
     const copying = { ...deps, ...(await copyPortsOf(deps, mailbox, delaySeconds)) };
     const captured: CopyJob[] = [];
     const listed = await listFrom(
@@ -102,9 +105,11 @@ export async function pollInOneSession(
   const loginDelay = delaySeconds > 0 ? { loginDelayMs: delaySeconds * 1000 } : {};
   if (work === undefined) {
     // The session is closed: the ledger work runs on its listing, as listNewMessages always did.
+    // A copier honours a short login delay by starting its session no sooner than the delay.
+    const queue = delaySeconds > 0 ? delayedBy(deps.queue, delaySeconds) : deps.queue;
     return {
       kind: "listed",
-      listed: await listFrom(deps, tenant, mailbox, read, listPolicy),
+      listed: await listFrom({ ...deps, queue }, tenant, mailbox, read, listPolicy),
       ...loginDelay,
     };
   }
@@ -129,6 +134,27 @@ function listFrom(
   policy: ListPolicy,
 ): Promise<Extract<ListResult, { kind: "listed" }>> {
   return settleListing(deps, { tenant, mailboxId: mailbox.id }, mailbox, read, policy);
+}
+
+/**
+ * Whether this poll copies in its own session. Always when a login delay is announced and the
+ * poller holds an archive and a sink (the local runtime). A poller that would have to load them
+ * (the list-new-messages function) does so only when the delay leaves no room for a separate
+ * copier session between two polls (2 x delay > pollSeconds, e.g. Cyrus's 60 s); for a short
+ * one (Courier's advisory 10 s at pollSeconds 60) the copy jobs wait out the delay instead.
+ */
+function copiesInSession(deps: PollDeps, mailbox: MailboxConfig, delaySeconds: number): boolean {
+  if (delaySeconds <= 0) return false;
+  if (deps.archive !== undefined && deps.sink !== undefined) return true;
+  return 2 * delaySeconds > mailbox.pollSeconds;
+}
+
+/** A queue whose jobs become visible no sooner than `seconds` from now. */
+function delayedBy(queue: WorkQueue, seconds: number): WorkQueue {
+  return {
+    enqueue: (jobs, options = {}) =>
+      queue.enqueue(jobs, { ...options, delaySeconds: Math.max(options.delaySeconds ?? 0, seconds) }),
+  };
 }
 
 /** The archive and sink to copy with, or a `ConfigError` saying why this process cannot copy. */
