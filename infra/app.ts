@@ -1,23 +1,19 @@
 import { fileURLToPath } from "node:url";
 import { App } from "aws-cdk-lib";
 import { Pop2GmailError } from "../shared/core/errors";
-import { loadAllTenantConfigs, loadTenantConfig } from "./load-tenant-configs";
-import { addTenantStacks } from "./tenant-app";
+import { addTenantStacksFromContext } from "./tenant-app";
 
 /**
  * The CDK app (`cdk.json`: `npx tsx infra/app.ts`). `-c tenant=acme` synthesizes only
  * `tenants/acme.json`; without it every tenant in `tenants/`, so `cdk deploy --all` deploys all.
+ * Either way every tenant file is loaded and checked against the others (secrets). Other
+ * context: `-c opsTopicArn=`, `-c breakGlassRoleName=`, `-c logLevel=`, `-c tenantsDir=`.
  */
 const TENANTS_DIR = fileURLToPath(new URL("../tenants/", import.meta.url));
 
 try {
   const app = new App();
-  const tenant: unknown = app.node.tryGetContext("tenant");
-  const configs =
-    typeof tenant === "string" && tenant !== ""
-      ? [loadTenantConfig(TENANTS_DIR, tenant)]
-      : loadAllTenantConfigs(TENANTS_DIR);
-  addTenantStacks(app, configs);
+  addTenantStacksFromContext(app, TENANTS_DIR);
   app.synth();
 } catch (error) {
   // A config mistake should read as one clear message naming the field, not a stack trace.

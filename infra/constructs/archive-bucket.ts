@@ -18,6 +18,13 @@ import { ConfigError } from "../../shared/core/errors";
 const ACCESS_LOG_RETENTION_DAYS = 365;
 
 /**
+ * Days a replaced or deleted version of an archived object is kept. Every large (multipart)
+ * message leaves one at once: its metadata is set by an in-place copy after the upload. Long
+ * enough to undo a mistaken overwrite; short enough not to double the archive's cost.
+ */
+export const NONCURRENT_VERSION_DAYS = 30;
+
+/**
  * The tenant's archive: the raw bytes of every message, as the POP3 server served them.
  * Versioned, SSE-KMS with the tenant key, never public, TLS only, access-logged, retained on
  * stack delete; optional Object Lock (compliance mode) for customers with a legal hold duty.
@@ -70,8 +77,10 @@ export class ArchiveBucket extends Construct {
 }
 
 /**
- * Lifecycle of archived messages: infrequent access after `infrequentAccessAfterDays`, optional
- * expiry, and clean-up of abandoned multipart uploads (large messages are uploaded in parts).
+ * Lifecycle of archived messages: infrequent access after `infrequentAccessAfterDays` (S3 does
+ * not move objects under 128 KB, most messages, unless a size filter says so: their IA minimum
+ * charge would exceed what they save), optional expiry, noncurrent versions always expiring
+ * after `NONCURRENT_VERSION_DAYS`, and clean-up of abandoned multipart uploads.
  */
 export function archiveLifecycle(archive: TenantConfig["archive"]): LifecycleRule[] {
   const { infrequentAccessAfterDays, expireAfterDays } = archive;
@@ -87,14 +96,9 @@ export function archiveLifecycle(archive: TenantConfig["archive"]): LifecycleRul
     {
       id: "ArchiveStorageClass",
       transitions: [{ storageClass: StorageClass.INFREQUENT_ACCESS, transitionAfter }],
-      noncurrentVersionTransitions: [{ storageClass: StorageClass.INFREQUENT_ACCESS, transitionAfter }],
-      ...(expireAfterDays === undefined
-        ? {}
-        : {
-            expiration: Duration.days(expireAfterDays),
-            // Expiring a current version leaves it as a noncurrent one; remove that too.
-            noncurrentVersionExpiration: Duration.days(1),
-          }),
+      // Expiring a current version also leaves a noncurrent one: this removes those too.
+      noncurrentVersionExpiration: Duration.days(NONCURRENT_VERSION_DAYS),
+      ...(expireAfterDays === undefined ? {} : { expiration: Duration.days(expireAfterDays) }),
     },
     { id: "AbortIncompleteUploads", abortIncompleteMultipartUploadAfter: Duration.days(7) },
   ];

@@ -1,7 +1,15 @@
 import { fileURLToPath } from "node:url";
 import { type Duration, RemovalPolicy } from "aws-cdk-lib";
 import { type IGrantable, PolicyStatement, Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
-import { Architecture, Runtime } from "aws-cdk-lib/aws-lambda";
+import {
+  type ApplicationLogLevel,
+  Architecture,
+  type IDestination,
+  LoggingFormat,
+  Runtime,
+  SystemLogLevel,
+  Tracing,
+} from "aws-cdk-lib/aws-lambda";
 import { type BundlingOptions, NodejsFunction, OutputFormat } from "aws-cdk-lib/aws-lambda-nodejs";
 import { LogGroup } from "aws-cdk-lib/aws-logs";
 import { Construct } from "constructs";
@@ -17,7 +25,8 @@ const PROJECT_ROOT = fileURLToPath(new URL("../../", import.meta.url));
  * cold start") measured a bundled handler importing 100-170 ms faster than one that loads the
  * runtime's unbundled `@aws-sdk/*` packages, and it pins the SDK to the versions the tests ran
  * with. The runtime's SDK is a version we do not choose, and lib-storage and lib-dynamodb are
- * not guaranteed to be in it. The price is bundle size (copy-message is over 1 MB).
+ * not guaranteed to be in it. The price is bundle size
+ * (copy-message stays under 1 MB only without Google's auth library, below).
  *
  * Source maps stay (the stack sets `--enable-source-maps`, so logged stack traces name our
  * files), but without `sourcesContent`: Node parses the map at load, and the embedded sources
@@ -33,8 +42,14 @@ export const FUNCTION_BUNDLING = {
   mainFields: ["module", "main"],
   banner:
     "import { createRequire as __createRequire } from 'node:module';const require = __createRequire(import.meta.url);",
-  target: "node22",
+  target: "node24",
   bundleAwsSDK: true,
+  // Only `fetch-blob` asks for it, and only on a Node without a global ReadableStream (never on
+  // nodejs24.x): left out, the bundle loses 61 KB and the require in that branch never runs.
+  externalModules: ["web-streams-polyfill"],
+  // The Gmail client without Google's auth library: see infra/bundling/google-auth-library-stub.ts.
+  // esbuild resolves the path from the project root, where CDK runs it.
+  esbuildArgs: { "--alias": "google-auth-library=./infra/bundling/google-auth-library-stub.ts" },
 } satisfies BundlingOptions;
 
 export interface PipelineFunctionProps {
@@ -48,12 +63,17 @@ export interface PipelineFunctionProps {
   readonly asyncRetryAttempts: number;
   /** How long an asynchronous event may wait (throttled) before Lambda drops it. */
   readonly asyncMaxEventAge: Duration;
+  /** Where Lambda sends an asynchronous invocation that failed all its attempts. */
+  readonly onFailure?: IDestination;
+  /** The lowest level the function logs (Lambda's JSON log format filters below it). */
+  readonly logLevel: ApplicationLogLevel;
 }
 
 /**
  * One pipeline Lambda: `functions/<folder>/handler.ts` bundled locally by esbuild (no Docker),
- * nodejs22.x on arm64, its own log group with retention, and its own role that starts with
- * nothing but writing to that log group; the stack adds exactly the data access it needs.
+ * nodejs24.x on arm64 (Node 22 ends in April 2027), X-Ray active tracing, JSON logs filtered at
+ * `logLevel`, its own log group with retention, and its own role that starts with nothing but
+ * writing to that log group and traces; the stack adds exactly the data access it needs.
  */
 export class PipelineFunction extends Construct implements IGrantable {
   readonly function: NodejsFunction;
@@ -86,12 +106,18 @@ export class PipelineFunction extends Construct implements IGrantable {
       projectRoot: PROJECT_ROOT,
       depsLockFilePath: `${PROJECT_ROOT}package-lock.json`,
       description: props.description,
-      runtime: Runtime.NODEJS_22_X,
+      runtime: Runtime.NODEJS_24_X,
       architecture: Architecture.ARM_64,
       memorySize: props.memoryMiB,
       timeout: props.timeout,
       role: this.role,
       logGroup: this.logGroup,
+      // Powertools Logger follows Lambda's level when the JSON format sets one.
+      loggingFormat: LoggingFormat.JSON,
+      applicationLogLevelV2: props.logLevel,
+      systemLogLevelV2: SystemLogLevel.WARN,
+      tracing: Tracing.ACTIVE,
+      ...(props.onFailure === undefined ? {} : { onFailure: props.onFailure }),
       environment: { ...props.environment },
       retryAttempts: props.asyncRetryAttempts,
       maxEventAge: props.asyncMaxEventAge,

@@ -4,6 +4,7 @@ import { LambdaFunction } from "aws-cdk-lib/aws-events-targets";
 import type { IFunction } from "aws-cdk-lib/aws-lambda";
 import { Construct } from "constructs";
 import type { MailboxConfig } from "../../shared/config/tenant-config";
+import { mailboxConstructId } from "../mailbox-construct-id";
 
 /**
  * One EventBridge rule per mailbox, invoking the lister with `{"mailboxId": "<id>"}` every
@@ -20,8 +21,8 @@ export class PollSchedules extends Construct {
   ) {
     super(scope, id);
     this.rules = props.mailboxes.map(
-      (mailbox, index) =>
-        new Rule(this, `Poll${index}`, {
+      (mailbox) =>
+        new Rule(this, mailboxConstructId("Poll", mailbox.id), {
           description: `pop2gmail: poll ${mailbox.id}`,
           schedule: Schedule.rate(Duration.minutes(Math.max(1, Math.floor(mailbox.pollSeconds / 60)))),
           targets: [

@@ -35,6 +35,35 @@ function isControlCharacter(char: string): boolean {
   return code < 0x20 || code === 0x7f;
 }
 
+/**
+ * A secret name: never a wildcard. On AWS the name becomes an IAM resource ARN, where `*` and `?`
+ * would match other secrets (another tenant's); Secrets Manager itself never allows them in names.
+ */
+function secretName(required: string) {
+  return z
+    .string()
+    .min(1, required)
+    .refine((name) => !/[*?]/.test(name), "a secret name must not contain '*' or '?'");
+}
+
+/** The prefix every secret of a deployed tenant must have (docs/deploy.md): `pop2gmail/<tenant>/`. */
+export function tenantSecretPrefix(tenant: string): string {
+  return `pop2gmail/${tenant}/`;
+}
+
+/**
+ * Why `name` may not be a secret of `tenant` on AWS, or undefined when it may: it must be
+ * `pop2gmail/<tenant>/<rest>` with a non-empty rest, so no tenant's grant can name another's secret.
+ */
+export function deployedSecretNameProblem(tenant: string, name: string): string | undefined {
+  if (/[*?]/.test(name)) return `secret name "${name}" contains '*' or '?'`;
+  const prefix = tenantSecretPrefix(tenant);
+  if (!name.startsWith(prefix) || name.length === prefix.length) {
+    return `secret name "${name}" must start with "${prefix}" (each tenant reads only its own secrets)`;
+  }
+  return undefined;
+}
+
 export const pop3Schema = strictObject({
   host: z.string().min(1, "the POP3 server's host name is required"),
   port: z.number().int().min(1).max(65535).optional(),
@@ -50,7 +79,7 @@ export const pop3Schema = strictObject({
       (user) => ![...user].some(isControlCharacter),
       "the POP3 user name must not contain control characters",
     ),
-  passwordSecret: z.string().min(1, "name the secret that holds the POP3 password"),
+  passwordSecret: secretName("name the secret that holds the POP3 password"),
   /** PEM file of a private CA, for hosts with their own certificate authority. */
   caFile: z.string().optional(),
   /** SHA-256 fingerprint of the server certificate (hex, colons optional) for self-signed hosts. */
@@ -70,7 +99,7 @@ export const gmailSchema = strictObject({
   user: z.email("give the Gmail address messages go to"),
   /** oauth: OAuth client + user refresh token; service-account: Workspace domain-wide delegation. */
   auth: z.enum(["oauth", "service-account"]).default("oauth"),
-  credentialsSecret: z.string().min(1, "name the secret that holds the Google credentials"),
+  credentialsSecret: secretName("name the secret that holds the Google credentials"),
   /** System labels added to every import; drop INBOX to archive directly (skipInbox). */
   labels: z.array(z.string().min(1)).default(["INBOX", "UNREAD"]),
   /** A user label per mailbox, created on first use; nested names such as "POP/info@acme.it" work. */

@@ -44,14 +44,16 @@ function secretNamesIn(statements: readonly PolicyStatementJson[]): string[] {
 }
 
 describe("IAM statements are scoped to this tenant", () => {
-  it("has no statement with Resource '*' in any role policy (none is required by AWS here)", () => {
+  it("has Resource '*' only for X-Ray's trace actions, which support no resource-level permissions", () => {
     // Act
     const statements = iamStatements(template);
 
     // Assess
     expect(statements.length).toBeGreaterThan(10);
     const unscoped = statements.filter((s) => asList(s.Resource as unknown).includes("*"));
-    expect(unscoped).toEqual([]);
+    expect(unscoped.flatMap((s) => asList(s.Action)).sort()).toEqual(
+      Array(3).fill(["xray:PutTelemetryRecords", "xray:PutTraceSegments"]).flat().sort(),
+    );
   });
 
   it("allows '*' only in the KMS key policy, where it means 'this key'", () => {
@@ -60,12 +62,18 @@ describe("IAM statements are scoped to this tenant", () => {
       (k) => (k.Properties.KeyPolicy as { Statement: PolicyStatementJson[] }).Statement,
     );
 
-    // Assess: the account's own admin statement (CDK default) and CloudWatch publishing alarms.
+    // Assess: the account administers it (but for disabling or deleting it, which only the
+    // break-glass role may), and CloudWatch publishes this tenant's alarms.
     expect(keyPolicies).toHaveLength(1);
     const principals = keyPolicies[0]!.map((s) => JSON.stringify(s.Principal));
-    expect(principals).toHaveLength(2);
+    expect(principals).toHaveLength(3);
     expect(principals[0]).toMatch(/:root/);
-    expect(principals[1]).toBe('{"Service":"cloudwatch.amazonaws.com"}');
+    expect(principals[1]).toMatch(/:root/);
+    expect(JSON.stringify(keyPolicies[0]![1]!.Condition)).toMatch(
+      /aws:PrincipalArn.*role\/pop2gmail-break-glass/,
+    );
+    expect(principals[2]).toBe('{"Service":"cloudwatch.amazonaws.com"}');
+    expect(JSON.stringify(keyPolicies[0]![2]!.Condition)).toMatch(/aws:SourceAccount.*aws:SourceArn/);
   });
 
   it("names every secret of the config, and only those, by its exact ARN pattern", () => {

@@ -42,9 +42,10 @@ describe("two tenants", () => {
     );
 
     // Assess
+    // Queues: work, dead letters, failed deletes (delete-copied's on-failure destination).
     expect(counts).toEqual([
-      [1, 2, 1, 2, 1, 3],
-      [1, 2, 1, 2, 1, 3],
+      [1, 2, 1, 3, 1, 3],
+      [1, 2, 1, 3, 1, 3],
     ]);
   });
 
@@ -151,11 +152,14 @@ describe("cdk-nag AwsSolutionsChecks", () => {
         .flatMap((m) => Object.entries(m.data as Record<string, string>)),
     );
 
-    // Assess: L1 per function, IAM5 on the archive objects for copier and deleter per stack.
+    // Assess, per stack: IAM5 for X-Ray on each role and on the archive objects for copier and
+    // deleter; S1 on the access-log bucket; SQS3 on the failed-deletes queue.
     expect(acknowledgements.map(([id]) => id.replace(/\[.*/, "")).sort()).toEqual(
-      [...Array(6).fill("Annotation::AwsSolutions-L1"), ...Array(4).fill("Annotation::AwsSolutions-IAM5")]
-        .concat(Array(2).fill("Annotation::AwsSolutions-S1"))
-        .sort(),
+      [
+        ...Array(10).fill("Annotation::AwsSolutions-IAM5"),
+        ...Array(2).fill("Annotation::AwsSolutions-S1"),
+        ...Array(2).fill("Annotation::AwsSolutions-SQS3"),
+      ].sort(),
     );
     for (const [, reason] of acknowledgements) expect(reason.length).toBeGreaterThan(40);
   });

@@ -2,11 +2,12 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { App } from "aws-cdk-lib";
+import { Template } from "aws-cdk-lib/assertions";
 import { describe, expect, it } from "vitest";
 import { archiveLifecycle } from "../../infra/constructs/archive-bucket";
 import { assertEnvironmentFits } from "../../infra/function-environment";
 import { loadAllTenantConfigs, loadTenantConfig } from "../../infra/load-tenant-configs";
-import { assertNoSharedSecrets } from "../../infra/tenant-app";
+import { addTenantStacks, assertNoSharedSecrets } from "../../infra/tenant-app";
 import { tenantMetric } from "../../infra/tenant-metric";
 import { TenantStack } from "../../infra/tenant-stack";
 import { ENV_NAMES } from "../../shared/config/env";
@@ -115,6 +116,28 @@ describe("tenant config errors name the field", () => {
 
     // Assess
     expect(error.message).toMatch(/tenants example and example-b both use the secret/);
+  });
+
+  it("refuses a tenant whose alarms would reach nobody, unless an operations topic is given", () => {
+    // Prepare
+    const { alarmEmail: _ignored, ...silent } = exampleConfig("example");
+    const opsTopicArn = "arn:aws:sns:eu-west-1:111122223333:provider-ops";
+
+    // Act
+    const error = configErrorOf(() => addTenantStacks(new App(), [silent]));
+    const stacks = addTenantStacks(new App(), [silent], { opsTopicArn });
+    const alarms = Object.values(Template.fromStack(stacks[0]!).findResources("AWS::CloudWatch::Alarm"));
+
+    // Assess
+    expect(error.field).toBe("alarmEmail");
+    expect(error.message).toMatch(/tenant example: its alarms would reach nobody/);
+    expect(error.hint).toMatch(/-c opsTopicArn=/);
+    expect(alarms.length).toBeGreaterThan(0);
+    for (const alarm of alarms) {
+      expect((alarm as { Properties: { AlarmActions: unknown[] } }).Properties.AlarmActions).toContain(
+        opsTopicArn,
+      );
+    }
   });
 
   it("fails synth when the config would not fit Lambda's 4 KB environment", () => {

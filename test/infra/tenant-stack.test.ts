@@ -1,5 +1,6 @@
 import { Match, type Template } from "aws-cdk-lib/assertions";
 import { beforeAll, describe, expect, it } from "vitest";
+import { NONCURRENT_VERSION_DAYS } from "../../infra/constructs/archive-bucket";
 import {
   COPY_MAX_CONCURRENCY,
   MAX_RECEIVE_COUNT,
@@ -28,12 +29,13 @@ function onlyLogicalId(type: string): string {
   return ids[0]!;
 }
 
-/** The logical id of the queue that is some other queue's dead-letter target. */
+/** The work queue and the queue that is its dead-letter target. */
 function queueIds(): { work: string; deadLetters: string } {
   const queues = resourcesOfType(template, "AWS::SQS::Queue");
-  const work = Object.entries(queues).find(([, q]) => q.Properties.RedrivePolicy !== undefined);
-  const deadLetters = Object.keys(queues).find((id) => id !== work?.[0]);
-  return { work: work![0], deadLetters: deadLetters! };
+  const work = Object.entries(queues).find(([, q]) => q.Properties.RedrivePolicy !== undefined)!;
+  const target = (work[1].Properties.RedrivePolicy as { deadLetterTargetArn: { "Fn::GetAtt": [string] } })
+    .deadLetterTargetArn["Fn::GetAtt"][0];
+  return { work: work[0], deadLetters: target };
 }
 
 function functionIdWithDescription(fragment: string): string {
@@ -102,6 +104,26 @@ describe("encryption at rest with the tenant key", () => {
     });
   });
 
+  it("always expires noncurrent versions (the in-place metadata copy of a large message leaves one)", () => {
+    // Prepare: example keeps mail forever, example-b expires it.
+    const both = [template, synthTenants([exampleConfig("example-b")])[0]!.template];
+
+    // Act
+    const rules = both.map((t) => {
+      const archive = Object.values(
+        t.findResources("AWS::S3::Bucket", {
+          Properties: { VersioningConfiguration: { Status: "Enabled" } },
+        }),
+      )[0] as { Properties: { LifecycleConfiguration: { Rules: Record<string, unknown>[] } } };
+      return archive.Properties.LifecycleConfiguration.Rules.find((r) => r.Id === "ArchiveStorageClass");
+    });
+
+    // Assess
+    for (const rule of rules) {
+      expect(rule?.NoncurrentVersionExpiration).toEqual({ NoncurrentDays: NONCURRENT_VERSION_DAYS });
+    }
+  });
+
   it("encrypts the ledger with the tenant key and keeps its schema, PITR, TTL and index", () => {
     // Prepare
     const keyId = onlyLogicalId("AWS::KMS::Key");
@@ -137,7 +159,7 @@ describe("encryption at rest with the tenant key", () => {
     });
   });
 
-  it("encrypts both queues and the alarm topic with the tenant key", () => {
+  it("encrypts the queues and the alarm topic with the tenant key", () => {
     // Prepare
     const keyArn = { "Fn::GetAtt": [onlyLogicalId("AWS::KMS::Key"), "Arn"] };
 
@@ -146,7 +168,7 @@ describe("encryption at rest with the tenant key", () => {
     const topics = Object.values(resourcesOfType(template, "AWS::SNS::Topic"));
 
     // Assess
-    expect(queues).toHaveLength(2);
+    expect(queues).toHaveLength(3);
     for (const queue of queues) expect(queue.Properties.KmsMasterKeyId).toEqual(keyArn);
     expect(topics).toHaveLength(1);
     expect(topics[0]!.Properties.KmsMasterKeyId).toEqual(keyArn);
@@ -173,7 +195,7 @@ describe("TLS only", () => {
 
   it.each([
     ["AWS::S3::BucketPolicy", 2],
-    ["AWS::SQS::QueuePolicy", 2],
+    ["AWS::SQS::QueuePolicy", 3],
     ["AWS::SNS::TopicPolicy", 1],
   ])("%s: every policy denies requests without TLS", (type, expected) => {
     // Act
@@ -242,16 +264,22 @@ describe("work queue", () => {
 });
 
 describe("functions", () => {
-  it("runs all three on nodejs22.x and arm64 with their own log group", () => {
+  it("runs all three on nodejs24.x and arm64, traced, with JSON logs at INFO in their own log group", () => {
     // Act
     const functions = Object.values(resourcesOfType(template, "AWS::Lambda::Function"));
 
     // Assess
     expect(functions).toHaveLength(3);
     for (const fn of functions) {
-      expect(fn.Properties.Runtime).toBe("nodejs22.x");
+      expect(fn.Properties.Runtime).toBe("nodejs24.x");
       expect(fn.Properties.Architectures).toEqual(["arm64"]);
-      expect(fn.Properties.LoggingConfig).toEqual({ LogGroup: { Ref: expect.any(String) } });
+      expect(fn.Properties.TracingConfig).toEqual({ Mode: "Active" });
+      expect(fn.Properties.LoggingConfig).toEqual({
+        LogGroup: { Ref: expect.any(String) },
+        LogFormat: "JSON",
+        ApplicationLogLevel: "INFO",
+        SystemLogLevel: "WARN",
+      });
     }
     for (const logGroup of Object.values(resourcesOfType(template, "AWS::Logs::LogGroup"))) {
       expect(logGroup.Properties.RetentionInDays).toBeGreaterThan(0);
@@ -316,8 +344,10 @@ describe("alarms", () => {
     // Act
     const alarms = Object.values(resourcesOfType(template, "AWS::CloudWatch::Alarm"));
 
-    // Assess: DLQ, one no-poll per mailbox, pop3 + google credentials, oldest job, quarantined.
-    expect(alarms).toHaveLength(1 + config.mailboxes.length + 2 + 1 + 1);
+    // Assess: DLQ, one no-poll per mailbox, pop3 + google credentials, oldest job, quarantined,
+    // errors + throttles + dropped async events per function, failed deletes, pipeline delay,
+    // sustained Gmail 429s, busy maildrop (no deletes-lagging: one mailbox keeps mail 30 days).
+    expect(alarms).toHaveLength(1 + config.mailboxes.length + 2 + 1 + 1 + 3 * 3 + 1 + 1 + 2);
     for (const alarm of alarms) {
       expect(alarm.Properties.AlarmActions).toEqual([topic]);
       expect(alarm.Properties.OKActions).toEqual([topic]);
@@ -358,17 +388,64 @@ describe("alarms", () => {
   });
 
   it.each([
-    ["dead-letter queue not empty", "ApproximateNumberOfMessagesVisible", 1],
-    ["oldest job older than 15 minutes", "ApproximateAgeOfOldestMessage", 900],
-    ["any quarantined message", METRIC.messagesQuarantined, 1],
-  ])("alarms on %s", (_what, metricName, threshold) => {
+    ["the dead-letter or the failed-deletes queue not empty", "ApproximateNumberOfMessagesVisible", 1, 2],
+    ["oldest job older than 15 minutes", "ApproximateAgeOfOldestMessage", 900, 1],
+    ["any quarantined message", METRIC.messagesQuarantined, 1, 1],
+    ["errors of each function", "Errors", 3, 3],
+    ["throttles of each function", "Throttles", 1, 3],
+    ["dropped async events of each function", "AsyncEventsDropped", 1, 3],
+    ["PipelineDelay p95 above 10 minutes", METRIC.pipelineDelay, 600_000, 1],
+    ["sustained Gmail 429s", METRIC.gmailRateLimited, 1, 1],
+    ["a maildrop busy for long", METRIC.mailboxBusy, 1, 1],
+  ])("alarms on %s", (_what, metricName, threshold, count) => {
     // Act
     const alarms = template.findResources("AWS::CloudWatch::Alarm", {
       Properties: { MetricName: metricName, Threshold: threshold },
     });
 
     // Assess
-    expect(Object.keys(alarms)).toHaveLength(1);
+    expect(Object.keys(alarms)).toHaveLength(count);
+  });
+
+  it("alarms on deletes lagging only where every mailbox deletes at once", () => {
+    // Prepare
+    const immediate = {
+      ...config,
+      mailboxes: config.mailboxes.map((m) => ({ ...m, deleteAfter: "immediately" as const })),
+    };
+
+    // Act
+    const lagging = (t: Template) =>
+      Object.values(resourcesOfType(t, "AWS::CloudWatch::Alarm")).filter((a) =>
+        String(a.Properties.AlarmName).endsWith("-deletes-lagging"),
+      );
+    const withImmediate = lagging(synthTenants([immediate])[0]!.template);
+
+    // Assess
+    expect(lagging(template)).toEqual([]);
+    expect(withImmediate).toHaveLength(1);
+    expect(JSON.stringify(withImmediate[0]!.Properties.Metrics)).toContain(METRIC.messagesDeleted);
+  });
+
+  it("lets CloudWatch publish to the topic and use its key for exactly this tenant's alarms", () => {
+    // Act
+    const alarmNames = Object.values(resourcesOfType(template, "AWS::CloudWatch::Alarm")).map(
+      (a) => a.Properties.AlarmName as string,
+    );
+    const topicPolicy = Object.values(resourcesOfType(template, "AWS::SNS::TopicPolicy"))[0]!;
+    const statements = (topicPolicy.Properties.PolicyDocument as { Statement: Record<string, unknown>[] })
+      .Statement;
+    const publish = statements.find((s) => JSON.stringify(s.Principal).includes("cloudwatch.amazonaws.com"))!;
+
+    // Assess
+    expect(publish.Effect).toBe("Allow");
+    expect(publish.Action).toBe("sns:Publish");
+    const text = JSON.stringify(publish.Condition);
+    expect(text).toContain("aws:SourceAccount");
+    for (const name of alarmNames) expect(text).toContain(`:alarm:${name}"`);
+    expect(
+      (publish.Condition as { ArnEquals: { "aws:SourceArn": unknown[] } }).ArnEquals["aws:SourceArn"],
+    ).toHaveLength(alarmNames.length);
   });
 
   it("alarms on broken credentials for POP3 and for Google separately", () => {
@@ -393,6 +470,28 @@ describe("alarms", () => {
     // Assess
     expect(dashboards).toHaveLength(1);
     expect(dashboards[0]!.Properties.DashboardName).toBe(`pop2gmail-${config.tenant}`);
+  });
+});
+
+describe("failed deletes", () => {
+  it("sends a delete-copied invocation that failed its attempts to the failed-deletes queue", () => {
+    // Prepare
+    const deleter = functionIdWithDescription("DELE");
+    const { work, deadLetters } = queueIds();
+    const failedDeletes = Object.keys(resourcesOfType(template, "AWS::SQS::Queue")).find(
+      (id) => id !== work && id !== deadLetters,
+    )!;
+
+    // Act
+    const configs = Object.values(resourcesOfType(template, "AWS::Lambda::EventInvokeConfig")).filter(
+      (c) => JSON.stringify(c.Properties.FunctionName) === JSON.stringify({ Ref: deleter }),
+    );
+
+    // Assess
+    expect(configs).toHaveLength(1);
+    expect(configs[0]!.Properties.DestinationConfig).toEqual({
+      OnFailure: { Destination: { "Fn::GetAtt": [failedDeletes, "Arn"] } },
+    });
   });
 });
 

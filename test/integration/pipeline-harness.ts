@@ -14,7 +14,7 @@ import type { SQSBatchResponse } from "aws-lambda";
 import { createLedgerTable } from "../../shared/adapters/dynamodb/create-ledger-table";
 import { makeCopyMessageHandler } from "../../shared/adapters/lambda/copy-message-handler";
 import { makeDeleteCopiedHandler } from "../../shared/adapters/lambda/delete-copied-handler";
-import type { DeleteCopiedEvent, DeleteInvoker } from "../../shared/adapters/lambda/delete-invoker";
+import { type DeleteCopiedEvent, LambdaDeleteInvoker } from "../../shared/adapters/lambda/delete-invoker";
 import {
   type ContainerPipelineDeps,
   createLambdaDeps,
@@ -29,6 +29,7 @@ import type { ArchiveStore } from "../../shared/ports/archive-store";
 import type { ImportRequest, MailSink } from "../../shared/ports/mail-sink";
 import type { Pop3Session, Pop3Source } from "../../shared/ports/pop3-source";
 import type { WorkQueue } from "../../shared/ports/work-queue";
+import { AwsCallRecorder } from "../fakes/aws-call-recorder";
 import {
   type DynaliteStandIn,
   type FauxqsStandIn,
@@ -64,6 +65,15 @@ const DUMMY_CREDENTIALS = { accessKeyId: "test", secretAccessKey: "test" };
 export function gmailUserOf(user: string): string {
   return `${user}.acme@gmail.com`;
 }
+
+/**
+ * Every AWS call the rig's handlers make, attributed to the function that made it; written to
+ * `recordedCallsDir()` when a world stops, for the IAM proof (test/infra/iam-proof.test.ts).
+ */
+export const pipelineAwsCalls = new AwsCallRecorder();
+
+/** The delete-copied function name the lister is given (its invocations run in process). */
+const DELETE_FUNCTION_NAME = "pop2gmail-acme-delete-copied";
 
 /** Stands for the process dying at a seam: not one of our errors, so the core never handles it. */
 export class CrashError extends Error {}
@@ -240,6 +250,11 @@ export class PipelineWorld {
   }
 
   async stop(): Promise<void> {
+    const users = Object.keys(this.users);
+    pipelineAwsCalls.writeTo("pipeline-harness", {
+      tenant: TENANT,
+      secrets: { pop3: users.map((u) => `pop3/${u}`), google: users.map((u) => `google/${u}`) },
+    });
     await this.gmail.stop();
     await this.secretsManager.stop();
     await this.fauxqs.stop();
@@ -315,7 +330,7 @@ export class PipelineRig {
       [ENV_NAMES.ledgerTable]: tableName,
       [ENV_NAMES.archiveBucket]: bucket,
       [ENV_NAMES.workQueueUrl]: queueUrl,
-      [ENV_NAMES.deleteFunctionName]: "pop2gmail-acme-delete-copied",
+      [ENV_NAMES.deleteFunctionName]: DELETE_FUNCTION_NAME,
       AWS_REGION: STAND_IN_REGION,
       AWS_ENDPOINT_URL_S3: world.fauxqs.endpoint,
       AWS_ENDPOINT_URL_SQS: world.fauxqs.endpoint,
@@ -324,11 +339,13 @@ export class PipelineRig {
       [S3_FORCE_PATH_STYLE_ENV]: "true",
     };
     let events: EventLog | undefined;
-    const invoker: DeleteInvoker = {
-      invoke: async (event) => {
-        this.deleteInvocations.push(event);
-      },
-    };
+    // The real invoker and SDK Lambda client; the call is recorded and runs in process.
+    const invoker = new LambdaDeleteInvoker(
+      pipelineAwsCalls.lambdaClient((_name, payload) => {
+        this.deleteInvocations.push(payload as DeleteCopiedEvent);
+      }),
+      DELETE_FUNCTION_NAME,
+    );
     this.deps = createLambdaDeps(env, {
       aws: { credentials: DUMMY_CREDENTIALS },
       clock: this.clock,
@@ -347,9 +364,17 @@ export class PipelineRig {
     });
     if (events === undefined) throw new Error("createLambdaDeps did not call decorate");
     this.events = events;
-    this.list = makeListNewMessagesHandler(this.deps);
-    this.copy = makeCopyMessageHandler(this.deps);
-    this.remove = makeDeleteCopiedHandler(this.deps);
+    const { clients } = this.deps;
+    pipelineAwsCalls.attach(clients.dynamodb, "dynamodb");
+    pipelineAwsCalls.attach(clients.secretsManager, "secretsmanager");
+    pipelineAwsCalls.attach(clients.s3, "s3");
+    pipelineAwsCalls.attach(clients.sqs, "sqs");
+    const list = makeListNewMessagesHandler(this.deps);
+    const copy = makeCopyMessageHandler(this.deps);
+    const remove = makeDeleteCopiedHandler(this.deps);
+    this.list = (...args) => pipelineAwsCalls.within("list-new-messages", () => list(...args));
+    this.copy = (...args) => pipelineAwsCalls.within("copy-message", () => copy(...args));
+    this.remove = (...args) => pipelineAwsCalls.within("delete-copied", () => remove(...args));
   }
 
   static async create(world: PipelineWorld, options: RigOptions): Promise<PipelineRig> {
