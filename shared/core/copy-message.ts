@@ -153,7 +153,7 @@ export async function copyMessage(
         // or a crash after the archive write): the archive is the message, not "vanished".
         entry = await adoptArchived(deps, entry, policy);
       } else {
-        const archived = await archiveFromServer(deps, scope, entry, policy);
+        const archived = await archiveFromServer(deps, scope, entry, policy, heldBefore);
         if (archived.kind !== "archived") return archived;
         entry = archived.entry;
       }
@@ -185,6 +185,7 @@ async function archiveFromServer(
   scope: SessionScope,
   entry: LedgerEntry,
   policy: CopyPolicy,
+  firstKeyTaken: boolean,
 ): Promise<ArchiveStep> {
   const key: MessageKey = { tenant: entry.tenant, mailboxId: entry.mailboxId, uidl: entry.uidl };
   const message = (await scope.find(entry.uidl)) ?? (await anyTwin(scope, entry.uidl));
@@ -209,7 +210,11 @@ async function archiveFromServer(
       `${message.size} bytes is above the archive bound ${policy.archiveMaxBytes}; left on the server only`,
     );
   }
-  const archiveKey = archiveKeyFor(key);
+  // The entry's own key if it has one (archived before, the object since damaged). Otherwise an
+  // object already at the first key may be another message (a lost ledger and a reused UIDL):
+  // never overwrite it; this life gets a key of its own (docs/pipeline.md, "A lost ledger").
+  const archiveKey =
+    entry.archiveKey ?? (firstKeyTaken ? archiveKeyFor(key, entry.listedAt) : archiveKeyFor(key));
   let digest: { size: number; sha256: string };
   let headers: { messageId?: string; receivedAt?: number };
   try {
