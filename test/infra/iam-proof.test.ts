@@ -80,6 +80,7 @@ const WILDCARD_ATTACKER = {
 };
 
 const counts = {
+  secretReads: 0,
   recorded: 0,
   recordedRequests: 0,
   distinctRecorded: 0,
@@ -133,7 +134,8 @@ afterAll(async () => {
   await world?.stop();
   console.log(
     `IAM proof: ${counts.recorded} AWS calls recorded (${counts.recordedFiles} files from other suites), ` +
-      `${counts.recordedRequests} authorizations they need proven Allowed (${counts.distinctRecorded} distinct); ` +
+      `${counts.recordedRequests} authorizations they need proven Allowed (${counts.distinctRecorded} distinct) ` +
+      `plus ${counts.secretReads} secret reads; ` +
       `${counts.denied} forbidden calls proven denied; ${counts.servicePaths} service-path calls proven Allowed`,
   );
 });
@@ -195,6 +197,39 @@ describe("too narrow: every AWS call the handlers make is allowed for their role
     counts.recordedRequests = requests.length;
     counts.distinctRecorded = account.distinctRequests;
   }, 300_000);
+});
+
+describe("too narrow: the secrets each function reads", () => {
+  it("allows each function to read the secrets its mailboxes name, tagged as this tenant's", async () => {
+    // Prepare: the pipeline rig's three handlers share one secret cache, so only the first
+    // reader's GetSecretValue is recorded; in Lambda each function reads its own.
+    const requests: IamRequest[] = [];
+    for (const config of tenants) {
+      const names = secretNames(config);
+      const reads: [FunctionName, string[]][] = [
+        ["list-new-messages", names.pop3],
+        ["copy-message", names.all],
+        ["delete-copied", names.pop3],
+      ];
+      for (const [fn, secrets] of reads) {
+        for (const name of secrets) {
+          requests.push({
+            principal: account.roleOf(config.tenant, fn),
+            action: "secretsmanager:GetSecretValue",
+            resource: deployedSecretArn(name),
+            context: secretTagContext(config.tenant),
+          });
+        }
+      }
+    }
+
+    // Act
+    const wrong = await mismatches(requests, "Allowed");
+
+    // Assess
+    expect(wrong).toEqual([]);
+    counts.secretReads = requests.length;
+  });
 });
 
 describe("too wide: calls that must be denied", () => {
