@@ -372,6 +372,28 @@ describe("end to end through the local runtime (run --once)", () => {
     }
   });
 
+  it("puts Courier's stored bytes of a raw UTF-8 header message into Gmail, not Courier's notice", async () => {
+    // Prepare
+    const courier = await startCourierPop3d({ mailbox: PASSWORD });
+    const original = Buffer.from(
+      "From: Zoë <zoe@example.com>\r\nSubject: Grüße\r\nMessage-ID: <utf8-e2e@courier.test>\r\n\r\nHallo!\r\n",
+      "utf8",
+    );
+    try {
+      await courier.deliver("mailbox", original);
+      // Act
+      const summary = await runOnceAgainst(courier);
+      // Assess
+      expect(summary.mailboxes[0]).toMatchObject({ copied: 1, deleted: 1, inFlight: 0 });
+      const inGmail = gmail
+        .messages("owner@acme.example")
+        .filter((m) => m.raw.includes("utf8-e2e@courier.test"));
+      expect(inGmail.map((m) => m.raw.equals(original))).toEqual([true]);
+    } finally {
+      await courier.stop();
+    }
+  });
+
   it("copies and deletes both of two popa3d messages that share one UIDL (same Message-ID and Date)", async () => {
     // Prepare
     const popa3d = await startPopa3d({ mailbox: PASSWORD });
