@@ -42,7 +42,7 @@ describe("offline synth", () => {
     }
   });
 
-  it("keeps the Gmail sink, S3 and lib-storage out of every bundle but copy-message's", () => {
+  it("keeps the Gmail sink, S3 and lib-storage out of delete-copied's bundle", () => {
     // Prepare
     const functions = synthesized.template.findResources("AWS::Lambda::Function") as Record<
       string,
@@ -62,8 +62,9 @@ describe("offline synth", () => {
     const deleter = sourcesOf("DeleteCopiedFunction");
     const copier = sourcesOf("CopyMessageFunction");
 
-    // Assess
-    expect(lister.filter((s) => copyOnly.test(s))).toEqual([]);
+    // Assess: the lister holds the copier's adapters behind a lazy import, for servers with a
+    // long LOGIN-DELAY (docs/pipeline.md, "Login delay and UTF8"); the deleter never copies.
+    expect(lister.some((s) => s.includes("adapters/lambda/list-new-messages-handler.ts"))).toBe(true);
     expect(deleter.filter((s) => copyOnly.test(s))).toEqual([]);
     expect(copier.some((s) => s.includes("adapters/gmail/gmail-mail-sink.ts"))).toBe(true);
     // The SDK is bundled (pinned), not taken from the runtime.
