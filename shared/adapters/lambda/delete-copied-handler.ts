@@ -5,6 +5,7 @@ import { CredentialsError, ProtocolError } from "../../core/errors";
 import { isLedgerId } from "../../core/message-identity";
 import type { DeleteCopiedDeps } from "./delete-copied-deps";
 import { describe } from "./describe-error";
+import { invocationScope } from "./lambda-base";
 
 // Ledger ids (docs/pipeline.md "Message identity"): a UIDL, maybe with a generation or content part.
 const deleteEventSchema = z.object({
@@ -47,7 +48,7 @@ export function makeDeleteCopiedHandler(
         );
       }
       const mailbox = deps.mailbox(parsed.data.mailboxId);
-      const pipeline = { ...deps.pipeline, holderId: context.awsRequestId };
+      const pipeline = { ...deps.pipeline, ...invocationScope(context) };
       try {
         const outcome = await deleteCopiedInOwnSession(
           pipeline,

@@ -6,6 +6,7 @@ import { type ListResult, listNewMessages } from "../../../../shared/core/list-n
 import { serverUidlOf } from "../../../../shared/core/message-identity";
 import type { CopyJob } from "../../../../shared/core/model";
 import type { PipelineDeps } from "../../../../shared/core/pipeline-deps";
+import { delaySecondsOf, resendAfter } from "../../../../shared/core/retry-rule";
 import { InMemoryArchiveStore } from "../../../fakes/in-memory-archive-store";
 import { TestClock } from "../../../fakes/in-memory-clock";
 import { CountingLedger, InMemoryLedger } from "../../../fakes/in-memory-ledger";
@@ -145,11 +146,10 @@ export class Harness {
       throw error;
     }
     for (const [i, outcome] of result.outcomes.entries()) {
-      const job = jobs[i] as CopyJob;
-      if (outcome.kind === "retry-later") {
-        await this.queue.enqueue([job], { delaySeconds: Math.ceil(outcome.retryAfterMs / 1000) });
-      } else if (outcome.kind === "busy") {
-        await this.queue.enqueue([job], { delaySeconds: 30 });
+      // The one rule the copy-message function and the local runtime use (docs/pipeline.md).
+      const verdict = resendAfter(outcome);
+      if (verdict.resend) {
+        await this.queue.enqueue([jobs[i] as CopyJob], { delaySeconds: delaySecondsOf(verdict.delayMs) });
       }
     }
     return result;
