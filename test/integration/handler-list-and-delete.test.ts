@@ -177,6 +177,19 @@ describe("list-new-messages handler", () => {
 });
 
 describe("delete-copied handler", () => {
+  it("holds the mailbox's session lease until its own deadline plus a margin, not 16 minutes", async () => {
+    // Prepare
+    const f = new HandlerFixture();
+    const acquire = vi.spyOn(f.leases, "acquire");
+    const context = { ...lambdaContext("delete-copied"), getRemainingTimeInMillis: () => 100_000 };
+
+    // Act
+    await makeDeleteCopiedHandler(f.deps)({ mailboxId: MAILBOX_A }, context);
+
+    // Assess
+    expect(acquire.mock.calls.map((call) => call[3])).toEqual([110_000]);
+  });
+
   it("deletes only what the ledger shows archived and imported, and answers busy when the mailbox is", async () => {
     // Prepare: one message copied, one only listed.
     const f = new HandlerFixture();
