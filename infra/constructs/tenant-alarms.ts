@@ -85,7 +85,7 @@ export class TenantAlarms extends Construct {
     this.add("DeadLetters", {
       name: "dead-letters",
       description:
-        "Copy jobs failed 5 receives and sit in the dead-letter queue. Read the copy-message log for their UIDLs; after fixing the cause, run `pop2gmail redrive --aws`.",
+        "Copy jobs failed 5 receives and sit in the dead-letter queue. Read the copy-message log for their UIDLs; after fixing the cause, run `pop2gmail redrive --aws --tenant <tenant>`.",
       metric: props.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
         statistic: "Maximum",
         period: Duration.minutes(5),

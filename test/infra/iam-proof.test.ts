@@ -480,7 +480,7 @@ describe("service paths: every alarm, schedule and event source can reach its ta
     counts.servicePaths += requests.length;
   });
 
-  it("lets every poll schedule invoke the lister, the lister invoke the deleter, and the deleter reach its failure destination", async () => {
+  it("lets every poll schedule invoke the lister, the lister invoke the deleter, the deleter reach its failure destination, and each send traces", async () => {
     // Prepare
     const requests: IamRequest[] = [];
     for (const config of tenants) {
@@ -495,6 +495,12 @@ describe("service paths: every alarm, schedule and event source can reach its ta
         action: "lambda:InvokeFunction",
         resource: own.functions["delete-copied"],
       });
+      // Active tracing: the Lambda runtime sends each function's segments with its role.
+      for (const fn of FUNCTIONS) {
+        for (const action of ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]) {
+          requests.push({ principal: account.roleOf(config.tenant, fn), action, resource: "*" });
+        }
+      }
       const failureDestinations = stack
         .byType("AWS::Lambda::EventInvokeConfig")
         .filter((c) => c.properties.FunctionName === account.functionOf(config.tenant, "delete-copied").ref)
