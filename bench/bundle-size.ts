@@ -2,10 +2,10 @@
  * Bundle size and cold import time of the three Lambda handlers (issue 5, item 4; targets: under
  * 1 MB minified each, under 150 ms to load).
  *
- *   npx tsx bench/bundle-size.ts [runs=5] [--sdk=external|bundled|both]
+ *   npx tsx bench/bundle-size.ts [runs=5] [--sdk=external|bundled|both] [--load=idle|busy|both]
  *
  * Bundles each `functions/<name>/handler.ts` with the options CDK's NodejsFunction gets
- * (`FUNCTION_BUNDLING` of `infra/constructs/pipeline-function.ts`: minified ESM for node22, source
+ * (`FUNCTION_BUNDLING` of `infra/constructs/pipeline-function.ts`: minified ESM for node24, source
  * map without sources content, the CommonJS `require` banner) in two variants of the AWS SDK,
  * one of which is what the stack deploys:
  * - `external`: `@aws-sdk/*` left out, as the Lambda runtime ships an SDK v3. The bundles sit
@@ -23,14 +23,21 @@
  * adapters only copy-message uses (Gmail, S3, lib-storage), and names the largest inputs of each
  * bundle from esbuild's metafile. Prints a Markdown table for bench/README.md; results go to
  * bench/results/bundle-size.json.
+ *
+ * Against a bare start: every round also starts a plain `node` that loads nothing, and each
+ * process's wall time (spawn to exit) is taken, so each function's cold start is also given as a
+ * ratio to bare node measured in the same rounds. `--load=busy` runs the rounds with one
+ * CPU-burning sibling process per core (started before, killed after); `both` runs idle rounds,
+ * then busy ones, and prints a table for each.
  */
-import { spawnSync } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { isBuiltin } from "node:module";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { build, type Metafile } from "esbuild";
+import { functionEsbuildOptions } from "../infra/bundling/function-esbuild-options";
 import { FUNCTION_BUNDLING } from "../infra/constructs/pipeline-function";
 import { functionEnvironment } from "../infra/function-environment";
 import { ENV_NAMES } from "../shared/config/env";
@@ -61,6 +68,12 @@ const sdkArg = args.find((a) => a.startsWith("--sdk="))?.slice("--sdk=".length) 
 const VARIANTS: Variant[] = sdkArg === "both" ? ["external", "bundled"] : [sdkArg as Variant];
 if (!VARIANTS.every((v) => v === "external" || v === "bundled")) {
   throw new Error(`--sdk must be external, bundled or both, not ${sdkArg}`);
+}
+type Load = "idle" | "busy";
+const loadArg = args.find((a) => a.startsWith("--load="))?.slice("--load=".length) ?? "idle";
+const LOADS: Load[] = loadArg === "both" ? ["idle", "busy"] : [loadArg as Load];
+if (!LOADS.every((l) => l === "idle" || l === "busy")) {
+  throw new Error(`--load must be idle, busy or both, not ${loadArg}`);
 }
 
 const STACK_VARIANT: Variant = FUNCTION_BUNDLING.bundleAwsSDK ? "bundled" : "external";
@@ -99,18 +112,11 @@ interface Bundle {
 
 async function bundle(variant: Variant, name: FunctionName, outDir: string): Promise<Bundle> {
   const file = join(outDir, variant, name, "index.mjs");
+  const options = functionEsbuildOptions();
   const result = await build({
+    ...options,
     entryPoints: [`${ROOT}functions/${name}/handler.ts`],
-    bundle: true,
-    minify: FUNCTION_BUNDLING.minify,
-    sourcemap: FUNCTION_BUNDLING.sourceMap,
-    sourcesContent: FUNCTION_BUNDLING.sourcesContent,
-    format: FUNCTION_BUNDLING.format,
-    platform: "node",
-    target: FUNCTION_BUNDLING.target,
-    mainFields: FUNCTION_BUNDLING.mainFields,
-    external: variant === "external" ? ["@aws-sdk/*"] : [],
-    banner: { js: FUNCTION_BUNDLING.banner },
+    external: [...(variant === "external" ? ["@aws-sdk/*"] : []), ...(options.external ?? [])],
     outfile: file,
     metafile: true,
     logLevel: "error",
@@ -159,15 +165,34 @@ function largestInputs(inputs: Metafile["outputs"][string]["inputs"], count: num
     .map(([input, bytes]) => ({ input, bytes }));
 }
 
-/** Milliseconds to import the bundle in a fresh process, or the error it threw. */
-function coldImportMs(file: string, env: NodeJS.ProcessEnv): number | string {
-  const script = `const t=performance.now();await import(${JSON.stringify(pathToFileURL(file).href)});process.stdout.write(String(performance.now()-t));`;
+interface Sample {
+  /** From before `import()` to its resolution, inside the process. */
+  readonly importMs: number;
+  /** The whole process, spawn to exit, as the parent saw it. */
+  readonly wallMs: number;
+}
+
+/** One fresh process importing the bundle (or nothing, for bare node), or the error it threw. */
+function coldStart(file: string | undefined, env: NodeJS.ProcessEnv): Sample | string {
+  const script =
+    file === undefined
+      ? "process.stdout.write('0')"
+      : `const t=performance.now();await import(${JSON.stringify(pathToFileURL(file).href)});process.stdout.write(String(performance.now()-t));`;
+  const started = performance.now();
   const result = spawnSync(process.execPath, ["--input-type=module", "-e", script], {
     env,
     encoding: "utf8",
   });
+  const wallMs = performance.now() - started;
   if (result.status !== 0) return `import failed: ${result.stderr.split("\n").slice(0, 3).join(" ")}`;
-  return Number(result.stdout);
+  return { importMs: Number(result.stdout), wallMs };
+}
+
+/** One busy-looping `node` per core, for the busy rounds; the caller kills them. */
+function startBurners(): ChildProcess[] {
+  return Array.from({ length: availableParallelism() }, () =>
+    spawn(process.execPath, ["-e", "for(;;){}"], { stdio: "ignore" }),
+  );
 }
 
 function median(values: number[]): number {
@@ -187,67 +212,97 @@ const bundles: Bundle[] = [];
 for (const variant of VARIANTS) {
   for (const name of FUNCTIONS) bundles.push(await bundle(variant, name, outDirs[variant]));
 }
-const samples = new Map<Bundle, (number | string)[]>(bundles.map((b) => [b, []]));
-for (let run = 0; run < RUNS; run++) {
-  for (const b of bundles) samples.get(b)?.push(coldImportMs(b.file, env));
-}
-rmSync(outDirs.bundled, { recursive: true, force: true });
+type Row = ReturnType<typeof measure>[number];
 
-const rows = bundles.map((b) => {
-  const runs = samples.get(b) ?? [];
-  const failure = runs.find((s) => typeof s === "string");
-  const times = runs.filter((s): s is number => typeof s === "number").map((t) => Math.round(t));
-  const coldImportMsMedian = failure ?? median(times);
-  return {
-    sdk: b.variant === STACK_VARIANT ? `${b.variant} (stack)` : b.variant,
-    function: b.name,
-    bytes: b.bytes,
-    sourceMapBytes: b.mapBytes,
-    coldImportMsMedian,
-    coldImportMsRuns: times,
-    targetsMet:
-      typeof coldImportMsMedian === "number" && b.bytes < TARGET_BYTES && coldImportMsMedian < TARGET_MS,
-    largestInputs: b.largest,
-    externals: b.externals,
-    copyOnlyInputsElsewhere: b.misplaced,
-  };
-});
+/** `RUNS` interleaved rounds: bare node, then every bundle, each in a fresh process. */
+function measure(load: Load) {
+  const samples = new Map<Bundle | "bare", (Sample | string)[]>();
+  for (const key of ["bare" as const, ...bundles]) samples.set(key, []);
+  const burners = load === "busy" ? startBurners() : [];
+  const uptimeAtStart = spawnSync("uptime", { encoding: "utf8" }).stdout.trim();
+  try {
+    for (let run = 0; run < RUNS; run++) {
+      samples.get("bare")?.push(coldStart(undefined, env));
+      for (const b of bundles) samples.get(b)?.push(coldStart(b.file, env));
+    }
+  } finally {
+    for (const burner of burners) burner.kill("SIGKILL");
+  }
+  const ok = (key: Bundle | "bare") =>
+    (samples.get(key) ?? []).filter((x): x is Sample => typeof x !== "string");
+  const bareWallMs = median(ok("bare").map((x) => x.wallMs));
+  const rows = bundles.map((b) => {
+    const runs = samples.get(b) ?? [];
+    const failure = runs.find((x) => typeof x === "string");
+    const times = ok(b).map((x) => Math.round(x.importMs));
+    const coldImportMsMedian = failure ?? median(times);
+    const wallMsMedian = median(ok(b).map((x) => x.wallMs));
+    return {
+      load,
+      sdk: b.variant === STACK_VARIANT ? `${b.variant} (stack)` : b.variant,
+      function: b.name,
+      bytes: b.bytes,
+      sourceMapBytes: b.mapBytes,
+      coldImportMsMedian,
+      coldImportMsRuns: times,
+      wallMsMedian: Math.round(wallMsMedian),
+      bareNodeWallMsMedian: Math.round(bareWallMs),
+      ratioToBareNode: Number((wallMsMedian / bareWallMs).toFixed(2)),
+      targetsMet:
+        typeof coldImportMsMedian === "number" && b.bytes < TARGET_BYTES && coldImportMsMedian < TARGET_MS,
+      largestInputs: b.largest,
+      externals: b.externals,
+      copyOnlyInputsElsewhere: b.misplaced,
+    };
+  });
+  return rows.map((r) => ({ ...r, uptimeAtStart }));
+}
+
+const rows: Row[] = LOADS.flatMap((load) => measure(load));
+rmSync(outDirs.bundled, { recursive: true, force: true });
 
 console.table(
   rows.map((r) => ({
+    load: r.load,
     sdk: r.sdk,
     function: r.function,
     size: kb(r.bytes),
     "source map": kb(r.sourceMapBytes),
     "cold import median (ms)": r.coldImportMsMedian,
+    "process / bare node": `${r.wallMsMedian} / ${r.bareNodeWallMsMedian} ms`,
     runs: r.coldImportMsRuns.join(" "),
   })),
 );
+const once = rows.filter((r) => r.load === LOADS[0]);
 console.log("\nLargest inputs (bytes in the minified output):");
-for (const r of rows) {
+for (const r of once) {
   console.log(
     `  ${r.sdk} ${r.function}: ${r.largestInputs.map((i) => `${i.input} ${kb(i.bytes)}`).join(", ")}`,
   );
 }
 console.log("\nLoaded at run time (external):");
-for (const r of rows) console.log(`  ${r.sdk} ${r.function}: ${r.externals.join(", ") || "nothing"}`);
+for (const r of once) console.log(`  ${r.sdk} ${r.function}: ${r.externals.join(", ") || "nothing"}`);
 
 const uptime = spawnSync("uptime", { encoding: "utf8" }).stdout.trim();
 console.log(
-  `\nFor bench/README.md (${new Date().toISOString().slice(0, 16)}Z, node ${process.version}, ${RUNS} runs, ${uptime.replace(/.*load/, "load")}):\n`,
+  `\nFor bench/README.md (${new Date().toISOString().slice(0, 16)}Z, node ${process.version}, ${RUNS} runs, ${availableParallelism()} cores, ${uptime.replace(/.*load/, "load")} at the end):\n`,
 );
 console.log(
-  "| SDK | function | minified | source map | cold import, median | runs (ms) | targets (< 1 MB, < 150 ms) |",
+  "| load | SDK | function | minified | source map | cold import, median | runs (ms) | process, median | bare node, median | ratio | targets (< 1 MB, < 150 ms) |",
 );
-console.log("|---|---|---|---|---|---|---|");
+console.log("|---|---|---|---|---|---|---|---|---|---|---|");
 for (const r of rows) {
   const ms = typeof r.coldImportMsMedian === "number" ? `${r.coldImportMsMedian} ms` : r.coldImportMsMedian;
+  const load = r.load === "busy" ? `busy (${availableParallelism()} burners)` : "idle";
   console.log(
-    `| ${r.sdk} | ${r.function} | ${kb(r.bytes)} | ${kb(r.sourceMapBytes)} | ${ms} | ${r.coldImportMsRuns.join(", ")} | ${r.targetsMet ? "met" : "missed"} |`,
+    `| ${load} | ${r.sdk} | ${r.function} | ${kb(r.bytes)} | ${kb(r.sourceMapBytes)} | ${ms} | ${r.coldImportMsRuns.join(", ")} | ${r.wallMsMedian} ms | ${r.bareNodeWallMsMedian} ms | ${r.ratioToBareNode}x | ${r.targetsMet ? "met" : "missed"} |`,
   );
 }
+for (const load of LOADS) {
+  console.log(`  ${load} rounds started at: ${rows.find((r) => r.load === load)?.uptimeAtStart ?? ""}`);
+}
 
-const misplaced = rows.filter((r) => r.copyOnlyInputsElsewhere.length > 0);
+const misplaced = once.filter((r) => r.copyOnlyInputsElsewhere.length > 0);
 for (const r of misplaced) {
   console.error(
     `\n${r.sdk} ${r.function} contains copy-message-only code: ${r.copyOnlyInputsElsewhere.join(", ")}`,
