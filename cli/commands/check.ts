@@ -39,7 +39,7 @@ const INSERT_SCOPES = [
 
 /**
  * `pop2gmail check --config FILE [--json]`: for every mailbox, POP3 (TLS and certificate, CAPA,
- * login, STAT) and Google (token refresh, profile, granted scopes). Every failed step names the
+ * login, STAT, UIDL and LIST) and Google (token refresh, profile, granted scopes). Every failed step names the
  * cause and the fix. Exit 0 only when every step passed; 2 when a step failed on the config (a
  * missing secret, a credentials file others can read). Warnings do not change the exit code.
  */
@@ -127,12 +127,51 @@ async function checkPop3(mailbox: MailboxConfig, secrets: SecretStore): Promise<
     }
     const { count, size } = await client.stat();
     pass("pop3 mailbox", `${count} messages, ${size} bytes`);
+    steps.push({ mailboxId: mailbox.id, ...(await checkListings(client)) });
     await client.quit();
   } catch (error) {
     fail(steps.some((s) => s.step === "pop3 login") ? "pop3 mailbox" : "pop3 login", error);
     client.destroy();
   }
   return steps;
+}
+
+/**
+ * UIDL and LIST, as every poll runs them: a server that repeats a UIDL (popa3d) or breaks RFC 1939
+ * §7 passes STAT and still needs the fallbacks of docs/pipeline.md "Message identity".
+ */
+async function checkListings(client: Pop3Client): Promise<Omit<CheckStep, "mailboxId">> {
+  const step = "pop3 listing";
+  const ids = await client.uidl();
+  const sizes = await client.list();
+  const detail = `${ids.length} messages in UIDL and LIST`;
+  if (ids.length !== sizes.length) {
+    return {
+      step,
+      ok: false,
+      detail: `UIDL lists ${ids.length} messages, LIST ${sizes.length}`,
+      cause: "the server's UIDL and LIST disagree, so messages cannot be told apart safely",
+      fix: "ask the provider to repair the maildrop (or its UIDL index), then run check again",
+    };
+  }
+  const perUidl = new Map<string, number>();
+  for (const entry of ids)
+    if (entry.invalid === undefined) perUidl.set(entry.uidl, (perUidl.get(entry.uidl) ?? 0) + 1);
+  const repeated = [...perUidl.values()].filter((n) => n > 1);
+  const invalid = ids.filter((entry) => entry.invalid !== undefined).length;
+  const warnings = [
+    ...(repeated.length === 0
+      ? []
+      : [
+          `${repeated.length} UIDL${repeated.length === 1 ? "" : "s"} listed for ${repeated.reduce((a, b) => a + b, 0)} messages: each is told apart by its size and content and delivered (one more read per message)`,
+        ]),
+    ...(invalid === 0
+      ? []
+      : [
+          `${invalid} invalid UIDL${invalid === 1 ? "" : "s"} (RFC 1939 §7): ${invalid === 1 ? "its message is" : "those messages are"} archived, quarantined and left on the server; the rest flow`,
+        ]),
+  ];
+  return { step, ok: true, detail, ...(warnings.length === 0 ? {} : { warning: warnings.join("; ") }) };
 }
 
 async function checkGoogle(
