@@ -28,7 +28,9 @@
  * process's wall time (spawn to exit) is taken, so each function's cold start is also given as a
  * ratio to bare node measured in the same rounds. `--load=busy` runs the rounds with one
  * CPU-burning sibling process per core (started before, killed after); `both` runs idle rounds,
- * then busy ones, and prints a table for each.
+ * then busy ones, and prints a table for each. With the stack's variant, copy-message is also
+ * bundled as before issue 13 (Google's auth library and web-streams-polyfill inside), in the
+ * same rounds, for a before/after.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -98,6 +100,7 @@ function standInEnvironment(): NodeJS.ProcessEnv {
 
 interface Bundle {
   readonly variant: Variant;
+  readonly asBefore: boolean;
   readonly name: FunctionName;
   readonly file: string;
   readonly bytes: number;
@@ -110,13 +113,27 @@ interface Bundle {
   readonly misplaced: string[];
 }
 
-async function bundle(variant: Variant, name: FunctionName, outDir: string): Promise<Bundle> {
-  const file = join(outDir, variant, name, "index.mjs");
+/**
+ * `asBefore`: without the stack's aliases and extra externals (Google's auth library and
+ * web-streams-polyfill bundled), as copy-message was bundled before issue 13, for a before/after
+ * in the same rounds.
+ */
+async function bundle(
+  variant: Variant,
+  name: FunctionName,
+  outDir: string,
+  asBefore = false,
+): Promise<Bundle> {
+  const file = join(outDir, variant, asBefore ? `${name}-before` : name, "index.mjs");
   const options = functionEsbuildOptions();
   const result = await build({
     ...options,
+    ...(asBefore ? { alias: {} } : {}),
     entryPoints: [`${ROOT}functions/${name}/handler.ts`],
-    external: [...(variant === "external" ? ["@aws-sdk/*"] : []), ...(options.external ?? [])],
+    external: [
+      ...(variant === "external" ? ["@aws-sdk/*"] : []),
+      ...(asBefore ? [] : (options.external ?? [])),
+    ],
     outfile: file,
     metafile: true,
     logLevel: "error",
@@ -136,6 +153,7 @@ async function bundle(variant: Variant, name: FunctionName, outDir: string): Pro
       : [...Object.keys(output.inputs), ...externals].filter((i) => COPY_ONLY.some((c) => i.includes(c)));
   return {
     variant,
+    asBefore,
     name,
     file,
     bytes: statSync(file).size,
@@ -211,6 +229,7 @@ const outDirs: Record<Variant, string> = {
 const bundles: Bundle[] = [];
 for (const variant of VARIANTS) {
   for (const name of FUNCTIONS) bundles.push(await bundle(variant, name, outDirs[variant]));
+  if (variant === STACK_VARIANT) bundles.push(await bundle(variant, "copy-message", outDirs[variant], true));
 }
 type Row = ReturnType<typeof measure>[number];
 
@@ -240,7 +259,7 @@ function measure(load: Load) {
     return {
       load,
       sdk: b.variant === STACK_VARIANT ? `${b.variant} (stack)` : b.variant,
-      function: b.name,
+      function: b.asBefore ? `${b.name} (before: auth library bundled)` : b.name,
       bytes: b.bytes,
       sourceMapBytes: b.mapBytes,
       coldImportMsMedian,
