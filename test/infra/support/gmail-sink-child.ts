@@ -5,20 +5,32 @@
  * it gets as arguments, and prints the Gmail id.
  */
 import { GmailMailSink } from "../../../shared/adapters/gmail/gmail-mail-sink";
-import { gmailMailbox, MapSecretStore } from "../../fakes/gmail-sink-fixture";
+import { parseTenantConfig } from "../../../shared/config/parse-tenant-config";
+import { MapSecretStore } from "../../fakes/gmail-sink-fixture";
 
 const [apiBaseUrl, tokenUrl, message] = process.argv.slice(2);
 if (!apiBaseUrl || !tokenUrl || !message)
   throw new Error("usage: gmail-sink-child <apiBaseUrl> <tokenUrl> <message>");
 const secrets = new MapSecretStore();
 secrets.set("google-info", JSON.stringify({ clientId: "c", clientSecret: "s", refreshToken: "r" }));
-const sink = new GmailMailSink({
-  secrets,
-  google: { apiBaseUrl, tokenUrl, quotaUnitsPerMinute: 6000, maxConcurrentImports: 4 },
+// Through the tenant schema, so every Google setting has the default the functions get.
+const config = parseTenantConfig({
+  tenant: "acme",
+  google: { apiBaseUrl, tokenUrl },
+  mailboxes: [
+    {
+      id: "info",
+      pop3: { host: "pop.example.it", user: "info", passwordSecret: "pop3-password" },
+      gmail: { user: "info@acme.it", credentialsSecret: "google-info", mailboxLabel: "POP/info" },
+    },
+  ],
 });
+const [mailbox] = config.mailboxes;
+if (mailbox === undefined) throw new Error("the config has no mailbox");
+const sink = new GmailMailSink({ secrets, google: config.google });
 const bytes = Buffer.from(message, "utf8");
 const result = await sink.import({
-  mailbox: gmailMailbox("info", "info@acme.it", { mailboxLabel: "POP/info" }),
+  mailbox,
   uidl: "bundle-1",
   size: bytes.length,
   open: async () =>
