@@ -1,21 +1,22 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { main } from "../../../cli/command-line";
+import { HELP, VERB_HELP } from "../../../cli/help";
 
-/** Every verb `pop2gmail help` lists, as typed before `--help` (auth's only sub-verb included). */
-const VERBS = [
-  ["demo"],
-  ["run"],
+/** Every verb with a help text (init prints its own), plus sub-verbs and `--aws` forms. */
+const VERBS: readonly (readonly string[])[] = [
+  ...Object.keys(VERB_HELP).map((verb) => [verb]),
   ["init"],
-  ["check"],
-  ["status"],
-  ["replay"],
-  ["quarantine"],
-  ["redrive"],
-  ["auth"],
   ["auth", "google"],
   ["quarantine", "list"],
   ["status", "--aws"],
-] as const;
+];
+
+/** The verbs `pop2gmail help` lists: each line that starts with two spaces and a verb. */
+function listedVerbs(): string[] {
+  const lines = [...HELP.matchAll(/^ {2}([a-z]+) /gm)].map((m) => m[1] ?? "");
+  // "with --region R, ..." and "help [verb]" are not commands with flags of their own.
+  return [...new Set(lines)].filter((word) => word !== "with" && word !== "help");
+}
 
 /** Runs `pop2gmail <argv>` in this process and returns its exit code and what it printed. */
 async function pop2gmail(argv: readonly string[]) {
@@ -54,6 +55,16 @@ describe("pop2gmail <verb> --help", () => {
       });
     }
   }
+
+  it("every verb pop2gmail help lists has its own help", () => {
+    // Act
+    const listed = listedVerbs();
+    // Assess
+    expect(listed).toEqual(
+      expect.arrayContaining(["demo", "run", "init", "check", "status", "redrive", "auth"]),
+    );
+    for (const verb of listed) expect(verb === "init" || VERB_HELP[verb] !== undefined, verb).toBe(true);
+  });
 
   it("pop2gmail help <verb> prints the same text as <verb> --help", async () => {
     // Prepare
