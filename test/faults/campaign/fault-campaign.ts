@@ -95,6 +95,8 @@ export const DEFAULT_RATES: Readonly<Record<FaultKind, number>> = {
   "gmail-error-echoes-credentials": 0.5,
   // Per round with faults on: new mail takes over the UIDLs of messages whose DELE committed.
   "uidl-reuse-after-dele": 0.3,
+  // Per round with faults on: a delete-copied event delivered (again) by Lambda's async invoke.
+  "delete-event-redelivered": 0.2,
   // Once per run, at a point the dice choose (see `Campaign.maybeEmptyLedger`).
   "ledger-emptied": 0,
 };
@@ -165,6 +167,8 @@ export interface CampaignReport {
   /** Where a secret showed up (log line, event, ledger item, error): any entry fails the run. */
   readonly secretsFound: readonly string[];
   readonly textsScannedForSecrets: number;
+  /** Copy invocations that took more than 5 s of real time, with their events. */
+  readonly slowSteps: readonly string[];
   readonly auditedCommits: number;
   readonly lockEpisode: { readonly pollOutcome: string; readonly busyReasons: readonly string[] };
   readonly busyByReason: Readonly<Record<string, number>>;
@@ -274,8 +278,12 @@ class Campaign {
   readonly events: EventLog[] = [];
   readonly unexpectedErrors: string[] = [];
   /** What happened, in order: pipeline events, faults fired, driver steps (for replay traces). */
-  readonly timeline: { readonly text: string; readonly uidls: readonly string[]; readonly step: number }[] =
-    [];
+  readonly timeline: {
+    readonly text: string;
+    readonly uidls: readonly string[];
+    readonly step: number;
+    readonly at: number;
+  }[] = [];
   /** The driver step (an invocation) that faults and events belong to, numbered in order. */
   private step = 0;
   /** The kind of the step in progress, and the faults met per step kind. */
@@ -287,6 +295,8 @@ class Campaign {
     driver: {},
   };
   deletePassesWithFaults = 0;
+  /** Driver steps that took more than 5 s of real time (what slows a run down). */
+  readonly slowSteps: string[] = [];
   readonly functions: LambdaFunctions;
   /** A ledger on its own client: the checks never meet an injected fault. */
   readonly checkLedger: DynamoDbLedger;
@@ -578,7 +588,7 @@ class Campaign {
       this.step++;
       this.stepKind = kind;
     }
-    this.timeline.push({ text, uidls, step: this.step });
+    this.timeline.push({ text, uidls, step: this.step, at: Date.now() });
   }
 
   /**
@@ -721,19 +731,37 @@ class Campaign {
         this.world.gmail.releaseStalled();
         print(`round ${round}: faults off, recovery`);
       }
+      const phases: number[] = [Date.now()];
       await this.poll();
       if (round === 1) lockEpisode = await this.lockEpisode();
+      phases.push(Date.now());
       await this.runDeletes();
+      phases.push(Date.now());
       await this.drain();
+      phases.push(Date.now());
       if (this.dice.enabled) {
         await this.maybeEmptyLedger(round);
         if (round >= 2) await this.reuseUidls(this.reuseBatches === 0);
+        // Lambda delivers an async event at least once: a delete pass comes again (and one comes
+        // at all, so delete passes run under faults whatever the lister asked for).
+        this.stepKind = "driver";
+        const extra = this.dice.roll("delete-event-redelivered");
+        if (extra || (round >= 2 && this.deletePassesWithFaults === 0)) {
+          if (!extra) this.dice.count("delete-event-redelivered");
+          this.deleteInvocations.push({ mailboxId: MAILBOX_ID });
+          await this.runDeletes();
+        }
       }
       const open = await this.unsettled();
+      phases.push(Date.now());
       if (round <= 3 || round % 10 === 0 || round === faultRounds) {
         const elapsed = ((Date.now() - started) / 1000).toFixed(1);
+        const [poll, deletes, copies, checks] = phases
+          .slice(1)
+          .map((t, i) => ((t - (phases[i] ?? t)) / 1000).toFixed(1));
         print(
-          `round ${round}: ${open.length} unsettled, ${this.copyInvocations} copy invocations, ${elapsed} s`,
+          `round ${round}: ${open.length} unsettled, ${this.copyInvocations} copy invocations, ${elapsed} s ` +
+            `(poll ${poll} s, delete passes ${deletes} s, copies ${copies} s, driver and checks ${checks} s)`,
         );
       }
       if (round > faultRounds && open.length === 0 && (await this.queueDepth()) === 0) {
@@ -786,7 +814,12 @@ class Campaign {
       for (let attempt = 1; attempt <= 2; attempt++) {
         this.note(`delete-copied invocation (attempt ${attempt})`, event.uidls ?? [], false, "delete");
         if (this.dice.enabled) {
-          if (this.deletePassesWithFaults === 0) this.dice.force("crash-after-quit");
+          if (this.deletePassesWithFaults === 0) {
+            // The first delete pass under faults meets some for sure: its first DynamoDB attempt
+            // fails (every pass reads the ledger) and, if it commits DELEs, it dies after QUIT.
+            this.dice.force("dynamodb-5xx-attempt");
+            this.dice.force("crash-after-quit");
+          }
           this.deletePassesWithFaults++;
         }
         try {
@@ -800,6 +833,24 @@ class Campaign {
         }
       }
     }
+  }
+
+  /** Keeps a driver step that took more than 5 s of real time, with what happened in it. */
+  private noteIfSlow(step: number, began: number): void {
+    const seconds = (Date.now() - began) / 1000;
+    if (seconds < 5) return;
+    // The long waits, each named by what came after it.
+    let last = began;
+    const waits: string[] = [];
+    for (const entry of this.timeline.filter((e) => e.step === step)) {
+      if (entry.at - last >= 1000)
+        waits.push(`${((entry.at - last) / 1000).toFixed(1)} s before "${entry.text}"`);
+      last = entry.at;
+    }
+    if (Date.now() - last >= 1000)
+      waits.push(`${((Date.now() - last) / 1000).toFixed(1)} s after the last event`);
+    const first = this.timeline.find((e) => e.step === step)?.text ?? "";
+    this.slowSteps.push(`${first}: ${seconds.toFixed(1)} s (${waits.join("; ")})`);
   }
 
   /** Scans every readable form of an error and its causes for secrets. */
@@ -890,12 +941,15 @@ class Campaign {
   private async invokeCopy(messages: readonly Message[]): Promise<SQSBatchResponse> {
     this.copyInvocations++;
     this.note(`copy invocation ${this.copyInvocations}`, messages.map(uidlOf), false, "copy");
+    const step = this.step;
+    const began = Date.now();
     try {
       const response = await this.functions.copy(
         sqsEvent(this.queueArn, messages),
         lambdaContext("copy-message"),
       );
       this.secrets.scan("a copy-message result", JSON.stringify(response));
+      this.noteIfSlow(step, began);
       return response;
     } catch (error) {
       this.scanError("an error copy-message threw", error);
@@ -1224,6 +1278,7 @@ class Campaign {
       ledgerLostAfterDelete,
       secretsFound: [...new Set(this.secrets.found)],
       textsScannedForSecrets: this.secrets.scanned,
+      slowSteps: this.slowSteps,
       auditedCommits: this.auditedCommits,
       lockEpisode,
       busyByReason,
@@ -1266,6 +1321,7 @@ export function formatReport(report: CampaignReport): string[] {
     `secrets found ${report.secretsFound.length} in ${report.textsScannedForSecrets} texts scanned${report.secretsFound.length === 0 ? "" : `: ${report.secretsFound.join("; ")}`}`,
     `busy outcomes ${JSON.stringify(report.busyByReason)}; lock episode: poll ${report.lockEpisode.pollOutcome}, busy ${JSON.stringify(report.lockEpisode.busyReasons)}`,
     `rounds ${report.rounds} (with faults ${report.faultRounds}); copy invocations ${report.copyInvocations}; duration ${(report.durationMs / 1000).toFixed(1)} s`,
+    ...report.slowSteps.slice(0, 5).map((step) => `SLOW ${step}`),
     ...report.breaches.slice(0, 20).map((b) => `BREACH ${b}`),
     ...report.problems.slice(0, 20).map((p) => `PROBLEM ${p}`),
     ...report.traces.map((t) => `TRACE ${t}`),

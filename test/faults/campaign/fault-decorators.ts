@@ -48,6 +48,7 @@ export const FAULT_KINDS = [
   "gmail-400-rejects-message",
   "gmail-error-echoes-credentials",
   "uidl-reuse-after-dele",
+  "delete-event-redelivered",
   "ledger-emptied",
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
