@@ -43,6 +43,10 @@ export async function main(argv: readonly string[]): Promise<number> {
         if (aws)
           return await lazy(async () => (await import("./commands/aws-status")).awsStatusCommand, rest);
         return await lazy(async () => (await import("./commands/status")).statusCommand, args);
+      case "invite":
+        return await lazy(async () => (await import("./commands/invite")).inviteCommand, args);
+      case "serve":
+        return await lazy(async () => (await import("./commands/serve")).serveCommand, args);
       case "redrive":
         return await lazy(async () => (await import("./commands/redrive")).redriveCommand, rest);
       case "replay":

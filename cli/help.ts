@@ -25,6 +25,10 @@ A deployed tenant (stack Pop2Gmail-<tenant>; AWS credentials and region as for t
   auth google --config FILE [--client-file client_secret.json] [--read-scope]
                                          OAuth consent on a loopback redirect; stores the refresh token
                                          in <dataDir>/credentials.json
+  invite <tenant> --mailbox ID [--expires 7d]
+                                         a signed link that lets the mailbox's owner connect Gmail
+                                         in their own browser (docs/onboarding.md)
+  serve <tenant> [--port 8470]           the pages the links open, on 127.0.0.1
   help [verb]                            this text, or one verb's
 
 The config may also be given as the first argument after the verb: a file, or a tenant whose
@@ -46,6 +50,31 @@ AWS credentials and region as for the AWS CLI.`;
  * prints its own (every flag it takes), so it is not here.
  */
 export const VERB_HELP: Readonly<Record<string, string>> = {
+  invite: `Usage: pop2gmail invite <tenant> --mailbox ID [--expires 7d] [--url URL]
+                      [--client-file web_client.json | --client-id ID --client-secret S]
+
+Prints a link for the owner of one mailbox: it opens a page that says which POP3 address goes
+into which Gmail account, and a "Connect Gmail" button that asks Google for consent in their own
+browser and stores the grant in <dataDir>/credentials.json. Afterwards the same link shows the
+status and a Disconnect button. The link is signed with the tenant's link key (made on first use,
+kept in the credentials file), expires, and connects once. docs/onboarding.md has the Google side.
+
+  --mailbox ID     the mailbox (its gmail.auth must be oauth, with a secret of its own)
+  --expires 7d     lifetime: days, hours or minutes (7d, 12h, 30m), at most 90d
+  --url URL        where \`pop2gmail serve\` is reached (default http://127.0.0.1:8470); https
+                   unless on 127.0.0.1
+  --client-file    the OAuth client of type "Web application" (kept after the first time); its
+                   redirect URI must be <URL>/oauth/callback
+  --json           {"link","expiresAt"}
+
+${CONFIG}`,
+  serve: `Usage: pop2gmail serve <tenant> [--port 8470] [--public-url URL]
+
+Serves the pages the invite links open, on 127.0.0.1 only, until Ctrl-C. One JSON line per event
+on stderr (tenant, mailbox, link id, outcome; never a token). --public-url is the address the
+browser uses when a proxy in front of it terminates HTTPS.
+
+${CONFIG}`,
   demo: `Usage: pop2gmail demo [--keep] [--json] [--messages N]
 
 Runs the whole pipeline on this machine, no account needed: a POP3 server holding a generated

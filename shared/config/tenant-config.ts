@@ -135,6 +135,9 @@ export const tenantConfigSchema = strictObject({
   google: strictObject({
     apiBaseUrl: z.url().default("https://gmail.googleapis.com/"),
     tokenUrl: z.url().default("https://oauth2.googleapis.com/token"),
+    /** Google's consent page and revocation endpoint for onboarding by link; Google's when unset (docs/onboarding.md). */
+    authorizeUrl: z.url().optional(),
+    revokeUrl: z.url().optional(),
     /** Quota units per minute per Gmail user: 6,000 on projects created since May 2026, else 15,000. */
     quotaUnitsPerMinute: z.number().int().positive().default(6000),
     maxConcurrentImports: z.number().int().min(1).max(50).default(4),
