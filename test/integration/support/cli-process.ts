@@ -14,8 +14,17 @@ export interface CliResult {
 }
 
 /**
- * Starts `pop2gmail <args>` as a child process: node with tsx's loader directly (no npx, no
- * shell), in the repository, with `env` added to a clean environment (no inherited secrets).
+ * The command the CLI tests run: the TypeScript through tsx's loader (fast to start, no build
+ * step), or the built file that `POP2GMAIL_CLI_BUILT` names (e.g. `dist/cli/pop2gmail.mjs` after
+ * `npm run build`), to run these suites against what `bin` ships.
+ */
+const COMMAND = process.env.POP2GMAIL_CLI_BUILT
+  ? [process.env.POP2GMAIL_CLI_BUILT]
+  : ["--import", "tsx", "cli/main.ts"];
+
+/**
+ * Starts `pop2gmail <args>` as a child process: node directly (no npx, no shell), in the
+ * repository, with `env` added to a clean environment (no inherited secrets).
  */
 export function startCli(
   args: readonly string[],
@@ -24,7 +33,7 @@ export function startCli(
   child: ChildProcess;
   done: Promise<CliResult>;
 } {
-  const child = spawn(process.execPath, ["--import", "tsx", "cli/main.ts", ...args], {
+  const child = spawn(process.execPath, [...COMMAND, ...args], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env },
     stdio: ["ignore", "pipe", "pipe"],
