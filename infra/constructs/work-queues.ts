@@ -1,13 +1,19 @@
 import { Duration, Validations } from "aws-cdk-lib";
 import type { IKey } from "aws-cdk-lib/aws-kms";
-import { Queue, QueueEncryption } from "aws-cdk-lib/aws-sqs";
+import { DeduplicationScope, FifoThroughputLimit, Queue, QueueEncryption } from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
 import { MAX_RECEIVE_COUNT, VISIBILITY_TIMEOUT_FACTOR } from "../function-settings";
 
 /**
- * The copy-job queue and its dead-letter queue, and the on-failure destination of delete-copied. Standard, not FIFO: busy or rate-limited jobs are
- * re-sent with a per-message DelaySeconds, which FIFO queues do not support; copies are
- * idempotent per mailbox + UIDL, so at-least-once delivery is fine.
+ * The copy-job queue and its dead-letter queue, and the on-failure destination of delete-copied.
+ * The work queue is FIFO with one message group per mailbox (docs/lambda-handlers.md, "One
+ * mailbox, one copier"): Lambda never runs two batches of one mailbox at once, so no copier
+ * bounces off another's session lease, while different mailboxes run in parallel. Deduplication
+ * and throughput are per message group (high-throughput FIFO). Order within a group does not
+ * matter to the copier; copies stay idempotent per mailbox + ledger id. FIFO has no per-message
+ * delay: a delayed job carries its due time and the copier hands it back until then. A FIFO
+ * queue's dead-letter queue must be FIFO too; delete-copied's on-failure destination stays
+ * standard (Lambda destinations take no FIFO queue).
  */
 export class WorkQueues extends Construct {
   readonly queue: Queue;
@@ -18,6 +24,7 @@ export class WorkQueues extends Construct {
   constructor(scope: Construct, id: string, props: { key: IKey; consumerTimeout: Duration }) {
     super(scope, id);
     this.deadLetterQueue = new Queue(this, "DeadLetters", {
+      fifo: true,
       encryption: QueueEncryption.KMS,
       encryptionMasterKey: props.key,
       enforceSSL: true,
@@ -25,6 +32,10 @@ export class WorkQueues extends Construct {
       retentionPeriod: Duration.days(14),
     });
     this.queue = new Queue(this, "Work", {
+      fifo: true,
+      contentBasedDeduplication: false,
+      deduplicationScope: DeduplicationScope.MESSAGE_GROUP,
+      fifoThroughputLimit: FifoThroughputLimit.PER_MESSAGE_GROUP_ID,
       encryption: QueueEncryption.KMS,
       encryptionMasterKey: props.key,
       enforceSSL: true,

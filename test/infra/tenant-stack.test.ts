@@ -224,7 +224,23 @@ describe("work queue", () => {
       deadLetterTargetArn: { "Fn::GetAtt": [deadLetters, "Arn"] },
       maxReceiveCount: MAX_RECEIVE_COUNT,
     });
-    expect(queue.Properties.FifoQueue).toBeUndefined();
+  });
+
+  it("is FIFO with a group per mailbox and a FIFO dead-letter queue, deduplicated by the sender", () => {
+    // Prepare
+    const { work, deadLetters } = queueIds();
+
+    // Act
+    const queues = resourcesOfType(template, "AWS::SQS::Queue");
+
+    // Assess
+    expect(queues[work]!.Properties).toMatchObject({
+      FifoQueue: true,
+      ContentBasedDeduplication: false,
+      DeduplicationScope: "messageGroup",
+      FifoThroughputLimit: "perMessageGroupId",
+    });
+    expect(queues[deadLetters]!.Properties.FifoQueue).toBe(true);
   });
 
   it("keeps a received job invisible for at least 6x the copier's timeout", () => {
@@ -286,14 +302,15 @@ describe("functions", () => {
     }
   });
 
-  it("gives the lister more than the minute between triggers", () => {
+  it("gives the lister more than the minute between triggers, and the copier's time for a LOGIN-DELAY poll", () => {
     // Act
-    const lister = resourcesOfType(template, "AWS::Lambda::Function")[
-      functionIdWithDescription("poll POP3")
-    ]!;
+    const functions = resourcesOfType(template, "AWS::Lambda::Function");
+    const lister = functions[functionIdWithDescription("poll POP3")]!;
+    const copier = functions[functionIdWithDescription("Gmail import")]!;
 
-    // Assess
+    // Assess: such a poll copies in its session (docs/pipeline.md "Login delay and UTF8").
     expect(lister.Properties.Timeout).toBeGreaterThan(60);
+    expect(lister.Properties.Timeout).toBe(copier.Properties.Timeout);
   });
 
   it("passes the validated config and every resource name through ENV_NAMES, and source maps", () => {

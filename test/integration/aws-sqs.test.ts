@@ -6,7 +6,7 @@ import {
   type SendMessageBatchCommandOutput,
 } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseCopyJob, serializeCopyJob } from "../../shared/adapters/sqs/parse-copy-job";
+import { notBeforeOf, parseCopyJob, serializeCopyJob } from "../../shared/adapters/sqs/parse-copy-job";
 import { SqsWorkQueue } from "../../shared/adapters/sqs/sqs-work-queue";
 import { ConfigError, ProtocolError, ServiceRequestError } from "../../shared/core/errors";
 import type { CopyJob } from "../../shared/core/model";
@@ -197,6 +197,88 @@ describe("SqsWorkQueue on fauxqs", () => {
     const attempt = queue.enqueue([job]);
     // Assess
     await expect(attempt).rejects.toMatchObject({ retryable: false, service: "queue" });
+  });
+});
+
+/** A FIFO queue as the stack makes it: explicit deduplication ids, no content-based ones. */
+async function fifoQueue(prefix: string): Promise<string> {
+  return fauxqs.createQueue(`${uniqueName(prefix)}.fifo`, { FifoQueue: "true", VisibilityTimeout: "60" });
+}
+
+/** Receives (and deletes) every job and returns each one's group. */
+async function receiveGroups(queueUrl: string): Promise<{ job: CopyJob; group: string | undefined }[]> {
+  const out: { job: CopyJob; group: string | undefined }[] = [];
+  for (;;) {
+    const { Messages = [] } = await fauxqs.sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: queueUrl,
+        MaxNumberOfMessages: 10,
+        WaitTimeSeconds: 0,
+        MessageSystemAttributeNames: ["MessageGroupId"],
+      }),
+    );
+    if (Messages.length === 0) return out;
+    for (const m of Messages)
+      out.push({ job: parseCopyJob(m.Body ?? ""), group: m.Attributes?.MessageGroupId });
+    await fauxqs.sqs.send(
+      new DeleteMessageBatchCommand({
+        QueueUrl: queueUrl,
+        Entries: Messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle ?? "" })),
+      }),
+    );
+  }
+}
+
+describe("SqsWorkQueue on a FIFO queue (docs/lambda-handlers.md, one mailbox one copier)", () => {
+  it("sends each job in its mailbox's message group", async () => {
+    // Prepare
+    const queueUrl = await fifoQueue("groups");
+    const queue = new SqsWorkQueue({ client: fauxqs.sqs, queueUrl });
+    const jobs = [job, { ...job, uidl: "B" }, { ...job, mailboxId: "sales@acme.example", uidl: "C" }];
+    // Act
+    await queue.enqueue(jobs);
+    // Assess
+    const received = await receiveGroups(queueUrl);
+    expect(received.map((r) => [r.job.uidl, r.group]).sort()).toEqual([
+      ["AAA-1", "info@acme.example"],
+      ["B", "info@acme.example"],
+      ["C", "sales@acme.example"],
+    ]);
+  });
+
+  it("drops a second send of the same listing but never a re-send", async () => {
+    // Prepare
+    const queueUrl = await fifoQueue("dedup");
+    const queue = new SqsWorkQueue({ client: fauxqs.sqs, queueUrl });
+    // Act
+    await queue.enqueue([job]);
+    await queue.enqueue([job]);
+    await queue.enqueue([job], { resend: true });
+    await queue.enqueue([job], { resend: true });
+    // Assess
+    expect(await queueCounts(queueUrl)).toEqual({ ready: 3, delayed: 0 });
+  });
+
+  it("sends a delayed job at once with the time it is due, and holds a delivery back by its receipt", async () => {
+    // Prepare
+    const queueUrl = await fifoQueue("notbefore");
+    const queue = new SqsWorkQueue({ client: fauxqs.sqs, queueUrl, now: () => 1_000_000 });
+    await queue.enqueue([job], { delaySeconds: 30, resend: true });
+    const { Messages = [] } = await fauxqs.sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }),
+    );
+    // Act
+    await queue.holdBack?.([Messages[0]?.ReceiptHandle ?? ""], 900);
+    // Assess
+    expect(Messages.map((m) => [parseCopyJob(m.Body ?? ""), notBeforeOf(m.Body ?? "")])).toEqual([
+      [job, 1_030_000],
+    ]);
+    expect(await queueCounts(queueUrl)).toEqual({ ready: 0, delayed: 0 });
+    expect(await receiveGroups(queueUrl)).toEqual([]);
+    expect(
+      new SqsWorkQueue({ client: fauxqs.sqs, queueUrl: await fauxqs.createQueue(uniqueName("std")) })
+        .holdBack,
+    ).toBeUndefined();
   });
 });
 

@@ -1,6 +1,7 @@
 import type { Context } from "aws-lambda";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { makeCopyMessageHandler } from "../../shared/adapters/lambda/copy-message-handler";
+import { serializeCopyJob } from "../../shared/adapters/sqs/parse-copy-job";
 import { CredentialsError, RateLimitedError, TransientError } from "../../shared/core/errors";
 import { BUSY_RESEND_MS, delaySecondsOf } from "../../shared/core/retry-rule";
 import { lambdaContext } from "../fakes/sqs-lambda-events";
@@ -180,6 +181,80 @@ describe("copy-message handler", () => {
     expect(source.uidls()).toEqual(jobs.map((j) => j.uidl));
     expect(source.commits).toEqual([]);
     expect(f.leases.heldCount({ tenant: "acme", mailboxId: MAILBOX_A })).toBe(0);
+  });
+});
+
+describe("copy-message handler on the FIFO work queue (docs/lambda-handlers.md, one mailbox one copier)", () => {
+  it("holds back a job delivered before it is due, without opening the mailbox or failing other records", async () => {
+    // Prepare
+    const f = new HandlerFixture();
+    f.queue.fifo();
+    const due = await f.listed(MAILBOX_A, f.pop3.source(MAILBOX_A).add(makeMessage()));
+    const early = await f.listed(MAILBOX_B, f.pop3.source(MAILBOX_B).add(makeMessage()));
+    const event = sqsEventOf([due, early]);
+    const record = event.Records[1]!;
+    event.Records[1] = { ...record, body: serializeCopyJob(early, f.clock.now() + 19_200) };
+
+    // Act
+    const response = await makeCopyMessageHandler(f.deps)(event, lambdaContext("copy-message"));
+
+    // Assess
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: "m-2" }]);
+    expect(f.queue.holds).toEqual([{ receipts: ["r-2"], delaySeconds: 20 }]);
+    expect(f.pop3.opens).toEqual([MAILBOX_A]);
+    expect(f.sink.imported.map((m) => m.uidl)).toEqual([due.uidl]);
+    expect(f.powertools.logs().filter((l) => l.level === "ERROR")).toEqual([]);
+  });
+
+  it("copies a job whose due time has come", async () => {
+    // Prepare
+    const f = new HandlerFixture();
+    f.queue.fifo();
+    const job = await f.listed(MAILBOX_A, f.pop3.source(MAILBOX_A).add(makeMessage()));
+    const event = sqsEventOf([job]);
+    event.Records[0] = { ...event.Records[0]!, body: serializeCopyJob(job, f.clock.now()) };
+
+    // Act
+    const response = await makeCopyMessageHandler(f.deps)(event, lambdaContext("copy-message"));
+
+    // Assess
+    expect(response.batchItemFailures).toEqual([]);
+    expect(f.queue.holds).toEqual([]);
+    expect(f.sink.imported.map((m) => m.uidl)).toEqual([job.uidl]);
+  });
+
+  it("re-sends a postponed job as a re-send, which the queue never deduplicates", async () => {
+    // Prepare
+    const f = new HandlerFixture();
+    f.queue.fifo();
+    const job = await f.listed(MAILBOX_A, f.pop3.source(MAILBOX_A).add(makeMessage()));
+    await f.leases.acquire({ tenant: "acme", mailboxId: MAILBOX_A }, 1, "the-deleter", 60_000);
+
+    // Act
+    const response = await makeCopyMessageHandler(f.deps)(sqsEventOf([job]), lambdaContext("copy-message"));
+
+    // Assess
+    expect(response.batchItemFailures).toEqual([]);
+    expect(f.queue.calls).toEqual([{ jobs: [job], delaySeconds: BUSY_RESEND_MS["no-lease"] / 1000 }]);
+    expect(f.queue.resends).toEqual([true]);
+  });
+
+  it("fails a held-back record it could not hand back, so SQS brings it again instead of losing it", async () => {
+    // Prepare
+    const f = new HandlerFixture();
+    f.queue.holdBack = async () => {
+      throw new TransientError("queue", "ChangeMessageVisibility throttled");
+    };
+    const job = await f.listed(MAILBOX_A, f.pop3.source(MAILBOX_A).add(makeMessage()));
+    const event = sqsEventOf([job]);
+    event.Records[0] = { ...event.Records[0]!, body: serializeCopyJob(job, f.clock.now() + 60_000) };
+
+    // Act
+    const response = await makeCopyMessageHandler(f.deps)(event, lambdaContext("copy-message"));
+
+    // Assess
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: "m-1" }]);
+    expect(f.pop3.opens).toEqual([]);
   });
 });
 

@@ -11,7 +11,7 @@ import { METRIC_NAMESPACE, METRIC_SERVICE_NAME } from "../../shared/config/metri
 import type { MailboxConfig } from "../../shared/config/tenant-config";
 import type { CopyJob } from "../../shared/core/model";
 import type { Pop3Source } from "../../shared/ports/pop3-source";
-import type { WorkQueue } from "../../shared/ports/work-queue";
+import type { EnqueueOptions, WorkQueue } from "../../shared/ports/work-queue";
 import { InMemoryArchiveStore } from "../fakes/in-memory-archive-store";
 import { TestClock } from "../fakes/in-memory-clock";
 import { InMemoryLedger } from "../fakes/in-memory-ledger";
@@ -58,14 +58,27 @@ export function mailboxJson(id: string, extra: Record<string, unknown> = {}): Re
 /** A queue that remembers every enqueue call (jobs and options) and delivers to a MemoryWorkQueue. */
 export class RecordingQueue implements WorkQueue {
   readonly calls: { jobs: CopyJob[]; delaySeconds: number | undefined }[] = [];
+  /** `resend` of each call, in order. */
+  readonly resends: boolean[] = [];
+  /** `holdBack` calls (a FIFO queue's, see `fifo()`). */
+  readonly holds: { receipts: string[]; delaySeconds: number }[] = [];
   failNext: Error | undefined;
+  holdBack?: (receipts: readonly string[], delaySeconds: number) => Promise<void>;
   constructor(readonly inner: MemoryWorkQueue) {}
-  async enqueue(jobs: readonly CopyJob[], options: { delaySeconds?: number } = {}): Promise<void> {
+  async enqueue(jobs: readonly CopyJob[], options: EnqueueOptions = {}): Promise<void> {
     const failure = this.failNext;
     this.failNext = undefined;
     if (failure !== undefined) throw failure;
     this.calls.push({ jobs: [...jobs], delaySeconds: options.delaySeconds });
+    this.resends.push(options.resend === true);
     await this.inner.enqueue(jobs, options);
+  }
+  /** Behaves like a FIFO queue: delayed jobs are handed back with `holdBack`. */
+  fifo(): this {
+    this.holdBack = async (receipts, delaySeconds) => {
+      this.holds.push({ receipts: [...receipts], delaySeconds });
+    };
+    return this;
   }
 }
 

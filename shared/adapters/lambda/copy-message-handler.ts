@@ -5,7 +5,7 @@ import { DEFAULT_COPY_POLICY } from "../../core/copy-message";
 import { ConfigError } from "../../core/errors";
 import type { CopyJob } from "../../core/model";
 import { delaySecondsOf, resendAfter, tallyOutcomes } from "../../core/retry-rule";
-import { parseCopyJob } from "../sqs/parse-copy-job";
+import { notBeforeOf, parseCopyJob } from "../sqs/parse-copy-job";
 import type { CopyMessageDeps } from "./copy-message-deps";
 import { describe } from "./describe-error";
 import { invocationScope } from "./lambda-base";
@@ -76,9 +76,17 @@ export function makeCopyMessageHandler(
     const malformed = new Map<string, unknown>();
     const groups = new Map<string, Group>();
     const groupOf = new Map<string, Group>();
+    const early: { record: SQSRecord; dueInMs: number }[] = [];
+    const now = deps.pipeline.clock.now();
     for (const record of event.Records ?? []) {
       try {
         const job = parseCopyJob(record.body);
+        const dueInMs = (notBeforeOf(record.body) ?? now) - now;
+        // Early by less than a second is due: the clocks of two containers differ that much.
+        if (deps.pipeline.queue.holdBack !== undefined && dueInMs >= EARLY_TOLERANCE_MS) {
+          early.push({ record, dueInMs });
+          continue;
+        }
         const group = groups.get(job.mailboxId) ?? { mailboxId: job.mailboxId, items: [] };
         group.items.push({ record, job });
         groups.set(job.mailboxId, group);
@@ -87,6 +95,7 @@ export function makeCopyMessageHandler(
         malformed.set(record.messageId, error);
       }
     }
+    const held = holdBackEarly(deps, early);
     const runs = new Map<string, Promise<Map<string, RecordVerdict>>>();
     const runGroup = async (group: Group): Promise<Map<string, RecordVerdict>> => {
       try {
@@ -109,6 +118,12 @@ export function makeCopyMessageHandler(
           error: describe(invalid),
         });
         throw invalid;
+      }
+      const hold = held.get(record.messageId);
+      if (hold !== undefined) {
+        // Not done: SQS brings the job again when it is due (or, if the hand-back failed, after
+        // the visibility timeout). Its mailbox's FIFO group waits meanwhile.
+        throw await hold;
       }
       const group = groupOf.get(record.messageId);
       if (group === undefined) throw new Error(`record ${record.messageId} belongs to no group`);
@@ -136,6 +151,51 @@ export function makeCopyMessageHandler(
       deps.telemetry.flush();
     }
   };
+}
+
+/** A job due sooner than this is run now (containers' clocks differ by about that much). */
+const EARLY_TOLERANCE_MS = 1_000;
+
+/**
+ * Hands the early deliveries back to the FIFO queue until they are due, grouped by delay (one
+ * ChangeMessageVisibilityBatch per 10). Resolves, per message id, to the error that marks the
+ * record not done.
+ */
+function holdBackEarly(
+  deps: CopyMessageDeps,
+  early: readonly { record: SQSRecord; dueInMs: number }[],
+): Map<string, Promise<Error>> {
+  const held = new Map<string, Promise<Error>>();
+  const holdBack = deps.pipeline.queue.holdBack;
+  if (holdBack === undefined || early.length === 0) return held;
+  const byDelay = new Map<number, SQSRecord[]>();
+  for (const { record, dueInMs } of early) {
+    const seconds = Math.ceil(dueInMs / 1000);
+    byDelay.set(seconds, [...(byDelay.get(seconds) ?? []), record]);
+  }
+  for (const [delaySeconds, records] of byDelay) {
+    const outcome = holdBack
+      .call(
+        deps.pipeline.queue,
+        records.map((r) => r.receiptHandle),
+        delaySeconds,
+      )
+      .then(
+        () => new Error(`held back for ${delaySeconds} s: not due yet`),
+        (error: unknown) => {
+          deps.logger.warn(
+            "could not hold back early jobs; SQS brings them again after the visibility timeout",
+            {
+              jobs: records.length,
+              error: describe(error),
+            },
+          );
+          return error instanceof Error ? error : new Error(String(error));
+        },
+      );
+    for (const record of records) held.set(record.messageId, outcome);
+  }
+  return held;
 }
 
 /** The invocation's clock as the copy batch sees it. */
@@ -179,7 +239,8 @@ async function copyGroup(
   });
   for (const [delaySeconds, bucket] of later) {
     try {
-      await pipeline.queue.enqueue(bucket.jobs, { delaySeconds });
+      // A re-send, never deduplicated against the delivery it replaces (FIFO).
+      await pipeline.queue.enqueue(bucket.jobs, { delaySeconds, resend: true });
       for (const id of bucket.messageIds) verdicts.set(id, { ok: true });
     } catch (error) {
       // Not re-sent: let SQS redeliver the originals instead (counted, but nothing is lost).

@@ -39,8 +39,34 @@ export function parseCopyJob(body: string): CopyJob {
   return result.data;
 }
 
-/** The body `SqsWorkQueue` sends for a job: plain JSON of the job's fields. */
-export function serializeCopyJob(job: CopyJob): string {
+/**
+ * The body `SqsWorkQueue` sends for a job: plain JSON of the job's fields, plus `notBefore`
+ * (epoch ms) for a delayed job on a FIFO queue, which has no per-message delay.
+ */
+export function serializeCopyJob(job: CopyJob, notBefore?: number): string {
   const { tenant, mailboxId, uidl, listedSize, listedAt } = job;
-  return JSON.stringify({ tenant, mailboxId, uidl, listedSize, listedAt });
+  return JSON.stringify({
+    tenant,
+    mailboxId,
+    uidl,
+    listedSize,
+    listedAt,
+    ...(notBefore === undefined ? {} : { notBefore }),
+  });
+}
+
+const notBeforeSchema = z.object({ notBefore: z.number().int().nonnegative().optional() });
+
+/**
+ * When a delivered job is due (epoch ms), if its sender delayed it on a queue without
+ * per-message delays; undefined for a job due at once. A body that is no copy job is undefined
+ * here too (`parseCopyJob` reports it).
+ */
+export function notBeforeOf(body: string): number | undefined {
+  try {
+    const result = notBeforeSchema.safeParse(JSON.parse(body));
+    return result.success ? result.data.notBefore : undefined;
+  } catch {
+    return undefined;
+  }
 }
