@@ -34,4 +34,10 @@ if [ -n "$missing" ]; then
   done
   rm -rf "$download_dir"
 fi
+# Debian's Chromium for the onboarding browser test (test/browser/), driven by playwright-core
+# through executablePath: no browser download, the distribution's build and its updates.
+if [ ! -x /usr/bin/chromium ]; then
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends chromium
+fi
 npm ci --no-audit --no-fund

@@ -46,6 +46,17 @@ export function parseGoogleCredentials(
     });
   }
   if (auth === "oauth") {
+    if (isDisconnected(json)) {
+      // The mailbox's owner pressed Disconnect on the onboarding page (docs/onboarding.md):
+      // nothing is imported, so nothing is deleted from POP3, until they connect again.
+      throw new ConfigError(
+        secretName,
+        `Gmail was disconnected by the mailbox's owner (${secretName} holds no grant)`,
+        {
+          hint: "Send the owner a new link to connect again: pop2gmail invite <tenant> --mailbox <id>.",
+        },
+      );
+    }
     const parsed = oauthSecretSchema.safeParse(json);
     if (!parsed.success)
       throw invalid(secretName, parsed.error.issues, "clientId, clientSecret and refreshToken");
@@ -59,6 +70,12 @@ export function parseGoogleCredentials(
     privateKey: parsed.data.private_key,
     ...(parsed.data.private_key_id === undefined ? {} : { privateKeyId: parsed.data.private_key_id }),
   };
+}
+
+function isDisconnected(json: unknown): boolean {
+  if (typeof json !== "object" || json === null || "refreshToken" in json) return false;
+  const onboarding = (json as { onboarding?: { disconnectedAt?: unknown } }).onboarding;
+  return typeof onboarding?.disconnectedAt === "number";
 }
 
 function invalid(secretName: string, issues: readonly z.core.$ZodIssue[], expected: string): ConfigError {
