@@ -62,7 +62,9 @@ export interface OnboardingWorld {
   close(): Promise<void>;
 }
 
-export async function startOnboardingWorld(): Promise<OnboardingWorld> {
+export async function startOnboardingWorld(
+  options: { maxMessageBytes?: number } = {},
+): Promise<OnboardingWorld> {
   const dir = await mkdtemp(join(tmpdir(), "pop2gmail-onboarding-"));
   const dovecot = await startDovecot({ users: { info: POP3_PASSWORD } });
   const gmail = new GmailApiStandIn();
@@ -97,6 +99,7 @@ export async function startOnboardingWorld(): Promise<OnboardingWorld> {
               passwordSecret: "acme/pop3",
             },
             gmail: { user: ACCOUNT, credentialsSecret: "acme/info/google" },
+            ...(options.maxMessageBytes === undefined ? {} : { maxMessageBytes: options.maxMessageBytes }),
           },
         ],
       },

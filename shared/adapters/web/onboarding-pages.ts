@@ -85,7 +85,9 @@ export function statusSection(
       : `<ul class="held">${status.quarantined
           .map(
             (q) =>
-              `<li>${q.at === undefined ? "" : `${escapeHtml(when.format(q.at))}: `}<strong>${escapeHtml(q.code ?? "?")}</strong> ${escapeHtml(q.reason ?? "")}</li>`,
+              `<li>${q.at === undefined ? "" : `${escapeHtml(when.format(q.at))}: `}<strong>${escapeHtml(
+                (q.code === undefined ? undefined : s.heldBecause[q.code]) ?? s.heldOther,
+              )}</strong><br><span class="muted small">${escapeHtml(q.code ?? "")} ${escapeHtml(q.reason ?? "")}</span></li>`,
           )
           .join("")}</ul><p class="muted">${escapeHtml(s.quarantinedWhatToDo)}</p>`;
   return `<section class="status">
@@ -106,7 +108,7 @@ function formatDuration(ms: number): string {
 export const STYLE_SHEET = `*{box-sizing:border-box}
 body{margin:0;background:#f4f5f7;color:#1f2328;font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
 main{max-width:40rem;margin:0 auto;padding:1.5rem 1rem 3rem}
-@media (min-width:48rem){main{margin-top:3rem;background:#fff;border:1px solid #d0d7de;border-radius:12px;padding:2rem 2.5rem}}
+@media (min-width:48rem){main{margin-top:3rem;margin-bottom:3rem;background:#fff;border:1px solid #d0d7de;border-radius:12px;padding:2rem 2.5rem}}
 .brand{margin:0 0 .5rem;font-weight:700;color:#0b57d0;letter-spacing:.02em}
 h1{font-size:1.6rem;line-height:1.25;margin:.25rem 0 1rem}
 h2{font-size:1.2rem;margin:1.75rem 0 .5rem}
@@ -121,6 +123,7 @@ button{font:inherit;font-weight:600;border:0;border-radius:8px;padding:.8rem 1.4
 .danger{background:#fff;color:#b3261e;border:1px solid #b3261e}
 form{margin:1rem 0}
 .muted{color:#59636e;font-size:.92rem}
+.small{font-size:.8rem}
 .ok{background:#e6f4ea;border-left:4px solid #1e8e3e;padding:.75rem 1rem;border-radius:4px}
 .warn,.problem{background:#fdecea;border-left:4px solid #b3261e;padding:.75rem 1rem;border-radius:4px}
 dl{margin:0}

@@ -29,6 +29,9 @@ export interface Strings {
   readonly quarantinedTitle: Text;
   readonly quarantinedNone: Text;
   readonly quarantinedWhatToDo: Text;
+  /** Plain words for a quarantine code; the technical reason follows in small print. */
+  readonly heldBecause: Record<string, Text>;
+  readonly heldOther: Text;
   readonly disconnect: Text;
   readonly disconnectNote: Text;
   readonly disconnectedTitle: Text;
@@ -84,6 +87,15 @@ const en: Strings = {
   noDelay: "no messages yet",
   quarantinedTitle: "Messages held back",
   quarantinedNone: "None.",
+  heldBecause: {
+    MESSAGE_TOO_LARGE: "Too large for Gmail.",
+    MESSAGE_REJECTED: "Gmail refused this message.",
+    IMPORT_UNCERTAIN: "Gmail's answer was lost; your provider checks whether it arrived.",
+    TOO_MANY_ATTEMPTS: "Delivery failed several times.",
+    VANISHED: "The message left the old mailbox before it was delivered.",
+    INVALID_UIDL: "The old mailbox gave this message an unusable label.",
+  },
+  heldOther: "Held back for a check by your provider.",
   quarantinedWhatToDo:
     "These messages are safe in the archive and still in the old mailbox. Your provider has been alerted and will deliver or explain them.",
   disconnect: "Disconnect",
@@ -144,6 +156,15 @@ const it: Strings = {
   noDelay: "ancora nessun messaggio",
   quarantinedTitle: "Messaggi trattenuti",
   quarantinedNone: "Nessuno.",
+  heldBecause: {
+    MESSAGE_TOO_LARGE: "Troppo grande per Gmail.",
+    MESSAGE_REJECTED: "Gmail ha rifiutato questo messaggio.",
+    IMPORT_UNCERTAIN: "La risposta di Gmail è andata persa; il tuo fornitore verifica se è arrivato.",
+    TOO_MANY_ATTEMPTS: "La consegna non è riuscita più volte.",
+    VANISHED: "Il messaggio ha lasciato la vecchia casella prima di essere consegnato.",
+    INVALID_UIDL: "La vecchia casella ha dato a questo messaggio un'etichetta inutilizzabile.",
+  },
+  heldOther: "Trattenuto per un controllo del tuo fornitore.",
   quarantinedWhatToDo:
     "Questi messaggi sono al sicuro nell'archivio e ancora nella vecchia casella. Il tuo fornitore è stato avvisato e li consegnerà o ti spiegherà il motivo.",
   disconnect: "Scollega",
