@@ -1,5 +1,8 @@
 import { Duration } from "aws-cdk-lib";
 
+/** 150 MB at a slow provider's ~2 MB/s, twice (POP3 in, Gmail out), plus margin. */
+const COPY_TIMEOUT = Duration.minutes(5);
+
 /**
  * Sizing of the three functions, in one place so the stack, the tests and docs/deploy.md's cost
  * formula agree. Durations are upper bounds (timeouts), not what a run costs.
@@ -9,9 +12,12 @@ export const FUNCTION_SETTINGS = {
     folder: "list-new-messages",
     // A poll is one POP3 session (UIDL, LIST) and a few ledger reads: little memory. With
     // pollSeconds < 60 the lister repeats inside one invocation for the whole minute, so the
-    // timeout must exceed the 60 s between EventBridge triggers.
+    // timeout must exceed the 60 s between EventBridge triggers. For a server with a long
+    // LOGIN-DELAY it copies in its one session until its timeout margin is left (docs/pipeline.md
+    // "Login delay and UTF8"): the copier's timeout, so such a poll copies what one copier
+    // invocation would and the largest message fits as it does in the copier.
     memoryMiB: 256,
-    timeout: Duration.seconds(90),
+    timeout: COPY_TIMEOUT,
   },
   copyMessage: {
     folder: "copy-message",
@@ -20,8 +26,7 @@ export const FUNCTION_SETTINGS = {
     // but Lambda's CPU share grows with memory and TLS + SHA-256 of 150 MB are CPU-bound;
     // 512 MB is the starting point until the bench measures the curve.
     memoryMiB: 512,
-    // 150 MB at a slow provider's ~2 MB/s, twice (POP3 in, Gmail out), plus margin.
-    timeout: Duration.minutes(5),
+    timeout: COPY_TIMEOUT,
   },
   deleteCopied: {
     folder: "delete-copied",

@@ -118,6 +118,7 @@ export class TenantStack extends Stack {
       asyncRetryAttempts: 0,
       asyncMaxEventAge: Duration.minutes(1),
     });
+    // Every function gets the archive bucket and key: the lister copies for a LOGIN-DELAY server.
     // The lister's environment is the largest (the others lack DELETE_FUNCTION_NAME).
     assertEnvironmentFits(config.tenant, listerEnvironment);
 
@@ -127,22 +128,21 @@ export class TenantStack extends Stack {
     const ledgerStatement = ledgerAccess(ledger.table.tableArn, ledger.stateIndexArn);
     const keyStatement = keyAccess(key.keyArn);
 
-    this.lister.allow(
+    const copierAccess = [
       ledgerStatement,
       keyStatement,
-      queueSendAccess(queues.queue.queueArn),
-      invokeAccess(this.deleter.function.functionArn),
-      ...secretAccess("Pop3Passwords", pop3SecretArns, config.tenant),
-    );
-    this.copier.allow(
-      ledgerStatement,
-      keyStatement,
-      // Busy or rate-limited jobs are re-sent with a delay.
+      // Copy jobs; busy or rate-limited jobs are re-sent with a delay.
       queueSendAccess(queues.queue.queueArn),
       ...archiveWriteAccess(archive.bucket.bucketArn, config.tenant),
       ...secretAccess("Pop3Passwords", pop3SecretArns, config.tenant),
       ...secretAccess("GoogleCredentials", googleSecretArns, config.tenant),
-    );
+    ];
+    this.copier.allow(...copierAccess);
+    // The lister is a copier too: a server that announces a long LOGIN-DELAY refuses the copier's
+    // own login, so the lister copies and deletes in its one session (docs/pipeline.md "Login
+    // delay and UTF8"). Whether a server does is known only when it answers, so it always holds
+    // the copier's grants, for this tenant only; it never deletes archive objects either.
+    this.lister.allow(...copierAccess, invokeAccess(this.deleter.function.functionArn));
     this.deleter.allow(
       ledgerStatement,
       keyStatement,
@@ -199,7 +199,7 @@ export class TenantStack extends Stack {
   /** cdk-nag findings that are deliberate, each with the reason. */
   private acknowledgeJustifiedFindings(archiveBucket: CfnBucket): void {
     const bucketLogicalId = this.resolve(archiveBucket.logicalId) as string;
-    for (const fn of [this.copier, this.deleter]) {
+    for (const fn of [this.lister, this.copier, this.deleter]) {
       Validations.of(fn.role).acknowledge({
         id: `AwsSolutions-IAM5[Resource::<${bucketLogicalId}.Arn>/${this.config.tenant}/*]`,
         reason:

@@ -6,7 +6,9 @@ import { addTenantStacks } from "../../infra/tenant-app";
 import { parseTenantConfig } from "../../shared/config/parse-tenant-config";
 import type { TenantConfig } from "../../shared/config/tenant-config";
 import { ConfigError } from "../../shared/core/errors";
-import { recordedCallsDir } from "../fakes/aws-call-recorder";
+import { type RecordedCallsFile, recordedCallsDir } from "../fakes/aws-call-recorder";
+import { RawPop3Reader, uidlListing } from "../fakes/raw-pop3-reader";
+import { ScriptedPop3Server } from "../fakes/scripted-pop3-server";
 import { awkwardMessages } from "../fixtures/awkward-messages";
 import {
   gmailUserOf,
@@ -87,11 +89,32 @@ const counts = {
   denied: 0,
   servicePaths: 0,
   recordedFiles: 0,
+  loginDelayCalls: 0,
 };
 
 let tenants: TenantConfig[];
 let account: ProofAccount;
 let world: PipelineWorld | undefined;
+
+/** The Dovecot users (and their secrets and Gmail users) of the pipeline runs below. */
+const PROOF_USERS = ["iamproof", "iamdelay"] as const;
+
+/** The servers of the pipeline runs, started by the first test that needs them. */
+async function pipelineWorld(): Promise<PipelineWorld> {
+  world ??= await PipelineWorld.start({ users: PROOF_USERS });
+  return world;
+}
+
+/** Each recorded authorization of `files`, for each tenant of tenants/, as that tenant's stack. */
+function deployedRequests(files: readonly RecordedCallsFile[]): IamRequest[] {
+  return files.flatMap((file) =>
+    tenants.flatMap((config) =>
+      file.calls.flatMap((call) =>
+        call.requests.map((request) => deployedRequest(account, config, file, call, request)),
+      ),
+    ),
+  );
+}
 
 /** Synthesizes `configs` in one app, as `cdk synth` does, and "deploys" each stack. */
 function deploy(configs: readonly TenantConfig[]): DeployedStack[] {
@@ -134,6 +157,7 @@ afterAll(async () => {
   await world?.stop();
   console.log(
     `IAM proof: ${counts.recorded} AWS calls recorded (${counts.recordedFiles} files from other suites), ` +
+      `${counts.loginDelayCalls} of them by a lister copying in a LOGIN-DELAY session; ` +
       `${counts.recordedRequests} authorizations they need proven Allowed (${counts.distinctRecorded} distinct) ` +
       `plus ${counts.secretReads} secret reads; ` +
       `${counts.denied} forbidden calls proven denied; ${counts.servicePaths} service-path calls proven Allowed`,
@@ -143,11 +167,15 @@ afterAll(async () => {
 describe("too narrow: every AWS call the handlers make is allowed for their role", () => {
   it("allows every call of a pipeline run (list, copy with multipart and 429 re-sends, delete)", async () => {
     // Prepare: one mailbox through the real handlers against Dovecot and the stand-ins.
-    world = await PipelineWorld.start({ users: ["iamproof"] });
-    const rig = await PipelineRig.create(world, { user: "iamproof", transport: "plain", deleteAfter: "1d" });
+    const before = pipelineAwsCalls.calls().length;
+    const rig = await PipelineRig.create(await pipelineWorld(), {
+      user: "iamproof",
+      transport: "plain",
+      deleteAfter: "1d",
+    });
     await rig.deliver(awkwardMessages({ attachmentBytes: 9 * 1024 * 1024 }));
     // Gmail answers 429 longer than the sink's own retries: the copier re-sends jobs with a delay.
-    world.gmail.injectFault({
+    rig.world.gmail.injectFault({
       match: (r) => r.operation === "import" && r.user === gmailUserOf("iamproof"),
       times: 12,
       action: { kind: "status", status: 429, reason: "rateLimitExceeded", retryAfterSeconds: 20 },
@@ -159,7 +187,7 @@ describe("too narrow: every AWS call the handlers make is allowed for their role
     await rig.poll();
     await rig.runDeletes();
     expect(await rig.onServer()).toEqual([]);
-    const calls = pipelineAwsCalls.calls();
+    const calls = pipelineAwsCalls.calls().slice(before);
     const recorded = {
       source: "iam-proof",
       tenant: TENANT,
@@ -169,13 +197,7 @@ describe("too narrow: every AWS call the handlers make is allowed for their role
     const files = [recorded, ...readRecordedFiles(recordedCallsDir(), RECORDED_FILES_MAX_AGE_MS, Date.now())];
 
     // Act: each recorded authorization, for each tenant of tenants/, as that tenant's stack.
-    const requests = files.flatMap((file) =>
-      tenants.flatMap((config) =>
-        file.calls.flatMap((call) =>
-          call.requests.map((request) => deployedRequest(account, config, file, call, request)),
-        ),
-      ),
-    );
+    const requests = deployedRequests(files);
     const wrong = await mismatches(requests, "Allowed");
 
     // Assess
@@ -192,10 +214,76 @@ describe("too narrow: every AWS call the handlers make is allowed for their role
       ]),
     );
     expect(wrong).toEqual([]);
-    counts.recorded = files.reduce((sum, f) => sum + f.calls.length, 0);
+    counts.recorded += files.reduce((sum, f) => sum + f.calls.length, 0);
     counts.recordedFiles = files.length - 1;
-    counts.recordedRequests = requests.length;
+    counts.recordedRequests += requests.length;
     counts.distinctRecorded = account.distinctRequests;
+  }, 300_000);
+
+  it("allows every call of a LOGIN-DELAY poll, in which the lister copies and deletes in its one session", async () => {
+    // Prepare: a server that announces LOGIN-DELAY 60 (Cyrus's popminpoll), holding the awkward
+    // messages and one large enough for a multipart upload and the in-place metadata copy.
+    const before = pipelineAwsCalls.calls().length;
+    const user = "iamdelay";
+    const messages = awkwardMessages({ attachmentBytes: 9 * 1024 * 1024 }).map((m) => m.bytes);
+    const started = await pipelineWorld();
+    let rig: PipelineRig | undefined;
+    const server = new ScriptedPop3Server({
+      users: { [user]: started.users[user] ?? "" },
+      messages,
+      loginDelay: { seconds: 60, now: () => rig?.clock.now() ?? 0 },
+    });
+    const { port } = await server.start();
+    try {
+      rig = await PipelineRig.create(started, { user, pop3Port: port });
+      // What the server serves, for the rig's audit of every committing QUIT; then the delay passes.
+      const reader = await RawPop3Reader.login("127.0.0.1", port, user, started.users[user] ?? "");
+      for (const { number, uidl } of await uidlListing(reader))
+        rig.served.set(uidl, await reader.retrieve(number));
+      await reader.quit();
+      rig.clock.advance(60_000);
+
+      // Act: one scheduled invocation of the lister (one login); nothing else runs.
+      const result = await rig.poll();
+      const calls = pipelineAwsCalls.calls().slice(before);
+      const file = {
+        source: "iam-proof login-delay",
+        tenant: TENANT,
+        secrets: { pop3: [`pop3/${user}`], google: [`google/${user}`] },
+        calls,
+      };
+      const requests = deployedRequests([file]);
+      const wrong = await mismatches(requests, "Allowed");
+
+      // Assess: the lister copied and deleted everything in its one login, and its role allows
+      // every call that took (archive writes with the key, the Google secret, the ledger).
+      expect(result).toMatchObject({ outcome: "listed", polls: 1, copiedInSession: messages.length });
+      expect(server.connections).toBe(2);
+      expect(server.remainingMessages()).toEqual([]);
+      expect(rig.violations).toEqual([]);
+      expect(await rig.queueDepth()).toBe(0);
+      expect(new Set(calls.map((c) => c.function))).toEqual(new Set(["list-new-messages"]));
+      const operations = [...new Set(calls.map((c) => `${c.service}:${c.operation}`))].sort();
+      expect(operations).toEqual(
+        expect.arrayContaining([
+          "s3:CreateMultipartUpload",
+          "s3:UploadPart",
+          "s3:CompleteMultipartUpload",
+          "s3:PutObject",
+          "s3:CopyObject",
+          "secretsmanager:GetSecretValue",
+          "dynamodb:UpdateItem",
+        ]),
+      );
+      expect(wrong).toEqual([]);
+      counts.recorded += calls.length;
+      counts.loginDelayCalls = calls.length;
+      counts.recordedRequests += requests.length;
+      counts.distinctRecorded = account.distinctRequests;
+    } finally {
+      await rig?.stop();
+      await server.stop();
+    }
   }, 300_000);
 });
 
@@ -206,8 +294,9 @@ describe("too narrow: the secrets each function reads", () => {
     const requests: IamRequest[] = [];
     for (const config of tenants) {
       const names = secretNames(config);
+      // The lister copies for a LOGIN-DELAY server (docs/pipeline.md "Login delay and UTF8").
       const reads: [FunctionName, string[]][] = [
-        ["list-new-messages", names.pop3],
+        ["list-new-messages", names.all],
         ["copy-message", names.all],
         ["delete-copied", names.pop3],
       ];
@@ -300,6 +389,10 @@ describe("too wide: calls that must be denied", () => {
         }
         add("s3:ListBucket", own.bucketArn, { "s3:prefix": "" });
         add("s3:ListBucket", own.bucketArn, { "s3:prefix": "other/" });
+        // Its own bucket, outside its tenant's prefix.
+        for (const outside of [`${config.tenant}-other/x/1.eml`, "1.eml"]) {
+          for (const action of ["s3:GetObject", "s3:PutObject"]) add(action, `${own.bucketArn}/${outside}`);
+        }
         for (const action of [
           "kms:ScheduleKeyDeletion",
           "kms:DisableKey",
@@ -325,22 +418,16 @@ describe("too wide: calls that must be denied", () => {
           add("secretsmanager:GetSecretValue", deployedSecretArn(name), secretTagContext("someone-else"));
         }
       }
-      // The lister and the deleter never see the Google credentials; the lister never the archive.
-      for (const fn of ["list-new-messages", "delete-copied"] as const) {
-        for (const name of secretNames(config).google.filter((n) => !secretNames(config).pop3.includes(n))) {
-          requests.push({
-            principal: account.roleOf(config.tenant, fn),
-            action: "secretsmanager:GetSecretValue",
-            resource: deployedSecretArn(name),
-            context: secretTagContext(config.tenant),
-          });
-        }
+      // The deleter never sees the Google credentials and never writes the archive (the lister
+      // does both: it copies for a LOGIN-DELAY server).
+      for (const name of secretNames(config).google.filter((n) => !secretNames(config).pop3.includes(n))) {
+        requests.push({
+          principal: account.roleOf(config.tenant, "delete-copied"),
+          action: "secretsmanager:GetSecretValue",
+          resource: deployedSecretArn(name),
+          context: secretTagContext(config.tenant),
+        });
       }
-      requests.push({
-        principal: account.roleOf(config.tenant, "list-new-messages"),
-        action: "s3:GetObject",
-        resource: key,
-      });
       requests.push({
         principal: account.roleOf(config.tenant, "delete-copied"),
         action: "s3:PutObject",

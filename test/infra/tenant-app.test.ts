@@ -152,11 +152,11 @@ describe("cdk-nag AwsSolutionsChecks", () => {
         .flatMap((m) => Object.entries(m.data as Record<string, string>)),
     );
 
-    // Assess, per stack: IAM5 for X-Ray on each role and on the archive objects for copier and
-    // deleter; S1 on the access-log bucket; SQS3 on the failed-deletes queue.
+    // Assess, per stack: IAM5 for X-Ray and for the archive objects on each role (the lister
+    // copies for a LOGIN-DELAY server); S1 on the access-log bucket; SQS3 on the failed-deletes queue.
     expect(acknowledgements.map(([id]) => id.replace(/\[.*/, "")).sort()).toEqual(
       [
-        ...Array(10).fill("Annotation::AwsSolutions-IAM5"),
+        ...Array(12).fill("Annotation::AwsSolutions-IAM5"),
         ...Array(2).fill("Annotation::AwsSolutions-S1"),
         ...Array(2).fill("Annotation::AwsSolutions-SQS3"),
       ].sort(),

@@ -269,6 +269,11 @@ export interface RigOptions {
   readonly user: string;
   /** `tls`: implicit TLS with the harness CA file (default); `plain`: plaintext opt-in; `proxy`: plaintext through a `CuttingProxy`. */
   readonly transport?: "tls" | "plain" | "proxy";
+  /**
+   * A plaintext POP3 server of the test's own on 127.0.0.1 in place of Dovecot (e.g. a
+   * `ScriptedPop3Server` that announces LOGIN-DELAY); `deliver` and `onServer` still use Dovecot.
+   */
+  readonly pop3Port?: number;
   readonly pollSeconds?: number;
   readonly deleteAfter?: string;
   readonly faults?: FaultPlan;
@@ -307,11 +312,13 @@ export class PipelineRig {
     this.faults = options.faults ?? {};
     this.proxy = proxy;
     const pop3 =
-      options.transport === "proxy"
-        ? { host: "127.0.0.1", port: proxy?.port ?? 0, tls: "none", allowPlaintext: true }
-        : options.transport === "plain"
-          ? { host: "127.0.0.1", port: world.dovecot.plainPort, tls: "none", allowPlaintext: true }
-          : { host: "127.0.0.1", port: world.dovecot.tlsPort, tls: "implicit", caFile: world.caFile };
+      options.pop3Port !== undefined
+        ? { host: "127.0.0.1", port: options.pop3Port, tls: "none", allowPlaintext: true }
+        : options.transport === "proxy"
+          ? { host: "127.0.0.1", port: proxy?.port ?? 0, tls: "none", allowPlaintext: true }
+          : options.transport === "plain"
+            ? { host: "127.0.0.1", port: world.dovecot.plainPort, tls: "none", allowPlaintext: true }
+            : { host: "127.0.0.1", port: world.dovecot.tlsPort, tls: "implicit", caFile: world.caFile };
     const config = {
       tenant: TENANT,
       google: { apiBaseUrl: world.gmailUrls.baseUrl, tokenUrl: world.gmailUrls.tokenUrl },
@@ -654,6 +661,8 @@ class AuditedPop3Source implements Pop3Source {
     let listing: ServerMessage[] = [];
     const marked: number[] = [];
     return {
+      // What the server announced (LOGIN-DELAY, UTF8) decides how the poll runs.
+      ...(session.capabilities === undefined ? {} : { capabilities: session.capabilities }),
       async listMessages() {
         listing = await session.listMessages();
         return listing;
