@@ -6,11 +6,12 @@ import { LocalSecretStore } from "../../shared/adapters/local/local-secret-store
 import { SqliteLedger } from "../../shared/adapters/local/sqlite-ledger";
 import { systemClock } from "../../shared/adapters/system-clock";
 import { checkGoogleConnection, googleEndpoints } from "../../shared/adapters/web/google-oauth";
+import { ledgerMailboxStatus } from "../../shared/adapters/web/ledger-status";
 import { createOnboardingApp, onboardingSecretName } from "../../shared/adapters/web/onboarding-app";
 import type { MailboxStatusView } from "../../shared/adapters/web/onboarding-pages";
 import type { LocalConfig } from "../../shared/config/local-config";
 import type { Clock } from "../../shared/ports/clock";
-import { EXIT, percentile, UsageError } from "../output";
+import { EXIT, UsageError } from "../output";
 import { localPaths } from "../runtime/local-runtime";
 import { configAndFlags } from "./local-context";
 import { PRE_EXISTING_CODE } from "./mark-existing";
@@ -78,10 +79,7 @@ export async function startOnboardingServer(
   };
 }
 
-/**
- * The status view's figures from the local ledger: last poll, imports since local midnight,
- * the p95 of listed-to-imported over the last 1,000 imports, and what is quarantined.
- */
+/** The status view's figures from the local ledger, with the last poll it records. */
 export async function localMailboxStatus(
   config: LocalConfig,
   mailboxId: string,
@@ -89,38 +87,26 @@ export async function localMailboxStatus(
 ): Promise<MailboxStatusView> {
   const path = localPaths(config.local.dataDir).ledger;
   if (!existsSync(path))
-    return { lastPoll: undefined, deliveredToday: 0, delayP95Ms: undefined, quarantined: [] };
+    return { lastPoll: "never", deliveredToday: 0, delayP95Ms: undefined, quarantined: [] };
   const ledger = new SqliteLedger({ path });
   try {
-    const key = { tenant: config.tenant, mailboxId };
-    const midnight = new Date(now).setHours(0, 0, 0, 0);
-    const imported = (await ledger.listByState(key, ["imported", "retained", "deleted"]))
-      .filter((e) => e.importedAt !== undefined)
-      .sort((a, b) => (b.importedAt ?? 0) - (a.importedAt ?? 0));
     const poll = ledger.lastPolls().find((p) => p.tenant === config.tenant && p.mailboxId === mailboxId);
-    const quarantined = (await ledger.listByState(key, ["quarantined"])).filter(
-      (e) => e.quarantineCode !== PRE_EXISTING_CODE,
+    return await ledgerMailboxStatus(
+      ledger,
+      { tenant: config.tenant, mailboxId },
+      {
+        midnight: new Date(now).setHours(0, 0, 0, 0),
+        lastPoll:
+          poll === undefined
+            ? "never"
+            : {
+                at: poll.at,
+                ok: poll.ok,
+                ...(poll.errorCode === undefined ? {} : { errorCode: poll.errorCode }),
+              },
+        hiddenCodes: [PRE_EXISTING_CODE],
+      },
     );
-    return {
-      lastPoll:
-        poll === undefined
-          ? undefined
-          : {
-              at: poll.at,
-              ok: poll.ok,
-              ...(poll.errorCode === undefined ? {} : { errorCode: poll.errorCode }),
-            },
-      deliveredToday: imported.filter((e) => (e.importedAt ?? 0) >= midnight).length,
-      delayP95Ms: percentile(
-        imported.slice(0, 1000).map((e) => (e.importedAt ?? 0) - e.listedAt),
-        95,
-      ),
-      quarantined: quarantined.map((e) => ({
-        ...(e.quarantineCode === undefined ? {} : { code: e.quarantineCode }),
-        ...(e.quarantineReason === undefined ? {} : { reason: e.quarantineReason }),
-        ...(e.quarantinedAt === undefined ? {} : { at: e.quarantinedAt }),
-      })),
-    };
   } finally {
     ledger.close();
   }

@@ -96,7 +96,7 @@ describe("onboarding by link: the handler", () => {
       secrets,
       onboardingSecret: "acme/onboarding",
       status: async () => ({
-        lastPoll: undefined,
+        lastPoll: "never",
         deliveredToday: 0,
         delayP95Ms: undefined,
         quarantined: [],

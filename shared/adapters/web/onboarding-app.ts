@@ -42,8 +42,11 @@ export interface OnboardingDeps {
   readonly tenant: string;
   readonly mailboxes: readonly MailboxConfig[];
   readonly google: GoogleOAuthEndpoints;
-  /** Origin the browser reaches this handler at; the OAuth redirect is `<publicUrl>/oauth/callback`. */
-  readonly publicUrl: string;
+  /**
+   * Origin the browser reaches this handler at; the OAuth redirect is `<publicUrl>/oauth/callback`.
+   * A function where it is known only per request (a Lambda Function URL's own domain).
+   */
+  readonly publicUrl: string | ((c: Context) => string);
   readonly secrets: WritableSecretStore;
   /** Name of the secret holding {@link OnboardingSecret}. */
   readonly onboardingSecret: string;
@@ -99,8 +102,10 @@ const MAX_USED_LINKS = 100;
 export function createOnboardingApp(deps: OnboardingDeps): Hono {
   const app = new Hono();
   const limiter = new FixedWindowLimiter(deps.clock, deps.rateLimit ?? { perClient: 10, total: 120 });
-  const secure = deps.publicUrl.startsWith("https:");
-  const redirectUri = new URL("/oauth/callback", deps.publicUrl).href;
+  const origin = (c: Context) => (typeof deps.publicUrl === "string" ? deps.publicUrl : deps.publicUrl(c));
+  // Cookies are Secure and HSTS is sent whenever the browser reaches us over HTTPS.
+  const isSecure = (c: Context) => origin(c).startsWith("https:");
+  const redirectUriOf = (c: Context) => new URL("/oauth/callback", origin(c)).href;
   const log = deps.log ?? (() => {});
 
   app.use("*", async (c, next) => {
@@ -115,7 +120,7 @@ export function createOnboardingApp(deps: OnboardingDeps): Hono {
     c.header("X-Content-Type-Options", "nosniff");
     c.header("Cache-Control", "no-store");
     c.header("Cross-Origin-Opener-Policy", "same-origin");
-    if (secure) c.header("Strict-Transport-Security", "max-age=31536000");
+    if (isSecure(c)) c.header("Strict-Transport-Security", "max-age=31536000");
   });
 
   app.get("/assets/style.css", (c) => {
@@ -175,7 +180,7 @@ ${postButton(action("connect"), csrf, s.connect, "primary")}
     });
     setCookie(c, SIGN_IN_COOKIE, sealed, {
       httpOnly: true,
-      secure,
+      secure: isSecure(c),
       // Lax: the cookie must come along on Google's top-level redirect back to the callback.
       sameSite: "Lax",
       path: "/oauth",
@@ -190,7 +195,7 @@ ${postButton(action("connect"), csrf, s.connect, "primary")}
     return c.redirect(
       consentUrl(deps.google, {
         clientId: client.clientId,
-        redirectUri,
+        redirectUri: redirectUriOf(c),
         state,
         challenge,
         loginHint: mailbox.gmail.user,
@@ -204,7 +209,7 @@ ${postButton(action("connect"), csrf, s.connect, "primary")}
     if (!limiter.allow(deps.clientKey(c))) return refuse(c, lang, s, "rate-limited", 429);
     const cookie = getCookie(c, SIGN_IN_COOKIE);
     // One use: whatever happens next, this sign-in is over.
-    deleteCookie(c, SIGN_IN_COOKIE, { path: "/oauth", secure, httpOnly: true, sameSite: "Lax" });
+    deleteCookie(c, SIGN_IN_COOKIE, { path: "/oauth", secure: isSecure(c), httpOnly: true, sameSite: "Lax" });
     const key = await linkKey().catch(() => undefined);
     const signIn =
       cookie === undefined || key === undefined
@@ -235,7 +240,7 @@ ${postButton(action("connect"), csrf, s.connect, "primary")}
       code,
       clientId: client.clientId,
       clientSecret: client.clientSecret,
-      redirectUri,
+      redirectUri: redirectUriOf(c),
       verifier: signIn.verifier,
     });
     if (!exchanged.ok) {
@@ -409,7 +414,12 @@ ${postButton(disconnectAction, csrf, s.disconnect, "danger")}`,
     let nonce = getCookie(c, CSRF_COOKIE);
     if (nonce === undefined || !/^[A-Za-z0-9_-]{22,64}$/.test(nonce)) {
       nonce = randomBytes(18).toString("base64url");
-      setCookie(c, CSRF_COOKIE, nonce, { httpOnly: true, secure, sameSite: "Strict", path: "/o" });
+      setCookie(c, CSRF_COOKIE, nonce, {
+        httpOnly: true,
+        secure: isSecure(c),
+        sameSite: "Strict",
+        path: "/o",
+      });
     }
     return csrfMac(key, nonce, claims);
   }

@@ -47,7 +47,11 @@ export function problemPage(lang: Language, s: Strings, problem: keyof Strings["
 
 /** The status figures of one mailbox, as the status view shows them. */
 export interface MailboxStatusView {
-  readonly lastPoll: { readonly at: number; readonly ok: boolean; readonly errorCode?: string } | undefined;
+  /** "unknown" where the runtime does not record polls in the ledger (AWS: CloudWatch has them). */
+  readonly lastPoll:
+    | { readonly at: number; readonly ok: boolean; readonly errorCode?: string }
+    | "never"
+    | "unknown";
   readonly deliveredToday: number;
   readonly delayP95Ms: number | undefined;
   readonly quarantined: readonly { readonly code?: string; readonly reason?: string; readonly at?: number }[];
@@ -64,14 +68,15 @@ export function statusSection(
     timeStyle: "short",
     ...(timeZone === undefined ? {} : { timeZone }),
   });
+  const last = status.lastPoll;
   const poll =
-    status.lastPoll === undefined
+    last === "never" || last === "unknown"
       ? s.lastPollNever
-      : status.lastPoll.ok
-        ? when.format(status.lastPoll.at)
-        : `${when.format(status.lastPoll.at)}: ${s.lastPollFailed({ code: status.lastPoll.errorCode ?? "?" })}`;
+      : last.ok
+        ? when.format(last.at)
+        : `${when.format(last.at)}: ${s.lastPollFailed({ code: last.errorCode ?? "?" })}`;
   const rows: [string, string, string][] = [
-    ["last-poll", s.lastPoll, poll],
+    ...(last === "unknown" ? [] : [["last-poll", s.lastPoll, poll] as [string, string, string]]),
     ["delivered-today", s.deliveredToday, String(status.deliveredToday)],
     [
       "delay-p95",
