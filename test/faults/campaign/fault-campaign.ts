@@ -362,6 +362,7 @@ class Campaign {
       ...world.awsEndpointEnv(),
     };
     const advance = (ms: number) => this.clock.advance(ms);
+    const slow = (text: string) => this.note(text, [], true);
     const audit = (uidls: readonly string[]) => this.audit(uidls);
     this.functions = buildLambdaFunctions({
       env,
@@ -386,7 +387,13 @@ class Campaign {
         base: (deps) => {
           const events = new EventLog(deps.telemetry, (event) => this.noteEvent(event));
           this.events.push(events);
-          return { ...deps, telemetry: events, pop3: new FaultyPop3Source(deps.pop3, dice, audit) };
+          return {
+            ...deps,
+            telemetry: events,
+            pop3: timed(new FaultyPop3Source(deps.pop3, dice, audit), "pop3", slow),
+            ledger: timed(deps.ledger, "ledger", slow),
+            leases: timed(deps.leases, "leases", slow),
+          };
         },
         list: (deps) => ({
           ...deps,
@@ -394,8 +401,8 @@ class Campaign {
         }),
         copy: (deps) => ({
           ...deps,
-          archive: new FaultyArchive(deps.archive, dice),
-          sink: new FaultySink(deps.sink, dice, this.hooks),
+          archive: timed(new FaultyArchive(deps.archive, dice), "archive", slow),
+          sink: timed(new FaultySink(deps.sink, dice, this.hooks), "sink", slow),
           queue: new FaultyQueue(deps.queue, dice, advance, this.requestedDelays),
         }),
       },
@@ -841,11 +848,14 @@ class Campaign {
     if (seconds < 5) return;
     // The long waits, each named by what came after it.
     let last = began;
+    let before = "the start";
     const waits: string[] = [];
     for (const entry of this.timeline.filter((e) => e.step === step)) {
-      if (entry.at - last >= 1000)
-        waits.push(`${((entry.at - last) / 1000).toFixed(1)} s before "${entry.text}"`);
+      if (entry.at - last >= 1000) {
+        waits.push(`${((entry.at - last) / 1000).toFixed(1)} s between "${before}" and "${entry.text}"`);
+      }
       last = entry.at;
+      before = entry.text;
     }
     if (Date.now() - last >= 1000)
       waits.push(`${((Date.now() - last) / 1000).toFixed(1)} s after the last event`);
@@ -1326,6 +1336,41 @@ export function formatReport(report: CampaignReport): string[] {
     ...report.problems.slice(0, 20).map((p) => `PROBLEM ${p}`),
     ...report.traces.map((t) => `TRACE ${t}`),
   ];
+}
+
+/**
+ * `target` with every method that returns a promise timed: a call that takes a second or more of
+ * real time is told to `slow` (so a slow run names the port call that held it up); the POP3
+ * session `open` returns is timed too.
+ */
+function timed<T extends object>(target: T, name: string, slow: (text: string) => void): T {
+  return new Proxy(target, {
+    get(object, property) {
+      const value: unknown = Reflect.get(object, property, object);
+      if (typeof value !== "function") return value;
+      return (...args: unknown[]) => {
+        const began = Date.now();
+        const result: unknown = value.apply(object, args);
+        if (!(result instanceof Promise)) return result;
+        const report = () => {
+          const seconds = (Date.now() - began) / 1000;
+          if (seconds >= 1) slow(`slow ${name}.${String(property)}: ${seconds.toFixed(1)} s`);
+        };
+        return result.then(
+          (resolved: unknown) => {
+            report();
+            const session =
+              name === "pop3" && property === "open" && typeof resolved === "object" && resolved !== null;
+            return session ? timed(resolved, "pop3 session", slow) : resolved;
+          },
+          (error: unknown) => {
+            report();
+            throw error;
+          },
+        );
+      };
+    },
+  });
 }
 
 /** The UIDL of a copy job's SQS body, or "?" (the timeline names messages by UIDL). */
