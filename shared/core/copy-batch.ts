@@ -3,12 +3,18 @@ import {
   type CopyDeps,
   type CopyOutcome,
   type CopyPolicy,
-  copyMessage,
   DEFAULT_COPY_POLICY,
+  type StartedCopy,
+  startCopy,
 } from "./copy-message";
 import { deleteCopied } from "./delete-copied";
-import { ConnectionClosedError, environmentErrorOf, ShutdownRequestedError } from "./errors";
-import { withMailboxSession } from "./mailbox-session";
+import {
+  ConnectionClosedError,
+  environmentErrorOf,
+  type Pop2GmailError,
+  ShutdownRequestedError,
+} from "./errors";
+import { type SessionScope, withMailboxSession } from "./mailbox-session";
 import type { CopyJob, LedgerEntry } from "./model";
 import type { PipelineDeps } from "./pipeline-deps";
 
@@ -67,32 +73,7 @@ export async function copyBatch(
       abort?.addEventListener("abort", dropSession, { once: true });
       try {
         if (abort?.aborted) dropSession();
-        const outcomes: CopyOutcome[] = [];
-        for (const job of jobs) {
-          if (abort?.aborted || shouldStop()) {
-            const error = new ShutdownRequestedError("not started: the copier is stopping");
-            outcomes.push({ kind: "retry-later", error, retryAfterMs: 0 });
-            continue;
-          }
-          if (scope.broken) {
-            const error = new ConnectionClosedError("pop3", "the POP3 session broke during an earlier RETR");
-            outcomes.push({ kind: "retry-later", error, retryAfterMs: 0 });
-            continue;
-          }
-          const copy = copyMessage(deps, scope, mailbox, job, policy).catch((error: unknown) => {
-            // A raw SQLITE_FULL or EIO that escaped an adapter is still our environment's fault.
-            throw environmentErrorOf(error, "ledger", "use the ledger") ?? error;
-          });
-          const outcome = abort === undefined ? await copy : await untilAborted(copy, abort);
-          if (outcome === undefined) {
-            // Given up at the deadline: whatever the copy still does settles like a crash would.
-            copy.catch(() => {});
-            const error = new ShutdownRequestedError("cut short: the copier's deadline passed");
-            outcomes.push({ kind: "retry-later", error, retryAfterMs: 0 });
-            continue;
-          }
-          outcomes.push(outcome);
-        }
+        const outcomes = await copyPipelined(deps, scope, mailbox, jobs, policy, shouldStop, abort);
         const candidates: LedgerEntry[] = outcomes.flatMap((o) =>
           o.kind === "copied" || o.kind === "already-copied" ? [o.entry] : [],
         );
@@ -113,6 +94,100 @@ export async function copyBatch(
     deleted: (session.committed ? plan.marked.length : 0) + plan.alreadyGone.length,
     committed: session.committed,
   };
+}
+
+/** Imports a batch keeps in flight when the sink does not say (docs/pipeline.md, "Imports in flight"). */
+export const DEFAULT_IMPORTS_IN_FLIGHT = 4;
+
+type Settled<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: unknown };
+
+function settledOf<T>(work: Promise<T>): Promise<Settled<T>> {
+  return work.then(
+    (value) => ({ ok: true, value }),
+    (error: unknown) => ({ ok: false, error }),
+  );
+}
+
+/**
+ * Copies the jobs in order in one session: the POP3 part of each copy (RETR, archive, claim)
+ * one after another, and the Gmail imports alongside, at most `importsInFlight` at a time
+ * (docs/pipeline.md, "Imports in flight"). Returns only when every import it started has settled
+ * (or `abort` fired): the delete pass that follows sees each outcome. The first thrown error
+ * stops new jobs and is rethrown once the imports in flight have settled.
+ */
+async function copyPipelined(
+  deps: CopyBatchDeps,
+  scope: SessionScope,
+  mailbox: MailboxConfig,
+  jobs: readonly CopyJob[],
+  policy: CopyPolicy,
+  shouldStop: () => boolean,
+  abort: AbortSignal | undefined,
+): Promise<CopyOutcome[]> {
+  const window = Math.max(1, deps.sink.importsInFlight?.(mailbox) ?? DEFAULT_IMPORTS_IN_FLIGHT);
+  const results: Promise<Settled<CopyOutcome> | undefined>[] = [];
+  const inFlight = new Set<Promise<unknown>>();
+  let failed: { readonly error: unknown } | undefined;
+  const notStarted = (error: Pop2GmailError): CopyOutcome => ({
+    kind: "retry-later",
+    error,
+    retryAfterMs: 0,
+  });
+  const cutShort = () => notStarted(new ShutdownRequestedError("cut short: the copier's deadline passed"));
+  const wait = <T>(work: Promise<T>) => (abort === undefined ? work : untilAborted(work, abort));
+  for (const job of jobs) {
+    while (inFlight.size >= window && !abort?.aborted) await wait(Promise.race(inFlight));
+    if (abort?.aborted || shouldStop() || failed !== undefined) {
+      const error = new ShutdownRequestedError("not started: the copier is stopping");
+      results.push(Promise.resolve({ ok: true, value: notStarted(error) }));
+      continue;
+    }
+    if (scope.broken) {
+      const error = new ConnectionClosedError("pop3", "the POP3 session broke during an earlier RETR");
+      results.push(Promise.resolve({ ok: true, value: notStarted(error) }));
+      continue;
+    }
+    const start = settledOf(
+      startCopy(deps, scope, mailbox, job, policy).catch((error: unknown) => {
+        // A raw SQLITE_FULL or EIO that escaped an adapter is still our environment's fault.
+        throw environmentErrorOf(error, "ledger", "use the ledger") ?? error;
+      }),
+    );
+    const started: Settled<StartedCopy> | undefined = await wait(start);
+    if (started === undefined) {
+      // Given up at the deadline: whatever the copy still does settles like a crash would.
+      results.push(Promise.resolve({ ok: true, value: cutShort() }));
+      continue;
+    }
+    if (!started.ok) {
+      failed = { error: started.error };
+      results.push(Promise.resolve(started as Settled<CopyOutcome>));
+      continue;
+    }
+    if (started.value.kind === "done") {
+      results.push(Promise.resolve({ ok: true, value: started.value.outcome }));
+      continue;
+    }
+    const imported = settledOf(
+      started.value.finish().catch((error: unknown) => {
+        throw environmentErrorOf(error, "ledger", "use the ledger") ?? error;
+      }),
+    ).then((settled) => {
+      inFlight.delete(imported);
+      if (!settled.ok) failed ??= { error: settled.error };
+      return settled;
+    });
+    inFlight.add(imported);
+    results.push(imported);
+  }
+  const outcomes: CopyOutcome[] = [];
+  for (const result of results) {
+    const settled = await wait(result);
+    if (settled === undefined) outcomes.push(cutShort());
+    else if (settled.ok) outcomes.push(settled.value);
+  }
+  if (failed !== undefined) throw failed.error;
+  return outcomes;
 }
 
 /** `work`'s value, or undefined as soon as `signal` aborts (the work itself is not stopped). */

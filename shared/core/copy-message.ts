@@ -1,5 +1,5 @@
 import type { MailboxConfig } from "../config/tenant-config";
-import type { LedgerUpdate } from "../ports/ledger";
+import type { Ledger, LedgerUpdate } from "../ports/ledger";
 import type { BusyReason } from "../ports/telemetry";
 import { archiveKeyFor } from "./archive-key";
 import { deleteDueAt, stateAfterImport } from "./delete-policy";
@@ -83,6 +83,24 @@ interface AttemptContext {
   readonly attempt: number;
   readonly attemptsBefore: number;
   readonly policy: CopyPolicy;
+  /** Whether a ledger write of this attempt has carried its count yet (see `foldAttempt`). */
+  readonly tally: { written: boolean };
+}
+
+/**
+ * A copy started in a POP3 session: either decided already, or archived and claimed with only
+ * the Gmail import left, which needs no POP3 session (`finish` never throws what `copyMessage`
+ * would not). The copy batch RETRs the next message while such imports are pending
+ * (docs/pipeline.md, "Imports in flight").
+ */
+export type StartedCopy =
+  | { readonly kind: "done"; readonly outcome: CopyOutcome }
+  | { readonly kind: "importing"; readonly finish: () => Promise<CopyOutcome> };
+
+/** The import step of a copy whose archive step is done (see `startCopy`). */
+interface ReadyToImport {
+  readonly kind: "ready-to-import";
+  readonly run: () => Promise<CopyOutcome>;
 }
 
 /**
@@ -112,6 +130,35 @@ export async function copyMessage(
   job: CopyJob,
   policy: CopyPolicy = DEFAULT_COPY_POLICY,
 ): Promise<CopyOutcome> {
+  const started = await startCopy(deps, scope, mailbox, job, policy);
+  return started.kind === "done" ? started.outcome : started.finish();
+}
+
+/**
+ * `copyMessage` in two steps: the part that needs the POP3 session (resume from the ledger, RETR,
+ * archive, verify, claim), and the Gmail import, returned as `finish` to run while the session
+ * goes on to the next message (docs/pipeline.md, "Imports in flight").
+ */
+export async function startCopy(
+  deps: CopyDeps,
+  scope: SessionScope,
+  mailbox: MailboxConfig,
+  job: CopyJob,
+  policy: CopyPolicy = DEFAULT_COPY_POLICY,
+): Promise<StartedCopy> {
+  const prepared = await prepareCopy(deps, scope, mailbox, job, policy);
+  return prepared.kind === "ready-to-import"
+    ? { kind: "importing", finish: prepared.run }
+    : { kind: "done", outcome: prepared };
+}
+
+async function prepareCopy(
+  deps: CopyDeps,
+  scope: SessionScope,
+  mailbox: MailboxConfig,
+  job: CopyJob,
+  policy: CopyPolicy,
+): Promise<CopyOutcome | ReadyToImport> {
   const key: MessageKey = { tenant: job.tenant, mailboxId: job.mailboxId, uidl: job.uidl };
   const stored = await deps.ledger.get(key);
   const found = stored ?? (await recreateListed(deps, job));
@@ -133,35 +180,45 @@ export async function copyMessage(
     );
   }
   const attemptsBefore = found.attempts;
-  const attempt = await deps.ledger.recordAttempt(key);
-  const context: AttemptContext = { attempt, attemptsBefore, policy };
+  // The attempt is counted by the first ledger write of the attempt (docs/pipeline.md, "Ledger
+  // commits"), not by a commit of its own; a failure before any write records it then.
+  const attempt = attemptsBefore + 1;
+  const tally = { written: false };
+  const context: AttemptContext = { attempt, attemptsBefore, policy, tally };
+  const counted: CopyDeps = { ...deps, ledger: foldAttempt(deps.ledger, key, attempt, tally) };
   let entry = found;
   // An earlier life of this message (docs/pipeline.md, "A lost ledger"): the copier had to
   // recreate the entry, or the archive already holds an object at its key.
   let earlierLife = stored === undefined;
+  // True once the archive write also took the import claim (`listed -> importing`).
+  let claimed = false;
   try {
-    if ((entry.state === "archived" || entry.state === "importing") && !(await archiveHolds(deps, entry))) {
+    if (
+      (entry.state === "archived" || entry.state === "importing") &&
+      !(await archiveHolds(counted, entry))
+    ) {
       // The archived object is gone or damaged (a lifecycle rule, a hand edit): never import
       // from it; archive again from the server, which still has the message.
-      entry = await deps.ledger.transition(key, [entry.state], "listed");
+      entry = await counted.ledger.transition(key, [entry.state], "listed");
     }
     if (entry.state === "listed") {
-      const heldBefore = await archiveHoldsAnObject(deps, archiveKeyFor(key));
+      const heldBefore = await archiveHoldsAnObject(counted, archiveKeyFor(key));
       earlierLife = earlierLife || heldBefore;
       if (heldBefore && !(await onServer(scope, entry.uidl))) {
         // Gone from the server, but archived by an earlier life (a lost ledger and a stale job,
         // or a crash after the archive write): the archive is the message, not "vanished".
-        entry = await adoptArchived(deps, entry, policy);
+        entry = await adoptArchived(counted, entry, policy);
       } else {
-        const archived = await archiveFromServer(deps, scope, entry, policy, heldBefore);
+        const archived = await archiveFromServer(counted, scope, mailbox, entry, policy, heldBefore);
         if (archived.kind !== "archived") return archived;
         entry = archived.entry;
+        claimed = archived.claimed;
       }
     }
     const size = entry.archivedSize ?? entry.listedSize;
     if (size > mailbox.maxMessageBytes) {
       return quarantined(
-        deps,
+        counted,
         key,
         [entry.state],
         QUARANTINE_CODES.tooLarge,
@@ -172,17 +229,49 @@ export async function copyMessage(
     // back after an uncertain failure, or an earlier life the ledger forgot.
     const mayHaveImported =
       found.state === "importing" || (found.state === "archived" && attemptsBefore > 0) || earlierLife;
-    return await importArchived(deps, mailbox, entry, mayHaveImported, context);
+    const ready = entry;
+    const run = () =>
+      importArchived(counted, mailbox, ready, mayHaveImported, context, claimed).catch((error: unknown) =>
+        afterFailure(counted, key, error, context),
+      );
+    return { kind: "ready-to-import", run };
   } catch (error) {
-    return afterFailure(deps, key, error, context);
+    return afterFailure(counted, key, error, context);
   }
 }
 
-type ArchiveStep = { readonly kind: "archived"; readonly entry: LedgerEntry } | CopyOutcome;
+/**
+ * `ledger` with the attempt folded into the first transition of `key` this attempt writes: one
+ * conditional write records both (an explicit `attempts` in the update, a give-back, wins).
+ */
+function foldAttempt(ledger: Ledger, key: MessageKey, attempt: number, tally: { written: boolean }): Ledger {
+  return {
+    get: (k) => ledger.get(k),
+    createListed: (entries) => ledger.createListed(entries),
+    transition: async (k, from, to, update = {}) => {
+      if (tally.written || k.uidl !== key.uidl || k.mailboxId !== key.mailboxId || k.tenant !== key.tenant) {
+        return ledger.transition(k, from, to, update);
+      }
+      const written = await ledger.transition(k, from, to, { attempts: attempt, ...update });
+      tally.written = true;
+      return written;
+    },
+    recordAttempt: (k) => ledger.recordAttempt(k),
+    listByServerUidl: (mailbox, serverUidl) => ledger.listByServerUidl(mailbox, serverUidl),
+    listByState: (mailbox, states) => ledger.listByState(mailbox, states),
+    getSnapshot: (mailbox) => ledger.getSnapshot(mailbox),
+    putSnapshot: (mailbox, body, expectedVersion) => ledger.putSnapshot(mailbox, body, expectedVersion),
+  };
+}
+
+type ArchiveStep =
+  | { readonly kind: "archived"; readonly entry: LedgerEntry; readonly claimed: boolean }
+  | CopyOutcome;
 
 async function archiveFromServer(
   deps: CopyDeps,
   scope: SessionScope,
+  mailbox: MailboxConfig,
   entry: LedgerEntry,
   policy: CopyPolicy,
   firstKeyTaken: boolean,
@@ -294,9 +383,17 @@ async function archiveFromServer(
     });
     return { kind: "quarantined", entry: quarantinedEntry };
   }
-  const archived = await deps.ledger.transition(key, ["listed"], "archived", fields);
+  // The archive is fsynced (verified above); when the import follows, the same write takes its
+  // claim: `listed -> importing` in one commit (docs/pipeline.md, "Ledger commits").
+  const claim = digest.size <= mailbox.maxMessageBytes;
+  const archived = await deps.ledger.transition(
+    key,
+    ["listed"],
+    claim ? "importing" : "archived",
+    claim ? { ...fields, importStartedAt: now(deps) } : fields,
+  );
   deps.telemetry.record(archivedEvent);
-  return { kind: "archived", entry: archived };
+  return { kind: "archived", entry: archived, claimed: claim };
 }
 
 /**
@@ -337,6 +434,7 @@ async function importArchived(
   entry: LedgerEntry,
   mayHaveImported: boolean,
   context: AttemptContext,
+  claimedWithArchive: boolean,
 ): Promise<CopyOutcome> {
   const key = keyOf(entry);
   const archiveKey = entry.archiveKey;
@@ -349,12 +447,14 @@ async function importArchived(
   }
   // The claim: one conditional write, so of two copiers (an SQS redelivery, maxSessions > 1)
   // only one goes on to import. From `importing` it takes over a stale claim.
-  let claim: LedgerEntry;
-  try {
-    claim = await deps.ledger.transition(key, [entry.state], "importing", { importStartedAt: now(deps) });
-  } catch (error) {
-    if (!(error instanceof LedgerConflictError)) throw error;
-    return afterLostClaim(deps, key, error, context);
+  let claim: LedgerEntry = entry;
+  if (!claimedWithArchive) {
+    try {
+      claim = await deps.ledger.transition(key, [entry.state], "importing", { importStartedAt: now(deps) });
+    } catch (error) {
+      if (!(error instanceof LedgerConflictError)) throw error;
+      return afterLostClaim(deps, key, error, context);
+    }
   }
   const copy = gmailCopyOf({
     ...key,
@@ -523,6 +623,11 @@ async function afterFailure(
     // the attempt goes back too (a revoked token must not quarantine mail across runs).
     if (options.attemptReturned !== true) await giveAttemptBack(deps, key, context.attemptsBefore);
     throw error;
+  }
+  // A failure before any ledger write of this attempt (RETR, the archive): count it now.
+  if (!context.tally.written) {
+    await deps.ledger.recordAttempt(key);
+    context.tally.written = true;
   }
   if (context.attempt >= context.policy.maxAttempts) {
     return quarantined(

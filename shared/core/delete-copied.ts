@@ -5,7 +5,8 @@ import { type SessionOutcome, type SessionScope, withMailboxSession } from "./ma
 import type { LedgerEntry, MessageKey } from "./model";
 import type { PipelineDeps } from "./pipeline-deps";
 
-export type DeleteDeps = Pick<PipelineDeps, "ledger" | "clock" | "telemetry">;
+export type DeleteDeps = Pick<PipelineDeps, "ledger" | "clock" | "telemetry"> &
+  Partial<Pick<PipelineDeps, "archive">>;
 
 /** What one delete pass did before QUIT; `committed` is known only after `withMailboxSession`. */
 export interface DeletePlan {
@@ -39,6 +40,8 @@ export async function deleteCopied(
   );
   const marked: LedgerEntry[] = [];
   const alreadyGone: MessageKey[] = [];
+  // Whatever the archive still holds back from disk is made durable before the first DELE.
+  if (due.length > 0) await deps.archive?.flush?.();
   for (const entry of due) {
     // By content when the server lists the UIDL twice: never one message in place of another.
     const message = await scope.find(entry.uidl, {

@@ -31,4 +31,10 @@ export interface ArchiveStore {
   open(key: string): Promise<AsyncIterable<Uint8Array>>;
   /** Keys under a prefix with their last-modified time (for replay); order is unspecified. */
   list(prefix: string): AsyncIterable<{ key: string; lastModified: number }>;
+  /**
+   * Makes every object `put` so far durable where `put` left part of that to later (the folder
+   * archive syncs its folders once per session). The delete pass calls it before its first DELE
+   * (docs/pipeline.md, "Ledger commits"). Absent: `put` is durable on its own (S3).
+   */
+  flush?(): Promise<void>;
 }

@@ -46,4 +46,10 @@ export interface MailSink {
    * cannot look (then the caller relies on Gmail's merge by Message-ID).
    */
   findExisting(mailbox: MailboxConfig, proof: ImportProof): Promise<string | undefined>;
+  /**
+   * How many imports into this mailbox's Gmail user are worth keeping in flight at once (the
+   * sink's own concurrency cap for the user). The copy batch RETRs the next message while up to
+   * this many are pending (docs/pipeline.md, "Imports in flight"); absent: the core's default.
+   */
+  importsInFlight?(mailbox: MailboxConfig): number;
 }

@@ -188,6 +188,11 @@ export class GmailMailSink implements MailSink {
    * only), and only one carrying `proof.traceId` counts. Needs a read scope; without one it
    * returns undefined, and remembers that for the user.
    */
+  /** The user's concurrency cap (`google.maxConcurrentImports`): imports worth keeping in flight. */
+  importsInFlight(_mailbox: MailboxConfig): number {
+    return this.#google.maxConcurrentImports;
+  }
+
   async findExisting(mailbox: MailboxConfig, proof: ImportProof): Promise<string | undefined> {
     if (!(await this.canLookUp(mailbox))) return undefined;
     const user = mailbox.gmail.user.toLowerCase();

@@ -20,10 +20,14 @@ const SIDECAR_SUFFIX = ".meta.json";
  * The archive of the local runtime: one file per message under `<root>/<key>` (keys from
  * `archiveKeyFor`, e.g. `acme/info%40acme.it/<uidl>.eml`), byte-exact, with its metadata in a
  * `<key>.meta.json` sidecar. A file is written under a temp name in `tmpDir`, fsynced and then
- * renamed into place, so a crash or a broken source never leaves a partial file under its key.
+ * renamed into place, so a crash or a broken source never leaves a partial file under its key;
+ * `flush` fsyncs the folders the renames changed.
  * `tmpDir` must be on the same file system as `root` (rename is atomic only there).
  */
 export class FileArchiveStore implements ArchiveStore {
+  /** Folders that gained a file since the last `flush` (their fsync makes the rename durable). */
+  readonly #unsynced = new Set<string>();
+
   constructor(
     private readonly root: string,
     private readonly tmpDir: string = join(dirname(root), ".archive-tmp"),
@@ -67,12 +71,21 @@ export class FileArchiveStore implements ArchiveStore {
         metadata,
       );
       await io(`move ${key} into place`, () => rename(temp, target));
-      await syncDirectory(dirname(target));
+      // The file's bytes are fsynced above; its folder is fsynced by `flush`, once per session
+      // before the first DELE (docs/pipeline.md, "Ledger commits").
+      this.#unsynced.add(dirname(target));
     } catch (error) {
       await rm(temp, { force: true }).catch(() => {});
       throw error;
     }
     return { size, sha256: hash.digest("hex") };
+  }
+
+  /** fsyncs each folder that gained a file since the last call: the renames become durable. */
+  async flush(): Promise<void> {
+    const folders = [...this.#unsynced];
+    this.#unsynced.clear();
+    for (const folder of folders) await syncDirectory(folder);
   }
 
   /**

@@ -23,9 +23,9 @@ const seams: Seam[] = [
   },
   { name: "after the archive write", arm: (h) => crashOnce(h.archive, "put", { after: true }) },
   {
-    name: "after the ledger moved to archived",
+    name: "after the ledger recorded the archive and took the import claim",
     arm: (h) =>
-      crashOnce(h.ledger, "transition", { after: true, when: (...a: never[]) => a[2] === "archived" }),
+      crashOnce(h.ledger, "transition", { after: true, when: (...a: never[]) => a[2] === "importing" }),
   },
   {
     name: "after the Gmail import, before the ledger write",

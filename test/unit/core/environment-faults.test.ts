@@ -59,9 +59,8 @@ describe("environment faults", () => {
     // Prepare
     const h = new Harness();
     const job = await listedJob(h);
-    vi.spyOn(h.store, "recordAttempt").mockRejectedValueOnce(
-      errno("SQLITE_FULL", "database or disk is full"),
-    );
+    // The copy's first ledger write (the archive, its claim and the attempt in one commit).
+    vi.spyOn(h.store, "transition").mockRejectedValueOnce(errno("SQLITE_FULL", "database or disk is full"));
 
     // Act
     const failure = await copyBatch(h.deps, TENANT, h.mailbox, [job]).catch((error: unknown) => error);
