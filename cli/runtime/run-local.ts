@@ -1,4 +1,6 @@
+import { availableParallelism } from "node:os";
 import { setTimeout as delay } from "node:timers/promises";
+import { ConcurrencyGate } from "../../shared/adapters/gmail/concurrency-gate";
 import { MemoryWorkQueue } from "../../shared/adapters/local/memory-work-queue";
 import { systemClock } from "../../shared/adapters/system-clock";
 import type { MailboxConfig } from "../../shared/config/tenant-config";
@@ -87,6 +89,40 @@ export interface RunOptions {
   readonly stopGraceMs?: number;
 }
 
+/**
+ * Mailboxes worked on at once by default: 4 per CPU the process may use, at least 8. The work is
+ * waiting (POP3, Gmail's pacing, fsync), not computing (docs/pipeline.md, "Mailboxes in parallel").
+ */
+export function defaultParallelMailboxes(): number {
+  return Math.max(8, availableParallelism() * 4);
+}
+
+/**
+ * The pool of a run: every POP3 session (a poll, a copy batch, a delete pass) takes a turn in
+ * it, first come first served, so a mailbox with a backlog goes to the back of the line after
+ * each batch and a quiet mailbox's poll waits one batch at most, never for the backlog.
+ */
+class TurnPool {
+  readonly #gate: ConcurrencyGate;
+
+  constructor(readonly size: number) {
+    this.#gate = new ConcurrencyGate(size);
+  }
+
+  async turn<T>(work: () => Promise<T>): Promise<T> {
+    await this.#gate.acquire();
+    try {
+      return await work();
+    } finally {
+      this.#gate.release();
+    }
+  }
+}
+
+function poolOf(runtime: LocalRuntime): TurnPool {
+  return new TurnPool(runtime.config.local.parallelMailboxes ?? defaultParallelMailboxes());
+}
+
 /** One mailbox's state across polls: its queue survives from one poll to the next. */
 class MailboxWorker {
   readonly queue: MemoryWorkQueue;
@@ -120,7 +156,7 @@ class MailboxWorker {
   }
 
   /** Lists, copies what is queued (waiting up to `maxWaitMs` for scheduled retries), deletes what is due. */
-  async pass(maxWaitMs: number, stop: StopSignals): Promise<MailboxRunSummary> {
+  async pass(maxWaitMs: number, stop: StopSignals, pool: TurnPool): Promise<MailboxRunSummary> {
     const summary: MailboxRunSummary = {
       mailboxId: this.mailbox.id,
       onServer: 0,
@@ -137,10 +173,12 @@ class MailboxWorker {
     const stopped = () => stop.signal?.aborted === true;
     try {
       // One session per poll; on a LOGIN-DELAY server it copies and deletes too (docs/pipeline.md).
-      const polled = await pollInOneSession(this.deps, this.key.tenant, this.mailbox, {
-        copy: LOCAL_COPY_POLICY,
-        shouldStop: stopped,
-      });
+      const polled = await pool.turn(() =>
+        pollInOneSession(this.deps, this.key.tenant, this.mailbox, {
+          copy: LOCAL_COPY_POLICY,
+          shouldStop: stopped,
+        }),
+      );
       this.runtime.ledger.recordPoll({ ...this.key, at: this.runtime.clock.now(), ok: true });
       if (polled.kind !== "busy") this.loginDelayMs = polled.loginDelayMs ?? 0;
       if (polled.kind === "busy") {
@@ -156,11 +194,13 @@ class MailboxWorker {
         const listed = polled.listed;
         summary.onServer = listed.onServer;
         summary.newMessages = listed.newMessages;
-        await this.drain(summary, maxWaitMs, stopped, stop.hardStop);
+        await this.drain(summary, maxWaitMs, stopped, stop.hardStop, pool);
         if (listed.deletesDue > 0 && !stopped() && summary.busy === undefined) {
-          const outcome = await deleteCopiedInOwnSession(this.deps, this.key.tenant, this.mailbox, {
-            uidls: listed.dueUidls,
-          });
+          const outcome = await pool.turn(() =>
+            deleteCopiedInOwnSession(this.deps, this.key.tenant, this.mailbox, {
+              uidls: listed.dueUidls,
+            }),
+          );
           if (outcome.kind === "deleted") summary.deleted += outcome.deleted;
         }
       }
@@ -206,6 +246,7 @@ class MailboxWorker {
     maxWaitMs: number,
     stopped: () => boolean,
     hardStop: AbortSignal | undefined,
+    pool: TurnPool,
   ): Promise<void> {
     const { clock, config } = this.runtime;
     const waitUntil = clock.now() + maxWaitMs;
@@ -219,14 +260,17 @@ class MailboxWorker {
       }
       let result: Awaited<ReturnType<typeof copyBatch>>;
       try {
-        result = await copyBatch(
-          this.deps,
-          this.key.tenant,
-          this.mailbox,
-          jobs,
-          LOCAL_COPY_POLICY,
-          stopped,
-          hardStop === undefined ? {} : { abort: hardStop },
+        // One batch per turn: then the mailbox goes to the back of the pool's line.
+        result = await pool.turn(() =>
+          copyBatch(
+            this.deps,
+            this.key.tenant,
+            this.mailbox,
+            jobs,
+            LOCAL_COPY_POLICY,
+            stopped,
+            hardStop === undefined ? {} : { abort: hardStop },
+          ),
         );
       } catch (thrown) {
         // The pass stops (a broken mailbox, our own disk or ledger): its jobs wait in the queue
@@ -350,12 +394,17 @@ export async function runOnce(runtime: LocalRuntime, options: RunOptions = {}): 
   const startedAt = new Date(runtime.clock.now()).toISOString();
   const { lock, workers } = await start(runtime);
   const stop = stopSignals(options);
+  const pool = poolOf(runtime);
   try {
-    const mailboxes: MailboxRunSummary[] = [];
-    for (const worker of workers) {
-      if (options.signal?.aborted) break;
-      mailboxes.push(await worker.pass(runtime.config.local.maxRetryWaitSeconds * 1000, stop));
-    }
+    // Every mailbox at once, its POP3 sessions taking turns in the pool (one at a time each).
+    const passes = await settleAll(
+      workers.map((worker) =>
+        options.signal?.aborted
+          ? Promise.resolve(undefined)
+          : worker.pass(runtime.config.local.maxRetryWaitSeconds * 1000, stop, pool),
+      ),
+    );
+    const mailboxes = passes.filter((pass): pass is MailboxRunSummary => pass !== undefined);
     return summarize(runtime, startedAt, mailboxes, options.signal?.aborted === true);
   } finally {
     stop.dispose();
@@ -373,30 +422,42 @@ export async function runForever(
 ): Promise<void> {
   const { lock, workers } = await start(runtime);
   const { clock } = runtime;
-  const dueAt = new Map(workers.map((worker) => [worker, clock.now()]));
   const stop = stopSignals(options);
-  try {
+  const pool = poolOf(runtime);
+  // Every mailbox polls on its own schedule; their POP3 sessions take turns in the pool.
+  const loop = async (worker: MailboxWorker) => {
+    let dueAt = clock.now();
     while (!options.signal?.aborted) {
-      for (const worker of workers) {
-        if (options.signal?.aborted) break;
-        if ((dueAt.get(worker) ?? 0) > clock.now()) continue;
-        // Polls are pollSeconds apart from start to start, so a message waits at most one interval
-        // plus its own copy. Scheduled retries are picked up by the next poll, not waited for.
-        const startedAt = clock.now();
-        options.onPass?.(await worker.pass(0, stop));
-        // A pass stopped by our own environment (full disk, ...) backs off further each time.
-        dueAt.set(
-          worker,
-          startedAt + Math.max(worker.mailbox.pollSeconds * 1000, worker.backoffMs(), worker.loginDelayMs),
-        );
-      }
-      const next = Math.min(...dueAt.values());
-      await sleepUnlessAborted(clock, Math.max(0, next - clock.now()), options.signal);
+      await sleepUnlessAborted(clock, Math.max(0, dueAt - clock.now()), options.signal);
+      if (options.signal?.aborted) break;
+      // Polls are pollSeconds apart from start to start, so a message waits at most one interval
+      // plus its own copy. Scheduled retries are picked up by the next poll, not waited for.
+      const startedAt = clock.now();
+      // Not `onPass?.(await ...)`: an absent onPass would skip the pass itself.
+      const summary = await worker.pass(0, stop, pool);
+      options.onPass?.(summary);
+      // A pass stopped by our own environment (full disk, ...) backs off further each time.
+      dueAt =
+        startedAt + Math.max(worker.mailbox.pollSeconds * 1000, worker.backoffMs(), worker.loginDelayMs);
     }
+  };
+  try {
+    await settleAll(workers.map(loop));
   } finally {
     stop.dispose();
     await lock.release();
   }
+}
+
+/**
+ * Waits for every promise; rethrows the first rejection only once all have settled, so no pass
+ * still runs after the run lock is released.
+ */
+async function settleAll<T>(work: readonly Promise<T>[]): Promise<T[]> {
+  const settled = await Promise.allSettled(work);
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
+  if (failed !== undefined) throw failed.reason;
+  return settled.map((s) => (s as PromiseFulfilledResult<T>).value);
 }
 
 async function summarize(

@@ -18,6 +18,11 @@ export const localSectionSchema = strictObject({
   batchSize: z.number().int().min(1).max(1000).default(50),
   /** Longest `run --once` waits for messages whose retry is scheduled (rate limits, passing faults). */
   maxRetryWaitSeconds: z.number().int().min(0).max(3600).default(120),
+  /**
+   * Mailboxes worked on at once, each still one POP3 session at a time (docs/pipeline.md,
+   * "Mailboxes in parallel"); default `defaultParallelMailboxes()`. 1 works on them one by one.
+   */
+  parallelMailboxes: z.number().int().min(1).max(256).optional(),
 }).prefault({});
 
 /** The tenant schema extended, not intersected: a strict tenant object would refuse `local`. */
