@@ -135,8 +135,13 @@ async function copyPipelined(
   });
   const cutShort = () => notStarted(new ShutdownRequestedError("cut short: the copier's deadline passed"));
   const wait = <T>(work: Promise<T>) => (abort === undefined ? work : untilAborted(work, abort));
+  const seen = new Set<string>();
   for (const job of jobs) {
-    while (inFlight.size >= window && !abort?.aborted) await wait(Promise.race(inFlight));
+    // A job twice in one batch (an SQS redelivery beside the original) waits for every import in
+    // flight, so it finds the first one's outcome instead of its fresh claim.
+    const limit = seen.has(job.uidl) ? 1 : window;
+    seen.add(job.uidl);
+    while (inFlight.size >= limit && !abort?.aborted) await wait(Promise.race(inFlight));
     if (abort?.aborted || shouldStop() || failed !== undefined) {
       const error = new ShutdownRequestedError("not started: the copier is stopping");
       results.push(Promise.resolve({ ok: true, value: notStarted(error) }));

@@ -122,6 +122,27 @@ describe("imports in flight within one mailbox", () => {
     }
   });
 
+  it("copies a job that is twice in one batch once, the second finding the first's outcome", async () => {
+    // Prepare: an SQS redelivery in the same batch as the original, while its import is held.
+    const h = new Harness();
+    const uidl = h.pop3.add(makeMessage({ bodyBytes: 300 }));
+    const [job] = await listedJobs(h);
+    if (job === undefined) throw new Error("not listed");
+    const held = h.sink.holdNextImport();
+
+    // Act
+    const batch = copyBatch(h.deps, TENANT, h.mailbox, [job, { ...job }]);
+    await held.started;
+    await settle();
+    held.release();
+    const result = await batch;
+
+    // Assess
+    expect(result.outcomes.map((o) => o.kind)).toEqual(["copied", "already-copied"]);
+    expect(h.sink.rawImportsFor(uidl)).toBe(1);
+    expect(h.pop3.uidls()).toEqual([]);
+  });
+
   it("counts at most three ledger commits per copied and deleted message", async () => {
     // Prepare
     const h = new Harness();
