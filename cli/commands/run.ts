@@ -2,6 +2,7 @@ import { parseArgs } from "node:util";
 import { loadLocalConfig } from "../../shared/config/local-config";
 import { CONFIG_ERROR_CODE, EXIT, UsageError } from "../output";
 import { type MailboxRunSummary, type RunSummary, runForever, runOnce } from "../runtime/run-local";
+import { ProgressDisplay, RunProgress, WAITING_STATES } from "../runtime/run-progress";
 import { openLocalRuntime } from "./local-context";
 
 /** `pop2gmail run --config FILE [--once] [--json]`. */
@@ -26,9 +27,29 @@ export async function runCommand(args: readonly string[]): Promise<number> {
   const onTerm = () => onSignal("SIGTERM");
   process.on("SIGINT", onInt);
   process.on("SIGTERM", onTerm);
+  // Progress on stderr (docs/pipeline.md, "Progress"); `--json` output stays as it was.
+  let display: ProgressDisplay | undefined;
+  if (!values.json) {
+    const progress = new RunProgress(config);
+    for (const mailbox of config.mailboxes) {
+      // Only a display: a ledger that cannot be read is reported by the run itself.
+      const counts = tryOr(
+        () => runtime.ledger.countByState({ tenant: config.tenant, mailboxId: mailbox.id }),
+        {},
+      );
+      progress.setWaiting(
+        mailbox.id,
+        WAITING_STATES.reduce((sum, state) => sum + (counts[state] ?? 0), 0),
+      );
+    }
+    runtime.telemetry.onEvent((event) => progress.record(event));
+    display = new ProgressDisplay(progress, process.stderr);
+    display.start();
+  }
   try {
     if (values.once) {
       const summary = await runOnce(runtime, { signal: stop.signal });
+      display?.stop();
       const verdict = runVerdict(summary);
       if (values.json) process.stdout.write(`${JSON.stringify({ ...summary, ...verdict }, null, 2)}\n`);
       else process.stdout.write(`${describeRun(summary)}\n`);
@@ -43,14 +64,24 @@ export async function runCommand(args: readonly string[]): Promise<number> {
         const line = values.json
           ? JSON.stringify({ at: new Date(runtime.clock.now()).toISOString(), ...pass })
           : `${new Date(runtime.clock.now()).toISOString()} ${pass.mailboxId}: ${pass.newMessages} new, ${pass.copied} copied, ${pass.deleted} deleted, ${pass.inFlight} in flight${pass.busy ? `, busy (${pass.busy})` : ""}${pass.failure ? `, FAILED: ${pass.failure.message}${pass.failure.hint ? ` (what to do: ${pass.failure.hint})` : ""}` : ""}`;
-        process.stdout.write(`${line}\n`);
+        if (display === undefined) process.stdout.write(`${line}\n`);
+        else display.log(process.stdout, `${line}\n`);
       },
     });
     return EXIT.ok;
   } finally {
+    display?.stop();
     process.off("SIGINT", onInt);
     process.off("SIGTERM", onTerm);
     await runtime.close();
+  }
+}
+
+function tryOr<T>(read: () => T, fallback: T): T {
+  try {
+    return read();
+  } catch {
+    return fallback;
   }
 }
 
