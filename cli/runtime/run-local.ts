@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import { availableParallelism } from "node:os";
 import { setTimeout as delay } from "node:timers/promises";
 import { ConcurrencyGate } from "../../shared/adapters/gmail/concurrency-gate";
@@ -90,11 +91,12 @@ export interface RunOptions {
 }
 
 /**
- * Mailboxes worked on at once by default: 4 per CPU the process may use, at least 8. The work is
- * waiting (POP3, Gmail's pacing, fsync), not computing (docs/pipeline.md, "Mailboxes in parallel").
+ * Mailboxes worked on at once by default: 16 per CPU the process may use. The work is waiting
+ * (POP3, Gmail's pacing at 4-10 imports/s per user, fsync), not computing: a mailbox at its
+ * user's quota costs ~3% of a core (docs/pipeline.md, "Mailboxes in parallel").
  */
 export function defaultParallelMailboxes(): number {
-  return Math.max(8, availableParallelism() * 4);
+  return Math.max(16, availableParallelism() * 16);
 }
 
 /**
@@ -349,6 +351,8 @@ function stopSignals(options: RunOptions): StopSignals & { dispose(): void } {
   const { signal } = options;
   if (signal === undefined) return { signal, hardStop: undefined, dispose: () => {} };
   const hard = new AbortController();
+  // Every mailbox's pass (and each of its sessions) listens to these at once.
+  setMaxListeners(0, signal, hard.signal);
   let timer: NodeJS.Timeout | undefined;
   const arm = () => {
     timer = setTimeout(() => hard.abort(), options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS);
