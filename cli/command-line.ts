@@ -44,6 +44,7 @@ export async function main(argv: readonly string[]): Promise<number> {
           return await lazy(async () => (await import("./commands/aws-status")).awsStatusCommand, rest);
         return await lazy(async () => (await import("./commands/status")).statusCommand, args);
       case "invite":
+        if (aws) return await lazy(async () => (await import("./commands/invite")).inviteAwsCommand, rest);
         return await lazy(async () => (await import("./commands/invite")).inviteCommand, args);
       case "serve":
         return await lazy(async () => (await import("./commands/serve")).serveCommand, args);

@@ -67,6 +67,9 @@ kept in the credentials file), expires, and connects once. docs/onboarding.md ha
                    redirect URI must be <URL>/oauth/callback
   --json           {"link","expiresAt"}
 
+A deployed tenant: pop2gmail invite --aws --tenant T --mailbox ID --url <stack output OnboardingUrl>
+signs with the key in the secret pop2gmail/<T>/onboarding (added there on first use).
+
 ${CONFIG}`,
   serve: `Usage: pop2gmail serve <tenant> [--port 8470] [--public-url URL]
 

@@ -16,6 +16,7 @@ import {
 } from "./access-statements";
 import { ArchiveBucket } from "./constructs/archive-bucket";
 import { LedgerTable } from "./constructs/ledger-table";
+import { OnboardingUrl } from "./constructs/onboarding-url";
 import { PipelineFunction } from "./constructs/pipeline-function";
 import { PollSchedules } from "./constructs/poll-schedules";
 import { TenantAlarms } from "./constructs/tenant-alarms";
@@ -55,6 +56,8 @@ export class TenantStack extends Stack {
   readonly lister: PipelineFunction;
   readonly copier: PipelineFunction;
   readonly deleter: PipelineFunction;
+  /** The onboarding pages behind a Function URL; absent when no mailbox uses OAuth. */
+  readonly onboarding: OnboardingUrl | undefined;
 
   constructor(scope: Construct, props: TenantStackProps) {
     const { config } = props;
@@ -151,6 +154,19 @@ export class TenantStack extends Stack {
       // Lambda delivers a failed asynchronous invocation with the function's own role.
       queueSendAccess(queues.failedDeletes.queueArn, "FailedDeletesSend"),
     );
+
+    // The onboarding pages, for tenants with consumer-Gmail (OAuth) mailboxes: Workspace
+    // mailboxes use domain-wide delegation and need no link (docs/onboarding.md).
+    if (config.mailboxes.some((m) => m.gmail.auth === "oauth")) {
+      this.onboarding = new OnboardingUrl(this, "OnboardingPages", {
+        config,
+        tenantConfigJson: environment[ENV_NAMES.tenantConfig] ?? JSON.stringify(config),
+        ledgerTableName: ledger.table.tableName,
+        ledgerStateIndexArn: ledger.stateIndexArn,
+        keyArn: key.keyArn,
+        logLevel,
+      });
+    }
 
     this.copier.function.addEventSource(
       new SqsEventSource(queues.queue, {

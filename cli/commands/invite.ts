@@ -2,12 +2,18 @@ import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { LocalSecretStore } from "../../shared/adapters/local/local-secret-store";
 import { systemClock } from "../../shared/adapters/system-clock";
-import { type OnboardingSecret, onboardingSecretName } from "../../shared/adapters/web/onboarding-app";
+import {
+  type OnboardingSecret,
+  onboardingSecretName,
+  type WritableSecretStore,
+} from "../../shared/adapters/web/onboarding-app";
 import type { LocalConfig } from "../../shared/config/local-config";
+import type { TenantConfig } from "../../shared/config/tenant-config";
 import { ConfigError } from "../../shared/core/errors";
 import { parseLinkLifetime, signInvite } from "../../shared/core/invite-link";
 import { EXIT, UsageError } from "../output";
 import { localPaths } from "../runtime/local-runtime";
+import { awsContext } from "./aws-context";
 import { configAndFlags } from "./local-context";
 import { DEFAULT_ONBOARDING_PORT } from "./serve";
 
@@ -48,12 +54,14 @@ export async function inviteCommand(args: readonly string[]): Promise<number> {
 
 /** Makes (and keeps the key and client for) one invite link; shared with `init`. */
 export async function createInviteLink(
-  config: LocalConfig,
+  config: LocalConfig | TenantConfig,
   options: {
     mailboxId: string | undefined;
     expires: string;
     url: string;
     client?: { clientId: string; clientSecret: string } | undefined;
+    /** Where the onboarding secret lives; the local credentials file unless given. */
+    secrets?: { store: WritableSecretStore; where: "local" | "aws" };
   },
 ): Promise<{ url: string; expiresAt: number; mailboxId: string }> {
   if (options.mailboxId === undefined) throw new UsageError("invite needs --mailbox ID");
@@ -76,7 +84,7 @@ export async function createInviteLink(
       `mailboxes.${mailbox.id}.gmail.credentialsSecret`,
       `${mailbox.id} shares its Google secret "${mailbox.gmail.credentialsSecret}" with ${sharing.map((m) => m.id).join(", ")}: a link would connect them all`,
       {
-        hint: `Give ${mailbox.id} its own gmail.credentialsSecret, e.g. "${config.tenant}/${mailbox.id}/google".`,
+        hint: `Give ${mailbox.id} its own gmail.credentialsSecret, e.g. "${options.secrets?.where === "aws" ? "pop2gmail/" : ""}${config.tenant}/${mailbox.id}/google".`,
       },
     );
   const lifetime = parseLinkLifetime(options.expires);
@@ -85,9 +93,14 @@ export async function createInviteLink(
       `--expires ${options.expires}: use a number of days, hours or minutes (7d, 12h, 30m), at most 90d`,
     );
   const base = parseBaseUrl(options.url);
-  const secrets = new LocalSecretStore(localPaths(config.local.dataDir).credentials);
-  const name = onboardingSecretName(config.tenant, "local");
-  const existing = await secrets
+  const secrets =
+    options.secrets ??
+    ({
+      store: new LocalSecretStore(localPaths((config as LocalConfig).local.dataDir).credentials),
+      where: "local",
+    } as const);
+  const name = onboardingSecretName(config.tenant, secrets.where);
+  const existing = await secrets.store
     .get(name)
     .then((value) => JSON.parse(value) as Partial<OnboardingSecret>)
     .catch(() => ({}) as Partial<OnboardingSecret>);
@@ -101,7 +114,7 @@ export async function createInviteLink(
       "invite needs the OAuth client the link signs in with: --client-file web_client.json (once; it is kept)",
       'Create an OAuth client of type "Web application" in the Google Cloud console with the redirect URI <url>/oauth/callback (docs/onboarding.md).',
     );
-  await secrets.set(name, secret);
+  if (existing.linkKey === undefined || options.client !== undefined) await secrets.store.set(name, secret);
   const expiresAt = systemClock.now() + lifetime;
   const { token } = signInvite(Buffer.from(secret.linkKey, "base64"), {
     tenant: config.tenant,
@@ -142,4 +155,53 @@ async function clientFromFlags(
       hint: 'Download the JSON of an OAuth client of type "Web application" from the Google Cloud console.',
     },
   );
+}
+
+/**
+ * `pop2gmail invite --aws --tenant T --mailbox ID --url FUNCTION_URL [--expires 7d]
+ * [--client-file web_client.json]`: the link for a deployed tenant, signed with the key in the
+ * secret `pop2gmail/<tenant>/onboarding` (made there on first use; needs the operator's
+ * GetSecretValue and PutSecretValue on it). `--url` is the stack output `OnboardingUrl`.
+ */
+export async function inviteAwsCommand(args: readonly string[]): Promise<number> {
+  const context = await awsContext("invite", args, [], {
+    mailbox: { type: "string" },
+    expires: { type: "string" },
+    url: { type: "string" },
+    "client-id": { type: "string" },
+    "client-secret": { type: "string" },
+    "client-file": { type: "string" },
+  });
+  try {
+    const { values } = context;
+    if (typeof values.url !== "string")
+      throw new UsageError(
+        "invite --aws needs --url: the stack output OnboardingUrl",
+        "Run `npx cdk deploy` and copy the OnboardingUrl output, or read it in the CloudFormation console.",
+      );
+    const { SecretsManagerClient } = await import("@aws-sdk/client-secrets-manager");
+    const { SecretsManagerSecretWriter } = await import(
+      "../../shared/adapters/secrets-manager/secrets-manager-secret-writer"
+    );
+    const client = new SecretsManagerClient(context.region === undefined ? {} : { region: context.region });
+    try {
+      const link = await createInviteLink(context.config, {
+        mailboxId: typeof values.mailbox === "string" ? values.mailbox : undefined,
+        expires: typeof values.expires === "string" ? values.expires : "7d",
+        url: values.url,
+        client: await clientFromFlags(values),
+        secrets: { store: new SecretsManagerSecretWriter(client), where: "aws" },
+      });
+      process.stdout.write(
+        values.json
+          ? `${JSON.stringify({ link: link.url, expiresAt: new Date(link.expiresAt).toISOString() })}\n`
+          : `Send this link to the owner of ${link.mailboxId} (valid until ${new Date(link.expiresAt).toISOString()}):\n\n  ${link.url}\n\n`,
+      );
+      return EXIT.ok;
+    } finally {
+      client.destroy();
+    }
+  } finally {
+    context.close();
+  }
 }

@@ -1,5 +1,6 @@
 import type { Template } from "aws-cdk-lib/assertions";
 import { beforeAll, describe, expect, it } from "vitest";
+import { onboardingSecretName } from "../../shared/adapters/web/onboarding-app";
 import type { TenantConfig } from "../../shared/config/tenant-config";
 import {
   asList,
@@ -52,7 +53,7 @@ describe("IAM statements are scoped to this tenant", () => {
     expect(statements.length).toBeGreaterThan(10);
     const unscoped = statements.filter((s) => asList(s.Resource as unknown).includes("*"));
     expect(unscoped.flatMap((s) => asList(s.Action)).sort()).toEqual(
-      Array(3).fill(["xray:PutTelemetryRecords", "xray:PutTraceSegments"]).flat().sort(),
+      Array(4).fill(["xray:PutTelemetryRecords", "xray:PutTraceSegments"]).flat().sort(),
     );
   });
 
@@ -76,11 +77,12 @@ describe("IAM statements are scoped to this tenant", () => {
     expect(JSON.stringify(keyPolicies[0]![2]!.Condition)).toMatch(/aws:SourceAccount.*aws:SourceArn/);
   });
 
-  it("names every secret of the config, and only those, by its exact ARN pattern", () => {
+  it("names every secret of the config and the tenant's onboarding secret, and only those, by its exact ARN pattern", () => {
     // Prepare
-    const configured = new Set(
-      config.mailboxes.flatMap((m) => [m.pop3.passwordSecret, m.gmail.credentialsSecret]),
-    );
+    const configured = new Set([
+      ...config.mailboxes.flatMap((m) => [m.pop3.passwordSecret, m.gmail.credentialsSecret]),
+      onboardingSecretName(config.tenant, "aws"),
+    ]);
 
     // Act
     const named = new Set(secretNamesIn(iamStatements(template)));

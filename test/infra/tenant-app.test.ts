@@ -43,8 +43,10 @@ describe("two tenants", () => {
 
     // Assess
     // Queues: work, dead letters, failed deletes (delete-copied's on-failure destination).
+    // Functions: the pipeline's three, and the onboarding pages where a mailbox uses OAuth
+    // (example; example-b imports with a Workspace service account and needs no link).
     expect(counts).toEqual([
-      [1, 2, 1, 3, 1, 3],
+      [1, 2, 1, 3, 1, 4],
       [1, 2, 1, 3, 1, 3],
     ]);
   });
@@ -153,10 +155,11 @@ describe("cdk-nag AwsSolutionsChecks", () => {
     );
 
     // Assess, per stack: IAM5 for X-Ray and for the archive objects on each role (the lister
-    // copies for a LOGIN-DELAY server); S1 on the access-log bucket; SQS3 on the failed-deletes queue.
+    // copies for a LOGIN-DELAY server), IAM5 for X-Ray on the onboarding role of example;
+    // S1 on the access-log bucket; SQS3 on the failed-deletes queue.
     expect(acknowledgements.map(([id]) => id.replace(/\[.*/, "")).sort()).toEqual(
       [
-        ...Array(12).fill("Annotation::AwsSolutions-IAM5"),
+        ...Array(13).fill("Annotation::AwsSolutions-IAM5"),
         ...Array(2).fill("Annotation::AwsSolutions-S1"),
         ...Array(2).fill("Annotation::AwsSolutions-SQS3"),
       ].sort(),

@@ -1,6 +1,7 @@
 import { Match, type Template } from "aws-cdk-lib/assertions";
 import { beforeAll, describe, expect, it } from "vitest";
 import { NONCURRENT_VERSION_DAYS } from "../../infra/constructs/archive-bucket";
+import { ONBOARDING_URL_OUTPUT } from "../../infra/constructs/onboarding-url";
 import {
   COPY_MAX_CONCURRENCY,
   MAX_RECEIVE_COUNT,
@@ -280,12 +281,12 @@ describe("work queue", () => {
 });
 
 describe("functions", () => {
-  it("runs all three on nodejs24.x and arm64, traced, with JSON logs at INFO in their own log group", () => {
+  it("runs all four (the pipeline's three and the onboarding pages) on nodejs24.x and arm64, traced, with JSON logs at INFO in their own log group", () => {
     // Act
     const functions = Object.values(resourcesOfType(template, "AWS::Lambda::Function"));
 
     // Assess
-    expect(functions).toHaveLength(3);
+    expect(functions).toHaveLength(4);
     for (const fn of functions) {
       expect(fn.Properties.Runtime).toBe("nodejs24.x");
       expect(fn.Properties.Architectures).toEqual(["arm64"]);
@@ -513,7 +514,7 @@ describe("failed deletes", () => {
 });
 
 describe("outputs the CLI reads", () => {
-  it("outputs the ledger table, both queues and the archive bucket, and exports nothing", () => {
+  it("outputs the ledger table, both queues, the archive bucket and the onboarding URL, and exports nothing", () => {
     // Prepare
     const { work, deadLetters } = queueIds();
     const table = onlyLogicalId("AWS::DynamoDB::Table");
@@ -532,6 +533,9 @@ describe("outputs the CLI reads", () => {
       [STACK_OUTPUT.workQueueUrl]: { Ref: work },
       [STACK_OUTPUT.deadLetterQueueUrl]: { Ref: deadLetters },
       [STACK_OUTPUT.archiveBucketName]: { Ref: archive },
+      [ONBOARDING_URL_OUTPUT]: {
+        "Fn::GetAtt": [expect.stringMatching(/^OnboardingPages.*Url/), "FunctionUrl"],
+      },
     });
     expect(Object.values(outputs).filter((o) => o.Export !== undefined)).toEqual([]);
   });

@@ -404,7 +404,11 @@ ${postButton(disconnectAction, csrf, s.disconnect, "danger")}`,
     const verified = verifyInvite(key, deps.tenant, token, deps.clock.now());
     if (!verified.ok) return verified;
     const mailbox = deps.mailboxes.find((m) => m.id === verified.claims.mailboxId);
-    if (mailbox === undefined || mailbox.gmail.auth !== "oauth")
+    // A Google secret shared with another mailbox would connect them all: not by link.
+    const shared = deps.mailboxes.some(
+      (m) => m !== mailbox && m.gmail.credentialsSecret === mailbox?.gmail.credentialsSecret,
+    );
+    if (mailbox === undefined || mailbox.gmail.auth !== "oauth" || shared)
       return { ok: false, problem: "unknown-mailbox" };
     return { ok: true, key, claims: verified.claims, mailbox, record: await readRecord(mailbox) };
   }
