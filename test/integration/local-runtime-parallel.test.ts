@@ -141,6 +141,59 @@ describe("local runtime with several mailboxes", () => {
     expect(order.indexOf("quiet@acme.example")).toBeLessThanOrEqual(2);
   });
 
+  it("paces two mailboxes that deliver into one Gmail user with one budget", async () => {
+    // Prepare: the sink paces the user at 24 imports a minute, on the test clock (no real waiting).
+    const clock = new TestClock();
+    const paced = new GmailApiStandIn({ now: () => clock.now() });
+    const endpoints = await paced.start();
+    paced.registerOAuthUser({ user: GMAIL_USER, ...oauth });
+    const mailboxes = [];
+    for (const [index, id] of ["info@acme.example", "sales@acme.example"].entries()) {
+      const server = new ScriptedPop3Server({
+        users: { box: "right" },
+        messages: generateMailbox(24, 300 + index).map((m) => m.bytes),
+      });
+      servers.push(server);
+      const { port } = await server.start();
+      mailboxes.push({
+        id,
+        pop3: {
+          host: "127.0.0.1",
+          port,
+          tls: "none",
+          allowPlaintext: true,
+          user: "box",
+          passwordSecret: "pop3",
+        },
+        gmail: { user: GMAIL_USER, credentialsSecret: "google" },
+      });
+    }
+    const config = parseLocalConfig(
+      {
+        tenant: "acme",
+        google: { apiBaseUrl: endpoints.baseUrl, tokenUrl: endpoints.tokenUrl, quotaUnitsPerMinute: 600 },
+        local: { dataDir: join(dir, "one-budget"), maxRetryWaitSeconds: 600 },
+        mailboxes,
+      },
+      dir,
+    );
+    const secrets: SecretStore = { get: async (n) => (n === "pop3" ? "right" : JSON.stringify(oauth)) };
+    const runtime = createLocalRuntime(config, { secrets, clock });
+
+    // Act
+    const summary = await runOnce(runtime).finally(async () => {
+      await runtime.close();
+      await paced.stop();
+    });
+
+    // Assess: 48 imports at 24 a minute for both mailboxes together take two minutes; a budget
+    // per mailbox would let each send 24 a minute and finish in one.
+    const times = paced.messages(GMAIL_USER).map((m) => m.importedAt);
+    expect(summary.ok).toBe(true);
+    expect(times).toHaveLength(48);
+    expect(Math.max(...times) - Math.min(...times)).toBeGreaterThanOrEqual(110_000);
+  });
+
   it("polls every mailbox in runForever while one mailbox drains a backlog", async () => {
     // Prepare
     const stop = new AbortController();
