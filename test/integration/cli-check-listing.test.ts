@@ -46,8 +46,8 @@ describe("pop2gmail check reads the server's listings", () => {
     });
   }
 
-  let google: string | undefined;
-  async function googleUrl(): Promise<string> {
+  let google: Awaited<ReturnType<GmailApiStandIn["start"]>> | undefined;
+  async function googleUrl(): Promise<Awaited<ReturnType<GmailApiStandIn["start"]>>> {
     google ??= await gmail.start();
     return google;
   }
