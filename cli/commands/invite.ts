@@ -17,6 +17,16 @@ import { awsContext } from "./aws-context";
 import { configAndFlags } from "./local-context";
 import { DEFAULT_ONBOARDING_PORT } from "./serve";
 
+/** The flags of `invite`, locally and with `--aws`. */
+const INVITE_FLAGS = {
+  mailbox: { type: "string" },
+  expires: { type: "string" },
+  url: { type: "string" },
+  "client-id": { type: "string" },
+  "client-secret": { type: "string" },
+  "client-file": { type: "string" },
+} as const;
+
 /**
  * `pop2gmail invite <tenant> --mailbox ID [--expires 7d] [--url URL] [--client-file web.json |
  * --client-id ID --client-secret S]`: prints a link that lets the mailbox's owner connect their
@@ -24,14 +34,7 @@ import { DEFAULT_ONBOARDING_PORT } from "./serve";
  * in the credentials file with the OAuth client of type "Web application"; neither is printed.
  */
 export async function inviteCommand(args: readonly string[]): Promise<number> {
-  const { config, values } = await configAndFlags("invite", args, {
-    mailbox: { type: "string" },
-    expires: { type: "string" },
-    url: { type: "string" },
-    "client-id": { type: "string" },
-    "client-secret": { type: "string" },
-    "client-file": { type: "string" },
-  });
+  const { config, values } = await configAndFlags("invite", args, INVITE_FLAGS);
   const link = await createInviteLink(config, {
     mailboxId: typeof values.mailbox === "string" ? values.mailbox : undefined,
     expires: typeof values.expires === "string" ? values.expires : "7d",
@@ -164,14 +167,7 @@ async function clientFromFlags(
  * GetSecretValue and PutSecretValue on it). `--url` is the stack output `OnboardingUrl`.
  */
 export async function inviteAwsCommand(args: readonly string[]): Promise<number> {
-  const context = await awsContext("invite", args, [], {
-    mailbox: { type: "string" },
-    expires: { type: "string" },
-    url: { type: "string" },
-    "client-id": { type: "string" },
-    "client-secret": { type: "string" },
-    "client-file": { type: "string" },
-  });
+  const context = await awsContext("invite", args, [], INVITE_FLAGS);
   try {
     const { values } = context;
     if (typeof values.url !== "string")
