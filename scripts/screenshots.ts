@@ -1,5 +1,6 @@
 // `npm run screenshots`: regenerates docs/onboarding/*.png, the onboarding pages as a customer
 // sees them (connect, connected with status, a refused link) at 390 px (a phone) and 1280 px,
+// plus the connect page in Italian at 390 px,
 // from the real handler in Chromium against the stand-ins of the browser test.
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -32,6 +33,13 @@ try {
     }
   };
   await shoot("connect", link);
+  // The same page as an Italian browser sees it (Accept-Language), on a phone.
+  const italian = await browser.newPage();
+  await italian.setViewportSize({ width: 390, height: 844 });
+  await italian.setExtraHTTPHeaders({ "accept-language": "it-IT,it;q=0.9" });
+  await italian.goto(link);
+  await italian.screenshot({ path: join(OUT, "connect-it-390.png"), fullPage: true });
+  await italian.close();
   // Connect once, deliver a few messages (one too large: held back), then show the status view.
   const page = await browser.newPage();
   await page.goto(link);
@@ -49,7 +57,7 @@ try {
   const key = Buffer.from(String((await world.credentials())["acme/onboarding"]?.linkKey), "base64");
   const expired = signInvite(key, { tenant: "acme", mailboxId: MAILBOX, expiresAt: Date.now() - 1000 }).token;
   await shoot("expired", `${new URL(link).origin}/o/${expired}`);
-  process.stdout.write(`wrote ${WIDTHS.length * 3} screenshots to ${OUT}\n`);
+  process.stdout.write(`wrote ${WIDTHS.length * 3 + 1} screenshots to ${OUT}\n`);
 } finally {
   await browser.close();
   await world.close();
