@@ -1,7 +1,7 @@
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { initCommand } from "../../../cli/commands/init";
 import type { Prompter } from "../../../cli/commands/prompt";
 
@@ -91,6 +91,49 @@ describe("pop2gmail init on a terminal", () => {
     const written = JSON.parse(await readFile(output, "utf8"));
     expect(written.mailboxes[0]).toMatchObject({ pop3: { tls: "starttls", port: 110 }, deleteAfter: "30d" });
     expect(prompter.transcript.filter((line) => line.includes("try again")).length).toBe(3);
+  });
+
+  it("makes the invite link at the end when given the OAuth web client", async () => {
+    // Prepare
+    const output = join(dir, "acme.local.json");
+    const clientFile = join(dir, "web_client.json");
+    await writeFile(
+      clientFile,
+      JSON.stringify({ web: { client_id: "web-client", client_secret: "web-secret" } }),
+    );
+    const prompter = new ScriptedPrompter([
+      "info@acme.it",
+      "pop.acme.it",
+      "",
+      "",
+      "",
+      "owner@gmail.com",
+      "",
+      "",
+      "n",
+      clientFile,
+    ]);
+    const printed: string[] = [];
+    const write = vi.spyOn(process.stdout, "write").mockImplementation((chunk) => {
+      printed.push(String(chunk));
+      return true;
+    });
+    // Act
+    let code: number;
+    try {
+      code = await initCommand(["acme", "--output", output, "--data-dir", join(dir, "data")], prompter);
+    } finally {
+      write.mockRestore();
+    }
+    // Assess
+    expect(code).toBe(0);
+    expect(printed.join("")).toMatch(/http:\/\/127\.0\.0\.1:8470\/o\/[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+/);
+    const credentials = JSON.parse(await readFile(join(dir, "data", "credentials.json"), "utf8"));
+    expect(credentials["acme/onboarding"]).toMatchObject({
+      clientId: "web-client",
+      clientSecret: "web-secret",
+    });
+    expect(printed.join("")).not.toContain(credentials["acme/onboarding"].linkKey);
   });
 
   it("ends by offering check and, for consumer Gmail, the invite command", async () => {
