@@ -10,9 +10,13 @@
  * child into bench/results/tmp/; `--stages` sums the wall time of each port method (ledger,
  * archive, sink, POP3) per message (both for "where does the time go"). `--whatif-no-fsync`
  * turns the ledger's and the archive's fsyncs off in the runtime child: a what-if that shows
- * their cost, never a configuration of the product.
+ * their cost, never a configuration of the product. `--strace` runs each runtime child under
+ * `strace -f -c -e trace=fsync,fdatasync` and reports its fsyncs per message (the runtime's own,
+ * not Dovecot's or the stand-in's).
  */
-import { cpus } from "node:os";
+import { readFile } from "node:fs/promises";
+import { cpus, tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { messageWithAttachment } from "../test/fixtures/awkward-messages";
 import { type LocalRig, machineLine, median, sha256, startLocalRig } from "./support/local-rig";
@@ -35,6 +39,22 @@ interface DrainResult {
   /** CPU of this process (the Gmail API stand-in) during the drain; Dovecot's is not counted. */
   readonly standInCpuMs: number;
   readonly stages?: Record<string, { calls: number; ms: number }>;
+  /** fsync + fdatasync calls of the runtime process (with `--strace`). */
+  readonly fsyncs?: number;
+}
+
+/** Sums the `calls` column of fsync and fdatasync in an `strace -c` summary. */
+async function fsyncCalls(path: string): Promise<number> {
+  const text = await readFile(path, "utf8");
+  let calls = 0;
+  for (const line of text.split("\n")) {
+    const fields = line.trim().split(/\s+/);
+    const name = fields.at(-1);
+    if (name !== "fsync" && name !== "fdatasync") continue;
+    // % time, seconds, usecs/call, calls, [errors,] syscall
+    calls += Number(fields[3]);
+  }
+  return calls;
 }
 
 async function fill(rig: LocalRig, count: number, seed: number): Promise<Map<string, number>> {
@@ -57,7 +77,13 @@ async function drainOnce(
   quotaUnitsPerMinute: number | undefined,
   profile: boolean,
 ): Promise<DrainResult> {
-  const rig = await startLocalRig(quotaUnitsPerMinute === undefined ? {} : { quotaUnitsPerMinute });
+  const straceTo = process.argv.includes("--strace")
+    ? join(tmpdir(), `backlog-drain-strace-${process.pid}-${seed}.txt`)
+    : undefined;
+  const rig = await startLocalRig({
+    ...(quotaUnitsPerMinute === undefined ? {} : { quotaUnitsPerMinute }),
+    ...(straceTo === undefined ? {} : { straceTo }),
+  });
   try {
     const hashes = await fill(rig, count, seed);
     const nodeArgs = profile
@@ -82,6 +108,7 @@ async function drainOnce(
       cpuUserMs: report.cpuUserMs,
       cpuSystemMs: report.cpuSystemMs,
       ...(report.stages === undefined ? {} : { stages: report.stages }),
+      ...(straceTo === undefined ? {} : { fsyncs: await fsyncCalls(straceTo) }),
     };
   } finally {
     await rig.close();
@@ -96,7 +123,7 @@ function describe(label: string, r: DrainResult): string {
           .sort((a, b) => b[1].ms - a[1].ms)
           .map(([name, s]) => `${name} ${(s.ms / r.messages).toFixed(2)} (${s.calls})`)
           .join(", ")}`;
-  return `${label}: ${r.messages} copied in ${(r.wallMs / 1000).toFixed(1)} s = ${((r.messages * 1000) / r.wallMs).toFixed(1)} msg/s (${((r.messages * 60_000) / r.wallMs).toFixed(0)}/min), CPU ${(r.cpuMs / r.messages).toFixed(2)} ms/msg, in Gmail ${r.inGmail} (byte-exact ${r.exact}), left on POP3 ${r.leftOnServer}, Gmail 429s ${r.rateLimited}, peak RSS ${r.peakRssMiB.toFixed(0)} MiB; CPU user ${(r.cpuUserMs / r.messages).toFixed(2)} + system ${(r.cpuSystemMs / r.messages).toFixed(2)} ms/msg, stand-in (parent) ${(r.standInCpuMs / r.messages).toFixed(2)} ms/msg${stages}`;
+  return `${label}: ${r.messages} copied in ${(r.wallMs / 1000).toFixed(1)} s = ${((r.messages * 1000) / r.wallMs).toFixed(1)} msg/s (${((r.messages * 60_000) / r.wallMs).toFixed(0)}/min), CPU ${(r.cpuMs / r.messages).toFixed(2)} ms/msg, in Gmail ${r.inGmail} (byte-exact ${r.exact}), left on POP3 ${r.leftOnServer}, Gmail 429s ${r.rateLimited}, peak RSS ${r.peakRssMiB.toFixed(0)} MiB; CPU user ${(r.cpuUserMs / r.messages).toFixed(2)} + system ${(r.cpuSystemMs / r.messages).toFixed(2)} ms/msg, stand-in (parent) ${(r.standInCpuMs / r.messages).toFixed(2)} ms/msg${r.fsyncs === undefined ? "" : `, fsyncs ${r.fsyncs} = ${(r.fsyncs / r.messages).toFixed(2)}/msg`}${stages}`;
 }
 
 async function main(): Promise<void> {

@@ -26,6 +26,19 @@ export interface LocalRigOptions {
   /** Quota of the stand-in and of the sink's own pacing; absent: no quota (the sink's set very high). */
   readonly quotaUnitsPerMinute?: number;
   readonly batchSize?: number;
+  /** Mailboxes, each its own POP3 user and its own Gmail user (default 1). */
+  readonly mailboxes?: number;
+  /** Real ms each Gmail import takes at the stand-in (default 0). */
+  readonly importLatencyMs?: number;
+  /** `local.parallelMailboxes` (absent: the runtime's default; 1: one mailbox at a time). */
+  readonly parallelMailboxes?: number;
+  /** `google.maxConcurrentImports` (the sink's per-user cap, and the imports kept in flight). */
+  readonly maxConcurrentImports?: number;
+  /**
+   * Runs the runtime child under `strace -f -c -e trace=fsync,fdatasync -o <file>` (the syscall
+   * summary of that process alone, not Dovecot's).
+   */
+  readonly straceTo?: string;
 }
 
 /** A running runtime child. */
@@ -41,7 +54,13 @@ export interface LocalRig {
   readonly dovecot: DovecotServer;
   readonly gmail: GmailApiStandIn;
   readonly gmailUser: string;
+  /** The Gmail user of each mailbox, in order (the first is `gmailUser`). */
+  readonly gmailUsers: readonly string[];
   deliver(bytes: Buffer): Promise<string>;
+  /** Delivers into the POP3 box of mailbox `index` (0-based). */
+  deliverTo(index: number, bytes: Buffer): Promise<string>;
+  /** Messages still stored in the POP3 box of mailbox `index`. */
+  storedIn(index: number): Promise<number>;
   /** Starts the runtime child; resolves once it has loaded (its "ready" line). */
   startRuntime(mode: "once" | "forever", extraNodeArgs?: readonly string[]): Promise<RuntimeChild>;
   close(): Promise<void>;
@@ -59,9 +78,15 @@ export async function startLocalRig(options: LocalRigOptions = {}): Promise<Loca
   const dir = await mkdtemp(join(tmpdir(), "pop2gmail-bench-"));
   const children = new Set<ChildProcessByStdio<null, Readable, null>>();
   let dovecot: DovecotServer | undefined;
-  const gmail = new GmailApiStandIn(
-    options.quotaUnitsPerMinute === undefined ? {} : { quotaUnitsPerMinute: options.quotaUnitsPerMinute },
-  );
+  const gmail = new GmailApiStandIn({
+    ...(options.quotaUnitsPerMinute === undefined
+      ? {}
+      : { quotaUnitsPerMinute: options.quotaUnitsPerMinute }),
+    ...(options.importLatencyMs === undefined ? {} : { importLatencyMs: options.importLatencyMs }),
+  });
+  const count = Math.max(1, options.mailboxes ?? 1);
+  const pop3Users = Array.from({ length: count }, (_, i) => (i === 0 ? POP3_USER : `${POP3_USER}${i + 1}`));
+  const gmailUsers = pop3Users.map((_, i) => (i === 0 ? GMAIL_USER : `bench.user${i + 1}@gmail.example`));
   const close = async () => {
     for (const child of children) if (child.exitCode === null) child.kill("SIGKILL");
     await gmail.stop();
@@ -69,37 +94,51 @@ export async function startLocalRig(options: LocalRigOptions = {}): Promise<Loca
     await rm(dir, { recursive: true, force: true });
   };
   try {
-    dovecot = await startDovecot({ users: { [POP3_USER]: password } });
+    dovecot = await startDovecot({ users: Object.fromEntries(pop3Users.map((user) => [user, password])) });
+    const pop3Port = dovecot.plainPort;
     const google = await gmail.start();
-    gmail.registerOAuthUser({ user: GMAIL_USER, ...oauth });
+    const refreshTokens = gmailUsers.map((_, i) =>
+      i === 0 ? oauth.refreshToken : randomBytes(24).toString("hex"),
+    );
+    for (const [i, user] of gmailUsers.entries()) {
+      gmail.registerOAuthUser({ user, ...oauth, refreshToken: refreshTokens[i] ?? oauth.refreshToken });
+    }
     const rawConfig = {
       tenant: "bench",
       google: {
         apiBaseUrl: google.baseUrl,
         tokenUrl: google.tokenUrl,
         quotaUnitsPerMinute: options.quotaUnitsPerMinute ?? 1_000_000,
+        ...(options.maxConcurrentImports === undefined
+          ? {}
+          : { maxConcurrentImports: options.maxConcurrentImports }),
       },
-      local: { dataDir: join(dir, "data"), ...(options.batchSize ? { batchSize: options.batchSize } : {}) },
-      mailboxes: [
-        {
-          id: "info@bench.example",
-          pollSeconds: options.pollSeconds ?? 60,
-          pop3: {
-            host: "127.0.0.1",
-            port: dovecot.plainPort,
-            tls: "none",
-            allowPlaintext: true,
-            user: POP3_USER,
-            passwordSecret: "bench/pop3",
-          },
-          gmail: { user: GMAIL_USER, credentialsSecret: "bench/google" },
+      local: {
+        dataDir: join(dir, "data"),
+        ...(options.batchSize ? { batchSize: options.batchSize } : {}),
+        ...(options.parallelMailboxes === undefined ? {} : { parallelMailboxes: options.parallelMailboxes }),
+      },
+      mailboxes: pop3Users.map((user, i) => ({
+        id: i === 0 ? "info@bench.example" : `info${i + 1}@bench.example`,
+        pollSeconds: options.pollSeconds ?? 60,
+        pop3: {
+          host: "127.0.0.1",
+          port: pop3Port,
+          tls: "none",
+          allowPlaintext: true,
+          user,
+          passwordSecret: "bench/pop3",
         },
-      ],
+        gmail: { user: gmailUsers[i], credentialsSecret: i === 0 ? "bench/google" : `bench/google${i + 1}` },
+      })),
     };
     const config = parseLocalConfig(rawConfig, dir, "bench config");
     const secrets = new LocalSecretStore(localPaths(config.local.dataDir).credentials, {});
     await secrets.set("bench/pop3", password);
     await secrets.set("bench/google", oauth);
+    for (let i = 1; i < count; i++) {
+      await secrets.set(`bench/google${i + 1}`, { ...oauth, refreshToken: refreshTokens[i] ?? "" });
+    }
     const configPath = join(dir, "config.json");
     await writeFile(configPath, JSON.stringify(rawConfig));
     const server = dovecot;
@@ -107,16 +146,21 @@ export async function startLocalRig(options: LocalRigOptions = {}): Promise<Loca
       dovecot: server,
       gmail,
       gmailUser: GMAIL_USER,
+      gmailUsers,
       deliver: (bytes) => server.deliver(POP3_USER, bytes),
+      deliverTo: (index, bytes) => server.deliver(pop3Users[index] ?? POP3_USER, bytes),
+      storedIn: (index) => server.storedMessageCount(pop3Users[index] ?? POP3_USER),
       startRuntime(mode, extraNodeArgs = []) {
-        const child = spawn(
-          process.execPath,
-          [...extraNodeArgs, "--import", "tsx", CHILD, configPath, mode],
-          {
-            stdio: ["ignore", "pipe", "inherit"],
-            env: process.env,
-          },
-        );
+        const nodeArgs = [...extraNodeArgs, "--import", "tsx", CHILD, configPath, mode];
+        const strace = options.straceTo;
+        const child =
+          strace === undefined
+            ? spawn(process.execPath, nodeArgs, { stdio: ["ignore", "pipe", "inherit"], env: process.env })
+            : spawn(
+                "strace",
+                ["-f", "-c", "-e", "trace=fsync,fdatasync", "-o", strace, process.execPath, ...nodeArgs],
+                { stdio: ["ignore", "pipe", "inherit"], env: process.env },
+              );
         children.add(child);
         let output = "";
         let readyResolve: () => void = () => {};

@@ -99,6 +99,11 @@ export interface GmailApiStandInOptions {
   /** Per-user requests in flight at once; above it Gmail answers 429 "Too many concurrent requests". */
   readonly maxConcurrentPerUser?: number;
   readonly accessTokenLifetimeSeconds?: number;
+  /**
+   * Real milliseconds an import (or an upload chunk) takes to answer, as Gmail's ~300 ms do; the
+   * request counts as in flight meanwhile. Default 0.
+   */
+  readonly importLatencyMs?: number;
 }
 
 /** Gmail API scopes. */
@@ -393,7 +398,11 @@ export class GmailApiStandIn {
         await readBody(req);
         return refusal;
       }
-      return await this.#operation(req, url, request, auth.user);
+      const reply = await this.#operation(req, url, request, auth.user);
+      const latencyMs = this.#options.importLatencyMs ?? 0;
+      const slow = request.operation === "import" || request.operation === "upload-chunk";
+      if (slow && latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, latencyMs));
+      return reply;
     } finally {
       mailbox.inFlight -= 1;
     }

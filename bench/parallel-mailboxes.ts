@@ -1,0 +1,255 @@
+/**
+ * Mailboxes in parallel and imports in flight (issue 13 items 1 and 2), through the whole local
+ * runtime (child process), a real Dovecot and the Gmail API stand-in answering each import after
+ * `latencyMs` with a quota of 6,000 units/min per Gmail user (4 imports/s).
+ *
+ *   npx tsx bench/parallel-mailboxes.ts [mailboxes=20] [messages=50] [latencyMs=300] [pollSeconds=30] [rounds=1] [oneMailboxMessages=200]
+ *
+ * Burst: `run` (forever) is started on empty mailboxes, then `messages` land in each of the
+ * `mailboxes` boxes (each delivering into its own Gmail user); the time from the end of the burst
+ * until Gmail holds every message, with the default pool, with 8 slots and with
+ * `parallelMailboxes: 1` (the serial runtime), interleaved, and their ratios per round.
+ * One mailbox: a backlog of `oneMailboxMessages` drained by `run --once` with 4 imports in flight
+ * (the default `maxConcurrentImports`) and with 1 (one import at a time), as a share of the quota.
+ */
+import { setTimeout as sleep } from "node:timers/promises";
+import { messageWithAttachment } from "../test/fixtures/awkward-messages";
+import { type LocalRig, machineLine, sha256, startLocalRig } from "./support/local-rig";
+
+const QUOTA = 6000;
+/** Imports per second the quota allows (25 units each). */
+const QUOTA_PER_SECOND = QUOTA / 25 / 60;
+/** ~10 KB messages: the bench is about waiting, not bytes. */
+const ATTACHMENT_BYTES = 7_000;
+
+async function totalInGmail(rig: LocalRig): Promise<number[]> {
+  return rig.gmailUsers.map((user) => rig.gmail.messages(user).length);
+}
+
+interface BurstResult {
+  readonly label: string;
+  readonly burstMs: number;
+  readonly deliveredMs: number;
+  readonly firstImportMs: number;
+  readonly slowestMailboxMs: number;
+  readonly inGmail: number;
+  readonly exact: number;
+  readonly leftOnServer: number;
+  readonly cpuMs: number;
+}
+
+async function burst(
+  label: string,
+  mailboxes: number,
+  messages: number,
+  latencyMs: number,
+  pollSeconds: number,
+  parallelMailboxes: number | undefined,
+  seed: number,
+): Promise<BurstResult> {
+  const rig = await startLocalRig({
+    mailboxes,
+    importLatencyMs: latencyMs,
+    quotaUnitsPerMinute: QUOTA,
+    pollSeconds,
+    ...(parallelMailboxes === undefined ? {} : { parallelMailboxes }),
+  });
+  try {
+    const child = await rig.startRuntime("forever");
+    // The first polls (empty mailboxes) run at start; the burst lands after them.
+    await sleep(1500);
+    const hashes = new Set<string>();
+    const t0 = performance.now();
+    for (let m = 0; m < mailboxes; m++) {
+      const bytes = Array.from(
+        { length: messages },
+        (_, i) => messageWithAttachment(ATTACHMENT_BYTES, seed * 1_000_000 + m * 1000 + i).bytes,
+      );
+      for (const b of bytes) hashes.add(sha256(b));
+      await Promise.all(bytes.map((b) => rig.deliverTo(m, b)));
+    }
+    const burstEnd = performance.now();
+    const want = mailboxes * messages;
+    let firstImportAt: number | undefined;
+    const doneAt = new Map<number, number>();
+    for (;;) {
+      const counts = await totalInGmail(rig);
+      const now = performance.now();
+      if (firstImportAt === undefined && counts.some((c) => c > 0)) firstImportAt = now;
+      for (const [i, c] of counts.entries()) if (c >= messages && !doneAt.has(i)) doneAt.set(i, now);
+      if (counts.reduce((a, b) => a + b, 0) >= want) break;
+      if (now - burstEnd > 900_000) break;
+      await sleep(100);
+    }
+    const deliveredAt = performance.now();
+    // Let the last batch's DELE + QUIT land, then stop the runtime.
+    await sleep(1500);
+    child.stop();
+    const report = await child.done;
+    let exact = 0;
+    let inGmail = 0;
+    for (const user of rig.gmailUsers) {
+      for (const m of rig.gmail.messages(user)) {
+        inGmail++;
+        if (hashes.has(sha256(m.raw))) exact++;
+      }
+    }
+    let leftOnServer = 0;
+    for (let m = 0; m < mailboxes; m++) leftOnServer += await rig.storedIn(m);
+    return {
+      label,
+      burstMs: burstEnd - t0,
+      deliveredMs: deliveredAt - burstEnd,
+      firstImportMs: (firstImportAt ?? deliveredAt) - burstEnd,
+      slowestMailboxMs: Math.max(...doneAt.values()) - (firstImportAt ?? burstEnd),
+      inGmail,
+      exact,
+      leftOnServer,
+      cpuMs: report.cpuUserMs + report.cpuSystemMs,
+    };
+  } finally {
+    await rig.close();
+  }
+}
+
+function describeBurst(r: BurstResult, want: number, pollSeconds: number): string {
+  const bound = (pollSeconds + 10) * 1000;
+  return `${r.label}: burst delivered to POP3 in ${(r.burstMs / 1000).toFixed(1)} s; all ${want} in Gmail ${(r.deliveredMs / 1000).toFixed(1)} s after the burst (first import at +${(r.firstImportMs / 1000).toFixed(1)} s, i.e. the next poll; from there ${((r.deliveredMs - r.firstImportMs) / 1000).toFixed(1)} s) -> within pollSeconds + 10 s = ${bound / 1000} s: ${r.deliveredMs <= bound ? "MET" : "NOT met"}; in Gmail ${r.inGmail} (byte-exact ${r.exact}), left on POP3 ${r.leftOnServer}, runtime CPU ${(r.cpuMs / want).toFixed(2)} ms/msg`;
+}
+
+interface OneMailboxResult {
+  readonly label: string;
+  readonly copied: number;
+  readonly wallMs: number;
+  readonly inGmail: number;
+  readonly leftOnServer: number;
+}
+
+async function oneMailbox(
+  label: string,
+  messages: number,
+  latencyMs: number,
+  maxConcurrentImports: number,
+  seed: number,
+): Promise<OneMailboxResult> {
+  const rig = await startLocalRig({
+    importLatencyMs: latencyMs,
+    quotaUnitsPerMinute: QUOTA,
+    maxConcurrentImports,
+  });
+  try {
+    const bytes = Array.from(
+      { length: messages },
+      (_, i) => messageWithAttachment(ATTACHMENT_BYTES, seed * 1_000_000 + i).bytes,
+    );
+    for (let i = 0; i < bytes.length; i += 50)
+      await Promise.all(bytes.slice(i, i + 50).map((b) => rig.deliver(b)));
+    const child = await rig.startRuntime("once");
+    const report = await child.done;
+    return {
+      label,
+      copied: report.copied,
+      wallMs: report.wallMs,
+      inGmail: rig.gmail.messages(rig.gmailUser).length,
+      leftOnServer: await rig.storedIn(0),
+    };
+  } finally {
+    await rig.close();
+  }
+}
+
+function describeOne(r: OneMailboxResult): string {
+  const rate = (r.copied * 1000) / r.wallMs;
+  return `${r.label}: ${r.copied} copied in ${(r.wallMs / 1000).toFixed(1)} s = ${rate.toFixed(2)} msg/s = ${((rate / QUOTA_PER_SECOND) * 100).toFixed(1)}% of the quota's ${QUOTA_PER_SECOND} msg/s; in Gmail ${r.inGmail}, left on POP3 ${r.leftOnServer}`;
+}
+
+async function main(): Promise<void> {
+  const [mailboxes = 20, messages = 50, latencyMs = 300, pollSeconds = 30, rounds = 1, oneMessages = 200] =
+    process.argv
+      .slice(2)
+      .filter((a) => !a.startsWith("--"))
+      .map(Number);
+  console.log(`parallel-mailboxes: ${await machineLine()}`);
+  console.log(
+    `load: ${mailboxes} mailboxes x ${messages} messages of ~${(messageWithAttachment(ATTACHMENT_BYTES, 1).bytes.length / 1024).toFixed(0)} KB, each mailbox into its own Gmail user; stand-in import latency ${latencyMs} ms, quota ${QUOTA} units/min per user (${QUOTA_PER_SECOND} imports/s); pollSeconds ${pollSeconds}`,
+  );
+  let failed = false;
+  const want = mailboxes * messages;
+  if (mailboxes > 0) {
+    for (let round = 1; round <= rounds; round++) {
+      const parallel = await burst(
+        `round ${round} pool default`,
+        mailboxes,
+        messages,
+        latencyMs,
+        pollSeconds,
+        undefined,
+        round * 2,
+      );
+      console.log(describeBurst(parallel, want, pollSeconds));
+      const eight = await burst(
+        `round ${round} pool 8 (4 per CPU)`,
+        mailboxes,
+        messages,
+        latencyMs,
+        pollSeconds,
+        8,
+        round * 2 + 100,
+      );
+      console.log(describeBurst(eight, want, pollSeconds));
+      const serial = await burst(
+        `round ${round} pool 1 (serial)`,
+        mailboxes,
+        messages,
+        latencyMs,
+        pollSeconds,
+        1,
+        round * 2 + 1,
+      );
+      console.log(describeBurst(serial, want, pollSeconds));
+      console.log(
+        `round ${round}: serial / parallel, burst to all delivered: ${(serial.deliveredMs / parallel.deliveredMs).toFixed(2)}x; from the first import: ${((serial.deliveredMs - serial.firstImportMs) / (parallel.deliveredMs - parallel.firstImportMs)).toFixed(2)}x`,
+      );
+      console.log(
+        `round ${round}: pool 8 / default, from the first import: ${((eight.deliveredMs - eight.firstImportMs) / (parallel.deliveredMs - parallel.firstImportMs)).toFixed(2)}x`,
+      );
+      for (const r of [parallel, eight, serial])
+        failed ||= r.exact !== want || r.inGmail !== want || r.leftOnServer !== 0;
+    }
+  }
+  if (oneMessages > 0) {
+    for (let round = 1; round <= rounds; round++) {
+      const inFlight = await oneMailbox(
+        `one mailbox, round ${round}, 4 imports in flight`,
+        oneMessages,
+        latencyMs,
+        4,
+        50 + round,
+      );
+      console.log(describeOne(inFlight));
+      const single = await oneMailbox(
+        `one mailbox, round ${round}, 1 import at a time`,
+        oneMessages,
+        latencyMs,
+        1,
+        60 + round,
+      );
+      console.log(describeOne(single));
+      const a = (inFlight.copied * 1000) / inFlight.wallMs;
+      const b = (single.copied * 1000) / single.wallMs;
+      console.log(
+        `round ${round}: in flight / one at a time: ${(a / b).toFixed(2)}x; ${((a / QUOTA_PER_SECOND) * 100).toFixed(1)}% of the quota -> >= 95% ${a >= 0.95 * QUOTA_PER_SECOND ? "MET" : "NOT met"}`,
+      );
+      for (const r of [inFlight, single]) failed ||= r.inGmail !== oneMessages || r.leftOnServer !== 0;
+    }
+  }
+  if (failed) {
+    console.log("FAILED: a message is missing, not byte-exact or left on the server");
+    process.exitCode = 1;
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});
