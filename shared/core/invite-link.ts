@@ -1,10 +1,12 @@
-import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { createCipheriv, createDecipheriv, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 
 /**
- * The onboarding link (docs/onboarding.md, "The link"): `<payload>.<mac>`, both base64url.
- * The payload names the tenant, the mailbox, a random link id and the expiry; the MAC is
- * HMAC-SHA256 under the tenant's link key, a secret that never leaves the secret store. The link
- * carries no OAuth token, code or secret: holding it lets one connect that one mailbox once.
+ * The onboarding link (docs/onboarding.md, "The link"): `<tenant>.<sealed>.<mac>`. `sealed` is
+ * the mailbox, a random link id and the expiry, encrypted (AES-256-GCM) so the address of the
+ * mailbox is not readable from the URL, a browser history or a proxy log; `mac` is HMAC-SHA256
+ * over the tenant and `sealed` under the tenant's link key, a secret that never leaves the secret
+ * store (the encryption key is derived from it). The link carries no OAuth token, code or secret:
+ * holding it lets one connect that one mailbox once.
  */
 export interface InviteClaims {
   /** Tenant the link was issued by. */
@@ -19,8 +21,9 @@ export interface InviteClaims {
 /** Why a link was refused; each has its own page, none changes anything. */
 export type InviteProblem = "malformed" | "tampered" | "expired" | "foreign-tenant";
 
-const DOMAIN = "pop2gmail-invite-v1\n";
+const DOMAIN = "pop2gmail-invite-v2\n";
 const MAX_TOKEN_LENGTH = 1024;
+const TENANT = /^[a-z0-9][a-z0-9-]{0,30}$/;
 
 /** Mints a link token for `mailboxId`, valid until `expiresAt`. */
 export function signInvite(
@@ -28,15 +31,20 @@ export function signInvite(
   claims: Omit<InviteClaims, "linkId"> & { linkId?: string },
 ): { token: string; claims: InviteClaims } {
   const full: InviteClaims = { ...claims, linkId: claims.linkId ?? randomBytes(12).toString("base64url") };
-  const payload = Buffer.from(
-    JSON.stringify({ v: 1, t: full.tenant, m: full.mailboxId, n: full.linkId, x: full.expiresAt }),
-  ).toString("base64url");
-  return { token: `${payload}.${mac(key, payload)}`, claims: full };
+  const iv = randomBytes(12);
+  const cipher = createCipheriv("aes-256-gcm", derivedKey(key, "invite-seal"), iv);
+  cipher.setAAD(Buffer.from(full.tenant));
+  const body = Buffer.concat([
+    cipher.update(JSON.stringify({ m: full.mailboxId, n: full.linkId, x: full.expiresAt })),
+    cipher.final(),
+  ]);
+  const sealed = Buffer.concat([iv, cipher.getAuthTag(), body]).toString("base64url");
+  return { token: `${full.tenant}.${sealed}.${mac(key, full.tenant, sealed)}`, claims: full };
 }
 
 /**
- * Checks a token for `tenant` at `now`. The MAC is checked before anything in the payload is
- * believed; a link another tenant signed fails it too and is told apart only by its claimed tenant.
+ * Checks a token for `tenant` at `now`. A link naming another tenant is refused as foreign before
+ * any key is used; for this tenant the MAC is checked before anything sealed is opened.
  */
 export function verifyInvite(
   key: Buffer,
@@ -45,17 +53,23 @@ export function verifyInvite(
   now: number,
 ): { ok: true; claims: InviteClaims } | { ok: false; problem: InviteProblem } {
   if (token.length > MAX_TOKEN_LENGTH) return { ok: false, problem: "malformed" };
-  const [payload, signature, extra] = token.split(".");
-  if (payload === undefined || signature === undefined || extra !== undefined || payload === "")
+  const [linkTenant, sealed, signature, extra] = token.split(".");
+  if (
+    linkTenant === undefined ||
+    !TENANT.test(linkTenant) ||
+    sealed === undefined ||
+    sealed === "" ||
+    signature === undefined ||
+    extra !== undefined
+  )
     return { ok: false, problem: "malformed" };
-  const claims = decode(payload);
-  if (claims === undefined) return { ok: false, problem: "malformed" };
-  const expected = Buffer.from(mac(key, payload));
+  if (linkTenant !== tenant) return { ok: false, problem: "foreign-tenant" };
+  const expected = Buffer.from(mac(key, tenant, sealed));
   const given = Buffer.from(signature);
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-    return { ok: false, problem: claims.tenant === tenant ? "tampered" : "foreign-tenant" };
-  }
-  if (claims.tenant !== tenant) return { ok: false, problem: "foreign-tenant" };
+  if (given.length !== expected.length || !timingSafeEqual(given, expected))
+    return { ok: false, problem: "tampered" };
+  const claims = unseal(key, tenant, sealed);
+  if (claims === undefined) return { ok: false, problem: "malformed" };
   if (now >= claims.expiresAt) return { ok: false, problem: "expired" };
   return { ok: true, claims };
 }
@@ -74,22 +88,22 @@ export function derivedKey(key: Buffer, purpose: string): Buffer {
   return createHmac("sha256", key).update(`pop2gmail-${purpose}`).digest();
 }
 
-function mac(key: Buffer, payload: string): string {
-  return createHmac("sha256", key).update(DOMAIN).update(payload).digest("base64url");
+function mac(key: Buffer, tenant: string, sealed: string): string {
+  return createHmac("sha256", key).update(DOMAIN).update(`${tenant}.${sealed}`).digest("base64url");
 }
 
-function decode(payload: string): InviteClaims | undefined {
+function unseal(key: Buffer, tenant: string, sealed: string): InviteClaims | undefined {
   try {
-    const json = JSON.parse(Buffer.from(payload, "base64url").toString("utf8")) as Record<string, unknown>;
-    if (
-      json.v !== 1 ||
-      typeof json.t !== "string" ||
-      typeof json.m !== "string" ||
-      typeof json.n !== "string" ||
-      typeof json.x !== "number"
-    )
+    const raw = Buffer.from(sealed, "base64url");
+    const decipher = createDecipheriv("aes-256-gcm", derivedKey(key, "invite-seal"), raw.subarray(0, 12));
+    decipher.setAAD(Buffer.from(tenant));
+    decipher.setAuthTag(raw.subarray(12, 28));
+    const json = JSON.parse(
+      Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString("utf8"),
+    ) as Record<string, unknown>;
+    if (typeof json.m !== "string" || typeof json.n !== "string" || typeof json.x !== "number")
       return undefined;
-    return { tenant: json.t, mailboxId: json.m, linkId: json.n, expiresAt: json.x };
+    return { tenant, mailboxId: json.m, linkId: json.n, expiresAt: json.x };
   } catch {
     return undefined;
   }

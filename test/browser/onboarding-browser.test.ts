@@ -122,8 +122,8 @@ describe("onboarding by link in Chromium", () => {
       mailboxId: MAILBOX,
       expiresAt: Date.now() + 3_600_000,
     }).token;
-    const [payload = "", mac = ""] = fresh.split(".");
-    const tampered = `${payload}.${mac.startsWith("A") ? "B" : "A"}${mac.slice(1)}`;
+    const [tenant = "", sealed = "", mac = ""] = fresh.split(".");
+    const tampered = `${tenant}.${sealed}.${mac.startsWith("A") ? "B" : "A"}${mac.slice(1)}`;
     const foreign = signInvite(Buffer.alloc(32, 7), {
       tenant: "globex",
       mailboxId: MAILBOX,

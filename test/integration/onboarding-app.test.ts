@@ -245,20 +245,33 @@ describe("onboarding by link: the handler", () => {
     expect([...secrets.values]).toEqual(before);
   });
 
-  it("refuses a tampered link: another mailbox in the payload, or a changed signature", async () => {
+  it("refuses a tampered link: a changed sealed part, another mailbox's sealed part, or a changed signature", async () => {
     // Prepare
-    const [payload = "", mac = ""] = link().split(".");
-    const claims = JSON.parse(Buffer.from(payload, "base64url").toString("utf8"));
-    const otherMailbox = Buffer.from(JSON.stringify({ ...claims, m: "boss@acme.it" })).toString("base64url");
-    const flipped = `${mac.slice(0, -2)}${mac.endsWith("AA") ? "BB" : "AA"}`;
+    const [tenant = "", sealed = "", mac = ""] = link().split(".");
+    const [, otherSealed = ""] = link({ mailboxId: "boss@acme.it" }).split(".");
+    const flip = (text: string, at: number) =>
+      `${text.slice(0, at)}${text[at] === "A" ? "B" : "A"}${text.slice(at + 1)}`;
     // Act
-    const responses = await Promise.all([get(`/o/${otherMailbox}.${mac}`), get(`/o/${payload}.${flipped}`)]);
+    const responses = await Promise.all([
+      get(`/o/${tenant}.${flip(sealed, 20)}.${mac}`),
+      get(`/o/${tenant}.${otherSealed}.${mac}`),
+      get(`/o/${tenant}.${sealed}.${flip(mac, 5)}`),
+    ]);
     // Assess
     for (const response of responses) {
       expect(response.status).toBe(400);
       expect(await response.text()).toContain('data-problem="tampered"');
     }
     expect(verifyInvite(key, "acme", "garbage", clock.now())).toEqual({ ok: false, problem: "malformed" });
+  });
+
+  it("keeps the mailbox address out of the link", () => {
+    // Act
+    const token = link();
+    // Assess
+    expect(token.startsWith("acme.")).toBe(true);
+    expect(token).not.toContain(Buffer.from(mailbox.id).toString("base64url").slice(0, 8));
+    expect(Buffer.from(token.split(".")[1] ?? "", "base64url").toString("latin1")).not.toContain(mailbox.id);
   });
 
   it("refuses a link another tenant signed", async () => {

@@ -19,6 +19,15 @@ describe("invite links", () => {
     expect(verifyInvite(key, "acme", token, now + 1000)).toEqual({ ok: false, problem: "expired" });
   });
 
+  it("seals the mailbox: the link names the tenant, not the address", () => {
+    // Act
+    const { token } = signInvite(key, { tenant: "acme", mailboxId: "info@acme.it", expiresAt: now });
+    // Assess
+    const [tenant, sealed = ""] = token.split(".");
+    expect(tenant).toBe("acme");
+    expect(Buffer.from(sealed, "base64url").toString("latin1")).not.toContain("info@acme.it");
+  });
+
   it("gives every link its own id", () => {
     // Act
     const ids = new Set(
@@ -43,7 +52,7 @@ describe("invite links", () => {
     expect(results.every((r) => !r.ok)).toBe(true);
     expect(verifyInvite(randomBytes(32), "acme", token, now)).toEqual({ ok: false, problem: "tampered" });
     expect(verifyInvite(key, "globex", token, now)).toEqual({ ok: false, problem: "foreign-tenant" });
-    for (const garbage of ["", ".", "a.b.c", "x".repeat(2000), "eyJ2IjoxfQ.sig"]) {
+    for (const garbage of ["", ".", "acme..sig", "ACME.x.y", "acme.sealed", "a.b.c.d", "x".repeat(2000)]) {
       expect(verifyInvite(key, "acme", garbage, now)).toEqual({ ok: false, problem: "malformed" });
     }
   });
