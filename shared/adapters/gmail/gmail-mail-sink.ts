@@ -432,7 +432,7 @@ export class GmailMailSink implements MailSink {
     }
     // Everyone calling this user should hold back, not only the call that was told.
     if (error instanceof RateLimitedError && failure.retryAfter !== undefined) {
-      this.#limiters.forUser(gmail.user).pause(error.retryAfterMs);
+      void this.#limiters.forUser(gmail.user).pause(error.retryAfterMs);
     }
     return error;
   }

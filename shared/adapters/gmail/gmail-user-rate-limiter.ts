@@ -22,22 +22,35 @@ export interface RateLimitSettings {
 }
 
 /**
+ * Where one Gmail user's quota units come from: this process's own `QuotaTokenBucket`, or a
+ * bucket every copier container shares (`DynamoDbQuotaBucket`, docs/lambda-handlers.md "Gmail
+ * pacing on AWS"), since Gmail's quota is per user, not per process.
+ */
+export interface QuotaBucket {
+  /** Resolves once `units` have been taken. */
+  take(units: number): Promise<void>;
+  /** Spends nothing until `epochMs` (Gmail said Retry-After); resolves once that is recorded. */
+  holdUntil(epochMs: number): void | Promise<void>;
+}
+
+/** Builds the bucket of one Gmail user (lower-cased) with the limiter's rate and burst capacity. */
+export type QuotaBucketFactory = (user: string, settings: RateLimitSettings, capacity: number) => QuotaBucket;
+
+/**
  * Paces every API call for one Gmail user: first a concurrency slot, then quota units, then the
  * call. Taking the slot first means units are spent just before the request leaves, so the
  * server sees requests at the paced rate rather than in clumps.
  */
 export class GmailUserRateLimiter {
   readonly #gate: ConcurrencyGate;
-  readonly #bucket: QuotaTokenBucket;
+  readonly #bucket: QuotaBucket;
   readonly #clock: Clock;
 
-  constructor(settings: RateLimitSettings, clock: Clock) {
+  constructor(settings: RateLimitSettings, clock: Clock, bucket?: QuotaBucket) {
     this.#gate = new ConcurrencyGate(settings.maxConcurrent);
-    this.#bucket = new QuotaTokenBucket(
-      settings.unitsPerMinute,
-      settings.burstUnits ?? GMAIL_QUOTA_UNITS.import,
-      clock,
-    );
+    this.#bucket =
+      bucket ??
+      new QuotaTokenBucket(settings.unitsPerMinute, settings.burstUnits ?? GMAIL_QUOTA_UNITS.import, clock);
     this.#clock = clock;
   }
 
@@ -52,9 +65,9 @@ export class GmailUserRateLimiter {
     }
   }
 
-  /** Pauses all calls for this user for `ms` (Gmail said Retry-After). */
-  pause(ms: number): void {
-    this.#bucket.holdUntil(this.#clock.now() + ms);
+  /** Pauses all calls for this user for `ms` (Gmail said Retry-After); never rejects. */
+  async pause(ms: number): Promise<void> {
+    await this.#bucket.holdUntil(this.#clock.now() + ms);
   }
 }
 
@@ -63,10 +76,13 @@ export class GmailRateLimiters {
   readonly #byUser = new Map<string, GmailUserRateLimiter>();
   readonly #settings: RateLimitSettings;
   readonly #clock: Clock;
+  readonly #bucketFor: QuotaBucketFactory | undefined;
 
-  constructor(settings: RateLimitSettings, clock: Clock) {
+  /** `bucketFor`: each user's quota bucket; default one `QuotaTokenBucket` per user in this process. */
+  constructor(settings: RateLimitSettings, clock: Clock, bucketFor?: QuotaBucketFactory) {
     this.#settings = settings;
     this.#clock = clock;
+    this.#bucketFor = bucketFor;
   }
 
   /** The limiter of `user` (case-insensitive: Gmail addresses are). */
@@ -74,7 +90,12 @@ export class GmailRateLimiters {
     const key = user.toLowerCase();
     let limiter = this.#byUser.get(key);
     if (!limiter) {
-      limiter = new GmailUserRateLimiter(this.#settings, this.#clock);
+      const capacity = this.#settings.burstUnits ?? GMAIL_QUOTA_UNITS.import;
+      limiter = new GmailUserRateLimiter(
+        this.#settings,
+        this.#clock,
+        this.#bucketFor?.(key, this.#settings, capacity),
+      );
       this.#byUser.set(key, limiter);
     }
     return limiter;

@@ -1,7 +1,9 @@
 import { S3Client } from "@aws-sdk/client-s3";
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import { ENV_NAMES, requireEnv } from "../../config/env";
+import { DynamoDbQuotaBucket } from "../dynamodb/dynamodb-quota-bucket";
 import { GmailMailSink, type GmailMailSinkOptions } from "../gmail/gmail-mail-sink";
+import { GmailRateLimiters } from "../gmail/gmail-user-rate-limiter";
 import { S3ArchiveStore } from "../s3/s3-archive-store";
 import {
   type BaseClients,
@@ -78,10 +80,29 @@ export function createArchiveDeps(base: LambdaBase): {
   return { s3, archive };
 }
 
-/** The Gmail sink, with the container's secrets, clock and logger. */
+/**
+ * The Gmail sink, with the container's secrets, clock and logger. Its pacing draws on one quota
+ * bucket per Gmail user in the ledger table, shared by every container of the tenant
+ * (docs/lambda-handlers.md, "Gmail pacing on AWS"); `gmail.rateLimiters` replaces that in tests.
+ */
 export function createGmailSink(base: LambdaBase, gmail: GmailOverrides | undefined): GmailMailSink {
   const logger = base.logger;
+  const shared = {
+    client: base.clients.dynamodb,
+    tableName: requireEnv(ENV_NAMES.ledgerTable, base.env),
+    tenant: base.config.tenant,
+    clock: base.clock,
+  };
+  const rateLimiters = new GmailRateLimiters(
+    {
+      unitsPerMinute: base.config.google.quotaUnitsPerMinute,
+      maxConcurrent: base.config.google.maxConcurrentImports,
+    },
+    base.clock,
+    (user, settings, capacity) => DynamoDbQuotaBucket.forUser(shared, user, settings, capacity),
+  );
   return new GmailMailSink({
+    rateLimiters,
     ...gmail,
     secrets: base.secrets,
     google: base.config.google,
