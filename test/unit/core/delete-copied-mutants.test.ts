@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { deleteCopied, markDeleted } from "../../../shared/core/delete-copied";
+import { type DeleteDeps, deleteCopied, markDeleted } from "../../../shared/core/delete-copied";
 import type { SessionScope } from "../../../shared/core/mailbox-session";
 import type { LedgerEntry, LedgerState, ServerMessage } from "../../../shared/core/model";
 import type { Pop3Session } from "../../../shared/ports/pop3-source";
@@ -14,6 +14,7 @@ const mailbox = { tenant: "acme", mailboxId: "info@acme.it" };
 class RecordingScope {
   readonly dele: number[] = [];
   readonly afterQuitActions: Array<(committed: boolean) => Promise<void>> = [];
+  readonly findArgs: unknown[] = [];
   broken = false;
   constructor(private readonly listing: readonly ServerMessage[]) {}
 
@@ -25,7 +26,10 @@ class RecordingScope {
       session,
       messages: async () => this.listing,
       identify: async () => this.listing.map((m) => ({ ...m, identity: m.uidl })),
-      find: async (uidl: string) => this.listing.find((m) => m.uidl === uidl),
+      find: async (uidl: string, content?: unknown) => {
+        this.findArgs.push(content);
+        return this.listing.find((m) => m.uidl === uidl);
+      },
       digestOf: async () => ({ size: 0, sha256: "" }),
       afterQuit: (action) => void this.afterQuitActions.push(action),
       markBroken: () => {
@@ -115,6 +119,36 @@ describe("deleteCopied (mutation survivors)", () => {
     // Assess
     expect(plan.marked).toEqual([{ ...mailbox, uidl: "u1" }]);
     expect(scope.dele).toEqual([4]);
+  });
+  it("makes the archive durable once before the first DELE, and not when nothing is due", async () => {
+    // Prepare
+    const { ledger, deps } = setup();
+    await copiedEntry(ledger, "u1");
+    let flushes = 0;
+    const archive = { flush: async () => void flushes++ } as unknown as NonNullable<DeleteDeps["archive"]>;
+    const due = new RecordingScope([{ number: 1, uidl: "u1", size: 5 }]);
+    // Act
+    await deleteCopied({ ...deps, archive }, new RecordingScope([]).asScope(), mailboxConfig(), {
+      now: 2,
+      candidates: [],
+    });
+    const afterNothingDue = flushes;
+    await deleteCopied({ ...deps, archive }, due.asScope(), mailboxConfig(), { now: 2 });
+    // Assess
+    expect([afterNothingDue, flushes, due.dele]).toEqual([0, 1, [1]]);
+  });
+
+  it("finds a message by the archived size and SHA-256 it knows, and only those", async () => {
+    // Prepare
+    const { ledger, deps } = setup();
+    const full = await copiedEntry(ledger, "u1");
+    const scope = new RecordingScope([{ number: 1, uidl: "u1", size: 5 }]);
+    const { archivedSize: _s, sha256: _h, ...bare } = full;
+    // Act
+    await deleteCopied(deps, scope.asScope(), mailboxConfig(), { now: 2, candidates: [full] });
+    await deleteCopied(deps, scope.asScope(), mailboxConfig(), { now: 2, candidates: [bare] });
+    // Assess
+    expect(scope.findArgs).toStrictEqual([{ size: 5, sha256: "a".repeat(64) }]);
   });
 });
 

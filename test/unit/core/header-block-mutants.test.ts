@@ -116,6 +116,15 @@ describe("readHeaderBlock (mutation survivors)", () => {
     expect(await collect(body)).toBe(message);
   });
 
+  it("parses the last byte of a header block that has no end", async () => {
+    // Prepare
+    const source = new CountingSource([latin1("Subject: s\r\nMessage-ID: <m@x>")]);
+    // Act
+    const { headers } = await readHeaderBlock(source);
+    // Assess
+    expect(headers).toStrictEqual({ messageId: "<m@x>" });
+  });
+
   it("pulls a source without a header end exactly to its end, once", async () => {
     // Prepare
     const source = new CountingSource([latin1("Message-ID: <only@x>\r\n"), latin1("Subject: s")]);
@@ -168,7 +177,7 @@ describe("parseHeaders (mutation survivors)", () => {
     const stamp = Date.UTC(2026, 0, 15, 8, 58, 30);
     // Act
     const afterOther = parseHeaders(
-      latin1("X-Other: a; Thu, 15 Jan 2026 10:58:30 +0200\r\nReceived: x; Thu, 15 Jan 2026 10:58:30 +0200"),
+      latin1("X-Other: a; Mon, 1 Jan 2024 00:00:00 +0000\r\nReceived: x; Thu, 15 Jan 2026 10:58:30 +0200"),
     );
     const noSemicolon = parseHeaders(latin1("Received: Thu, 15 Jan 2026 10:58:30 +0200"));
     const leadingSemicolon = parseHeaders(latin1("Received: ; Thu, 15 Jan 2026 10:58:30 +0200"));

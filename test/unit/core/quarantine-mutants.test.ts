@@ -17,6 +17,7 @@ class RacingLedger extends InMemoryLedger {
   snapshotConflicts = 0;
   snapshotWrites = 0;
   snapshotFailure: Error | undefined;
+  transitionFailure: Error | undefined;
 
   override async transition(
     key: MessageKey,
@@ -24,6 +25,7 @@ class RacingLedger extends InMemoryLedger {
     to: LedgerState,
     update?: LedgerUpdate,
   ) {
+    if (this.transitionFailure) throw this.transitionFailure;
     if (this.transitionConflicts > 0) {
       this.transitionConflicts--;
       throw new LedgerConflictError("another worker moved it");
@@ -91,6 +93,16 @@ describe("quarantine (mutation survivors)", () => {
     expect(entry).toBeUndefined();
     expect(telemetry.ofType("quarantined")).toEqual([]);
   });
+  it("passes on a ledger failure that is not a lost race", async () => {
+    // Prepare
+    const ledger = new RacingLedger();
+    await entryIn(ledger, "u1", "listed");
+    ledger.transitionFailure = new Error("ledger unreachable");
+    // Act
+    const quarantined = quarantine({ ledger, telemetry: new RecordingTelemetry() }, keyOf("u1"), "C", "r", 7);
+    // Assess
+    await expect(quarantined).rejects.toThrow("ledger unreachable");
+  });
 });
 
 describe("releaseFromQuarantine (mutation survivors)", () => {
@@ -127,6 +139,17 @@ describe("releaseFromQuarantine (mutation survivors)", () => {
       ["hash-only", "listed", 0],
       ["neither", "listed", 0],
     ]);
+  });
+
+  it("passes on a ledger failure of the release that is not a lost race", async () => {
+    // Prepare
+    const ledger = new RacingLedger();
+    await entryIn(ledger, "u1", "quarantined");
+    ledger.transitionFailure = new Error("ledger unreachable");
+    // Act
+    const released = releaseFromQuarantine({ ledger }, keyOf("u1"));
+    // Assess
+    await expect(released).rejects.toThrow("ledger unreachable");
   });
 
   it("returns undefined when the release loses the race for the entry", async () => {

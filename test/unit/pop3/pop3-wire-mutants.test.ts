@@ -198,6 +198,7 @@ describe("Pop3Wire unsolicited bytes (mutation survivors)", () => {
       "-ERR\r\n",
       "-ERR a\rb\r\n",
       "-ERRX\r\n",
+      "-ERR going away",
     ];
     const failures = cases.map((sent) => {
       const { socket, wire } = wireOn(undefined, ROOMY);
@@ -213,6 +214,7 @@ describe("Pop3Wire unsolicited bytes (mutation survivors)", () => {
       [ConnectionClosedError.name, 'The server sent "-ERR" unprompted and is closing'],
       [ConnectionClosedError.name, 'The server sent "-ERR a?b" unprompted and is closing'],
       [ProtocolError.name, 'The server sent data nobody asked for: "-ERRX"'],
+      [ConnectionClosedError.name, 'The server sent "-ERR going away" unprompted and is closing'],
     ]);
     expect(failures[2]).toMatchObject({ service: "pop3" });
   });
