@@ -167,6 +167,10 @@ export interface CampaignReport {
   /** Where a secret showed up (log line, event, ledger item, error): any entry fails the run. */
   readonly secretsFound: readonly string[];
   readonly textsScannedForSecrets: number;
+  /** The copier's S3 connection pool after the run (busy sockets here are requests that never ended). */
+  readonly s3PoolAtEnd: string;
+  /** Archive bodies (S3 GetObject) opened and neither read to the end nor let go, at the end. */
+  readonly unreadArchiveBodies: string;
   /** Copy invocations that took more than 5 s of real time, with their events. */
   readonly slowSteps: readonly string[];
   readonly auditedCommits: number;
@@ -295,6 +299,7 @@ class Campaign {
     driver: {},
   };
   deletePassesWithFaults = 0;
+  readonly archives: FaultyArchive[] = [];
   /** Driver steps that took more than 5 s of real time (what slows a run down). */
   readonly slowSteps: string[] = [];
   readonly functions: LambdaFunctions;
@@ -401,7 +406,7 @@ class Campaign {
         }),
         copy: (deps) => ({
           ...deps,
-          archive: timed(new FaultyArchive(deps.archive, dice), "archive", slow),
+          archive: timed(this.watchArchive(new FaultyArchive(deps.archive, dice)), "archive", slow),
           sink: timed(new FaultySink(deps.sink, dice, this.hooks), "sink", slow),
           queue: new FaultyQueue(deps.queue, dice, advance, this.requestedDelays),
         }),
@@ -842,6 +847,19 @@ class Campaign {
     }
   }
 
+  /** The copier's archive, kept to count the bodies it opened that nobody read (see `FaultyArchive.open`). */
+  private watchArchive(archive: FaultyArchive): FaultyArchive {
+    this.archives.push(archive);
+    return archive;
+  }
+
+  /** Archive bodies opened and neither read to the end nor let go, across the copier's containers. */
+  private unreadBodies(): string {
+    const open = this.archives.reduce((sum, archive) => sum + archive.openBodies.size, 0);
+    const letGo = this.archives.reduce((sum, archive) => sum + archive.letGoUnread, 0);
+    return `${open} never read nor let go, ${letGo} let go before the first read`;
+  }
+
   /** Keeps a driver step that took more than 5 s of real time, with what happened in it. */
   private noteIfSlow(step: number, began: number): void {
     const seconds = (Date.now() - began) / 1000;
@@ -860,7 +878,28 @@ class Campaign {
     if (Date.now() - last >= 1000)
       waits.push(`${((Date.now() - last) / 1000).toFixed(1)} s after the last event`);
     const first = this.timeline.find((e) => e.step === step)?.text ?? "";
-    this.slowSteps.push(`${first}: ${seconds.toFixed(1)} s (${waits.join("; ")})`);
+    this.slowSteps.push(
+      `${first}: ${seconds.toFixed(1)} s (${waits.join("; ")}); ${this.s3Sockets()}; archive bodies opened and never read ${this.unreadBodies()}`,
+    );
+  }
+
+  /**
+   * The copier's S3 connection pool as it is now (sockets busy, free, requests waiting for one):
+   * a body nobody read keeps its socket, and a full pool makes every later S3 call wait.
+   */
+  private s3Sockets(): string {
+    const client = this.functions.s3Clients[0];
+    const handler = client?.config.requestHandler as unknown as
+      | { config?: { httpAgent?: { sockets?: object; freeSockets?: object; requests?: object } } }
+      | undefined;
+    const agent = handler?.config?.httpAgent;
+    if (agent === undefined) return "S3 pool unknown";
+    const count = (pool: object | undefined) =>
+      Object.values(pool ?? {}).reduce(
+        (sum: number, list: unknown) => sum + (Array.isArray(list) ? list.length : 0),
+        0,
+      );
+    return `S3 pool: ${count(agent.sockets)} busy, ${count(agent.freeSockets)} free, ${count(agent.requests)} waiting`;
   }
 
   /** Scans every readable form of an error and its causes for secrets. */
@@ -1289,6 +1328,8 @@ class Campaign {
       secretsFound: [...new Set(this.secrets.found)],
       textsScannedForSecrets: this.secrets.scanned,
       slowSteps: this.slowSteps,
+      unreadArchiveBodies: this.unreadBodies(),
+      s3PoolAtEnd: this.s3Sockets(),
       auditedCommits: this.auditedCommits,
       lockEpisode,
       busyByReason,
@@ -1328,6 +1369,7 @@ export function formatReport(report: CampaignReport): string[] {
       )
       .join("; ")}`,
     `delete passes with faults on ${report.deletePassesWithFaults}; ledger emptied ${report.ledgerEmptied}, deleted messages it forgot ${report.ledgerLostAfterDelete}`,
+    `archive bodies opened: ${report.unreadArchiveBodies}; after the run ${report.s3PoolAtEnd}`,
     `secrets found ${report.secretsFound.length} in ${report.textsScannedForSecrets} texts scanned${report.secretsFound.length === 0 ? "" : `: ${report.secretsFound.join("; ")}`}`,
     `busy outcomes ${JSON.stringify(report.busyByReason)}; lock episode: poll ${report.lockEpisode.pollOutcome}, busy ${JSON.stringify(report.lockEpisode.busyReasons)}`,
     `rounds ${report.rounds} (with faults ${report.faultRounds}); copy invocations ${report.copyInvocations}; duration ${(report.durationMs / 1000).toFixed(1)} s`,

@@ -140,6 +140,11 @@ export class FaultyPop3Source implements Pop3Source {
  * fails at the open, before any byte is read.
  */
 export class FaultyArchive implements ArchiveStore {
+  /** Bodies handed out by `open` and not yet read to the end or let go (see `open`). */
+  readonly openBodies = new Set<string>();
+  /** Bodies whose reader let go before reading a byte (an S3 body then stays unread too). */
+  letGoUnread = 0;
+  private opened = 0;
   /** Writes left in the current disk-full or read-only episode. */
   private episode: { kind: "archive-enospc" | "archive-erofs"; left: number } | undefined;
 
@@ -165,8 +170,43 @@ export class FaultyArchive implements ArchiveStore {
     if (ok && this.dice.roll("crash-after-verify")) throw new CrashError("after the archive verify");
     return ok;
   }
-  open(...args: Parameters<ArchiveStore["open"]>) {
-    return this.inner.open(...args);
+  /**
+   * The stored object, watched: until it is read to its end, fails, or its reader lets go
+   * (`return`), it counts in `openBodies`. A body never read holds its connection (an S3
+   * GetObject's socket) until the connection times out.
+   */
+  async open(...args: Parameters<ArchiveStore["open"]>): Promise<AsyncIterable<Uint8Array>> {
+    const body = await this.inner.open(...args);
+    const id = `${args[0]} #${++this.opened}`;
+    this.openBodies.add(id);
+    const done = () => this.openBodies.delete(id);
+    let reads = 0;
+    const archive = this;
+    return {
+      [Symbol.asyncIterator]() {
+        const inner = body[Symbol.asyncIterator]();
+        return {
+          async next() {
+            reads++;
+            try {
+              const result = await inner.next();
+              if (result.done === true) done();
+              return result;
+            } catch (error) {
+              done();
+              throw error;
+            }
+          },
+          async return(value?: unknown) {
+            if (reads === 0 && archive.openBodies.has(id)) archive.letGoUnread++;
+            done();
+            return inner.return === undefined
+              ? { done: true as const, value: undefined }
+              : inner.return(value as Uint8Array);
+          },
+        };
+      },
+    };
   }
   list(prefix: string) {
     return this.inner.list(prefix);
