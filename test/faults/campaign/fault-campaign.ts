@@ -167,6 +167,8 @@ export interface CampaignReport {
   /** Where a secret showed up (log line, event, ledger item, error): any entry fails the run. */
   readonly secretsFound: readonly string[];
   readonly textsScannedForSecrets: number;
+  /** Sockets of the copier's S3 pool still held by a request after the run (bodies nobody read or closed). */
+  readonly s3SocketsBusyAtEnd: number;
   /** The copier's S3 connection pool after the run (busy sockets here are requests that never ended). */
   readonly s3PoolAtEnd: string;
   /** Archive bodies (S3 GetObject) opened and neither read to the end nor let go, at the end. */
@@ -888,11 +890,7 @@ class Campaign {
    * a body nobody read keeps its socket, and a full pool makes every later S3 call wait.
    */
   private s3Sockets(): string {
-    const client = this.functions.s3Clients[0];
-    const handler = client?.config.requestHandler as unknown as
-      | { config?: { httpAgent?: { sockets?: object; freeSockets?: object; requests?: object } } }
-      | undefined;
-    const agent = handler?.config?.httpAgent;
+    const agent = this.s3Agent();
     if (agent === undefined) return "S3 pool unknown";
     const count = (pool: object | undefined) =>
       Object.values(pool ?? {}).reduce(
@@ -900,6 +898,23 @@ class Campaign {
         0,
       );
     return `S3 pool: ${count(agent.sockets)} busy, ${count(agent.freeSockets)} free, ${count(agent.requests)} waiting`;
+  }
+
+  /** The copier's S3 HTTP agent (the SDK's node handler keeps it once it sent a request). */
+  private s3Agent(): { sockets?: object; freeSockets?: object; requests?: object } | undefined {
+    const handler = this.functions.s3Clients[0]?.config.requestHandler as unknown as
+      | { config?: { httpAgent?: { sockets?: object; freeSockets?: object; requests?: object } } }
+      | undefined;
+    return handler?.config?.httpAgent;
+  }
+
+  /** Sockets of the copier's S3 pool still given to a request (after the run: requests that never ended). */
+  private s3SocketsBusy(): number {
+    const sockets = this.s3Agent()?.sockets ?? {};
+    return Object.values(sockets).reduce(
+      (sum: number, list: unknown) => sum + (Array.isArray(list) ? list.length : 0),
+      0,
+    );
   }
 
   /** Scans every readable form of an error and its causes for secrets. */
@@ -1330,6 +1345,7 @@ class Campaign {
       slowSteps: this.slowSteps,
       unreadArchiveBodies: this.unreadBodies(),
       s3PoolAtEnd: this.s3Sockets(),
+      s3SocketsBusyAtEnd: this.s3SocketsBusy(),
       auditedCommits: this.auditedCommits,
       lockEpisode,
       busyByReason,
