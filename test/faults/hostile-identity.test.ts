@@ -1,8 +1,11 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { Pop3MailboxSource } from "../../shared/adapters/pop3/pop3-mailbox-source";
 import { TimeoutError, TransientError } from "../../shared/core/errors";
+import { MapSecretStore } from "../fakes/gmail-sink-fixture";
 import { FakeMailSink } from "../fakes/in-memory-mail-sink";
 import { InMemoryPop3Source } from "../fakes/in-memory-pop3-source";
+import { ScriptedPop3Server } from "../fakes/scripted-pop3-server";
 import { runs, scaledTimeout } from "./support/faults-scale";
 import { faultMailbox, PipelineRig, TENANT } from "./support/pipeline-rig";
 
@@ -23,6 +26,29 @@ interface Step {
   readonly failAfter: number;
   readonly loseLedger: boolean;
 }
+
+/** One entry of a UIDL listing: a valid UIDL, one an earlier message has too, or one that breaks RFC 1939 §7. */
+type ListedId =
+  | { readonly kind: "valid" }
+  | { readonly kind: "twin"; readonly of: number }
+  | { readonly kind: "invalid"; readonly text: string };
+
+const listedId: fc.Arbitrary<ListedId> = fc.oneof(
+  { arbitrary: fc.constant({ kind: "valid" as const }), weight: 4 },
+  { arbitrary: fc.nat({ max: 11 }).map((of) => ({ kind: "twin" as const, of })), weight: 1 },
+  {
+    arbitrary: fc
+      .oneof(
+        // Too long (71 to 5,000 characters), or holding a space or a control character.
+        fc.integer({ min: 71, max: 5_000 }).map((n) => "u".repeat(n)),
+        fc
+          .tuple(fc.stringMatching(/^[a-z0-9]{1,10}$/), fc.constantFrom(" ", "\t", "\u007f", "\u0001"))
+          .map(([word, bad]) => `${word}${bad}x`),
+      )
+      .map((text) => ({ kind: "invalid" as const, text })),
+    weight: 1,
+  },
+);
 
 /** Gmail failures in one history: fewer than the copier's 5 attempts, so none is a poison message. */
 const MAX_FAULTS = 3;
@@ -148,5 +174,89 @@ describe("message identity under random histories", () => {
       );
     },
     scaledTimeout(60_000),
+  );
+
+  it(
+    "keeps the valid messages flowing past UIDLs that are too long, not printable or listed twice, and loses none",
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.array(listedId, { minLength: 1, maxLength: 12 }), async (ids) => {
+          // Prepare: a maildrop whose UIDL listing breaks RFC 1939 §7 here and there (issue 10 item
+          // 9), served over the wire to the real POP3 client.
+          const messages = ids.map((id, index) => {
+            const uidl =
+              id.kind === "valid"
+                ? `ok-${index}`
+                : id.kind === "twin"
+                  ? `ok-${Math.max(0, Math.min(index - 1, id.of))}`
+                  : id.text;
+            const bytes = Buffer.from(
+              `From: a@example.test\r\nSubject: listed ${index}\r\nMessage-ID: <l${index}@hostile.test>\r\n\r\nbody ${index}\r\n`,
+            );
+            return { uidl, bytes, cleanUidl: id.kind === "valid" };
+          });
+          const server = new ScriptedPop3Server({
+            users: { alice: "pop-password" },
+            messages: messages.map((m) => m.bytes),
+            uidls: messages.map((m) => m.uidl),
+          });
+          const { port } = await server.start();
+          const secrets = new MapSecretStore();
+          secrets.set("pop-secret", "pop-password");
+          const mailbox = faultMailbox({
+            pop3: {
+              host: "127.0.0.1",
+              port,
+              tls: "none",
+              allowPlaintext: true,
+              user: "alice",
+              passwordSecret: "pop-secret",
+            },
+          });
+          const pop3 = new Pop3MailboxSource({ secrets, connectOptions: { commandTimeoutMs: 20_000 } });
+          const sink = new FakeMailSink();
+          const rig = new PipelineRig(mailbox, pop3, sink);
+          const counts = new Map<string, number>();
+          for (const m of messages) counts.set(m.uidl, (counts.get(m.uidl) ?? 0) + 1);
+          // A valid UIDL no other message shares: the message must be delivered as usual.
+          const flows = messages.map((m) => m.cleanUidl && counts.get(m.uidl) === 1);
+
+          // Act
+          try {
+            for (let pass = 0; pass < 12; pass++) {
+              await rig.onePass();
+              rig.clock.advance(5 * 60_000);
+            }
+          } finally {
+            await server.stop();
+          }
+
+          // Assess
+          const left = server.remainingMessages();
+          const onServer = messages.map((m) => left.some((b) => b.equals(m.bytes)));
+          const copies = messages.map(
+            (m) => sink.imported.filter((i) => Buffer.from(i.bytes).equals(m.bytes)).length,
+          );
+          const archived = messages.map((m) =>
+            [...rig.archive.objects.values()].some((o) => Buffer.from(o.bytes).equals(m.bytes)),
+          );
+          const fates = messages.map((m, i) => ({
+            uidl: m.uidl.length > 20 ? `${m.uidl.slice(0, 20)}...(${m.uidl.length})` : m.uidl,
+            flows: flows[i],
+            onServer: onServer[i],
+            copies: copies[i],
+            archived: archived[i],
+          }));
+          // Nothing lost: a message gone from the server is archived and in Gmail.
+          expect(fates.filter((f) => !f.onServer && (f.copies !== 1 || !f.archived))).toEqual([]);
+          // Never twice in Gmail.
+          expect(fates.filter((f) => (f.copies ?? 0) > 1)).toEqual([]);
+          // The rest keeps flowing: each message with a valid UIDL of its own is delivered and deleted.
+          expect(fates.filter((f) => f.flows && (f.onServer || f.copies !== 1))).toEqual([]);
+        }),
+        { numRuns: runs(40) },
+      );
+    },
+    scaledTimeout(120_000),
   );
 });
