@@ -735,8 +735,10 @@ class Campaign {
     let lockEpisode: CampaignReport["lockEpisode"] = { pollOutcome: "not run", busyReasons: [] };
     let rounds = 0;
     let quiet = false;
-    // The first QUIT that would commit DELEs drops, so a delete pass runs while faults are on.
+    // The first QUIT that would commit DELEs drops, so a delete pass runs while faults are on;
+    // the first poll's first DynamoDB attempt fails, so the lister meets a fault for sure too.
     this.dice.force("quit-never-came");
+    this.dice.force("dynamodb-5xx-attempt");
     for (let round = 1; round <= maxRounds; round++) {
       rounds = round;
       if (round === faultRounds + 1) {
