@@ -1,4 +1,5 @@
-import { HeadObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { Agent } from "node:http";
+import { HeadObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodeMetadataValue, encodeMetadataValue } from "../../shared/adapters/s3/object-metadata";
 import { S3ArchiveStore } from "../../shared/adapters/s3/s3-archive-store";
@@ -12,7 +13,7 @@ import {
   pseudoRandomBody,
   sha256,
 } from "../contract/archive-store-contract";
-import { type FauxqsStandIn, startFauxqsStandIn, uniqueName } from "../fakes/aws-stand-ins";
+import { type FauxqsStandIn, STAND_IN_REGION, startFauxqsStandIn, uniqueName } from "../fakes/aws-stand-ins";
 
 let fauxqs: FauxqsStandIn;
 let bucket: string;
@@ -214,5 +215,37 @@ describe("S3ArchiveStore on fauxqs: metadata, encryption and streaming", () => {
     expect(encoded[0]).toBe("<abc@example.org>");
     for (const value of encoded) expect(value).toMatch(/^[\x20-\x7e]*$/);
     expect(encoded.map(decodeMetadataValue)).toEqual(values);
+  });
+});
+
+describe("S3ArchiveStore on fauxqs: a body let go unread", () => {
+  it("releases its connection when the reader stops before the first chunk (no socket leak)", async () => {
+    // Prepare: a client with one socket, so a body that keeps its connection blocks the next call.
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const client = new S3Client({
+      endpoint: fauxqs.endpoint,
+      region: STAND_IN_REGION,
+      credentials: { accessKeyId: "test", secretAccessKey: "test" },
+      forcePathStyle: true,
+      requestHandler: { httpAgent: agent },
+    });
+    const store = new S3ArchiveStore({ client, bucket });
+    const key = `${newPrefix()}box/unread.eml`;
+    const generated = pseudoRandomBody(256 * 1024, 64 * 1024);
+    await store.put(key, generated.body, metadataFor(key));
+
+    // Act: open and let go twice without reading (as a check for an existing object does), then
+    // read the object whole through the same single socket.
+    for (let i = 0; i < 2; i++) {
+      const body = await store.open(key);
+      await body[Symbol.asyncIterator]().return?.();
+    }
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of await store.open(key)) chunks.push(chunk);
+
+    // Assess
+    expect(sha256(Buffer.concat(chunks))).toBe(generated.sha256);
+    client.destroy();
+    agent.destroy();
   });
 });

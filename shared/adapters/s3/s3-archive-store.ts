@@ -263,14 +263,34 @@ export class S3ArchiveStore implements ArchiveStore {
     }
   }
 
-  private async *mapStreamErrors(stream: Readable, key: string): AsyncIterable<Uint8Array> {
-    try {
-      for await (const chunk of stream) yield chunk as Uint8Array;
-    } catch (error) {
-      throw mapAwsError(error, this.context("s3:GetObject", key));
-    } finally {
-      stream.destroy();
-    }
+  /**
+   * The body as an iterable that maps stream errors and always lets the connection go: `return()`
+   * destroys the stream even before the first read (a generator closed before its first `next()`
+   * never runs its `finally`, which kept one pooled socket busy per unread body).
+   */
+  private mapStreamErrors(stream: Readable, key: string): AsyncIterable<Uint8Array> {
+    const context = this.context("s3:GetObject", key);
+    return {
+      [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+        const chunks = stream[Symbol.asyncIterator]();
+        return {
+          async next() {
+            try {
+              const result = await chunks.next();
+              if (result.done === true) stream.destroy();
+              return result as IteratorResult<Uint8Array>;
+            } catch (error) {
+              stream.destroy();
+              throw mapAwsError(error, context);
+            }
+          },
+          async return() {
+            stream.destroy();
+            return { done: true, value: undefined };
+          },
+        };
+      },
+    };
   }
 
   private putPermission(): string {
