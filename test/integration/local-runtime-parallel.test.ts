@@ -43,7 +43,19 @@ describe("local runtime with several mailboxes", () => {
     readonly deliver?: ScriptedPop3ServerOptions["deliver"];
   }
 
-  async function runtimeFor(name: string, boxes: readonly Box[], local: Record<string, unknown> = {}) {
+  /** Gmail endpoints, the sink's quota and the clock, for a test with a stand-in of its own. */
+  interface Sink {
+    readonly endpoints: { baseUrl: string; tokenUrl: string };
+    readonly quotaUnitsPerMinute: number;
+    readonly clock: TestClock;
+  }
+
+  async function runtimeFor(
+    name: string,
+    boxes: readonly Box[],
+    local: Record<string, unknown> = {},
+    sink: Sink = { endpoints: google, quotaUnitsPerMinute: 1_000_000, clock: new TestClock() },
+  ) {
     const mailboxes = [];
     const byId = new Map<string, ScriptedPop3Server>();
     for (const [index, box] of boxes.entries()) {
@@ -71,14 +83,18 @@ describe("local runtime with several mailboxes", () => {
     const config = parseLocalConfig(
       {
         tenant: "acme",
-        google: { apiBaseUrl: google.baseUrl, tokenUrl: google.tokenUrl, quotaUnitsPerMinute: 1_000_000 },
+        google: {
+          apiBaseUrl: sink.endpoints.baseUrl,
+          tokenUrl: sink.endpoints.tokenUrl,
+          quotaUnitsPerMinute: sink.quotaUnitsPerMinute,
+        },
         local: { dataDir: join(dir, name), maxRetryWaitSeconds: 0, ...local },
         mailboxes,
       },
       dir,
     );
     const secrets: SecretStore = { get: async (n) => (n === "pop3" ? "right" : JSON.stringify(oauth)) };
-    const runtime = createLocalRuntime(config, { secrets, clock: new TestClock() });
+    const runtime = createLocalRuntime(config, { secrets, clock: sink.clock });
     return { runtime, servers: byId };
   }
 
@@ -147,38 +163,15 @@ describe("local runtime with several mailboxes", () => {
     const paced = new GmailApiStandIn({ now: () => clock.now() });
     const endpoints = await paced.start();
     paced.registerOAuthUser({ user: GMAIL_USER, ...oauth });
-    const mailboxes = [];
-    for (const [index, id] of ["info@acme.example", "sales@acme.example"].entries()) {
-      const server = new ScriptedPop3Server({
-        users: { box: "right" },
-        messages: generateMailbox(24, 300 + index).map((m) => m.bytes),
-      });
-      servers.push(server);
-      const { port } = await server.start();
-      mailboxes.push({
-        id,
-        pop3: {
-          host: "127.0.0.1",
-          port,
-          tls: "none",
-          allowPlaintext: true,
-          user: "box",
-          passwordSecret: "pop3",
-        },
-        gmail: { user: GMAIL_USER, credentialsSecret: "google" },
-      });
-    }
-    const config = parseLocalConfig(
-      {
-        tenant: "acme",
-        google: { apiBaseUrl: endpoints.baseUrl, tokenUrl: endpoints.tokenUrl, quotaUnitsPerMinute: 600 },
-        local: { dataDir: join(dir, "one-budget"), maxRetryWaitSeconds: 600 },
-        mailboxes,
-      },
-      dir,
+    const { runtime } = await runtimeFor(
+      "one-budget",
+      [
+        { id: "info@acme.example", messages: 24 },
+        { id: "sales@acme.example", messages: 24 },
+      ],
+      { maxRetryWaitSeconds: 600 },
+      { endpoints, quotaUnitsPerMinute: 600, clock },
     );
-    const secrets: SecretStore = { get: async (n) => (n === "pop3" ? "right" : JSON.stringify(oauth)) };
-    const runtime = createLocalRuntime(config, { secrets, clock });
 
     // Act
     const summary = await runOnce(runtime).finally(async () => {
