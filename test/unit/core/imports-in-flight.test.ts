@@ -122,6 +122,46 @@ describe("imports in flight within one mailbox", () => {
     }
   });
 
+  it("stops waiting for every pending import at the hard deadline, deletes nothing, and heals", async () => {
+    // Prepare: two imports hang; the copier's deadline passes while they do.
+    const h = new Harness();
+    const originals = new Map<string, Uint8Array>();
+    for (let i = 0; i < 3; i++) {
+      const bytes = makeMessage({ bodyBytes: 250 + i * 50 });
+      originals.set(h.pop3.add(bytes), bytes);
+    }
+    const jobs = await listedJobs(h);
+    const first = h.sink.holdNextImport();
+    const second = h.sink.holdNextImport();
+    const deadline = new AbortController();
+
+    // Act
+    const batch = copyBatch(h.deps, TENANT, h.mailbox, jobs, undefined, undefined, {
+      abort: deadline.signal,
+    });
+    await first.started;
+    await second.started;
+    deadline.abort();
+    const result = await batch;
+    first.release();
+    second.release();
+    await settle();
+    await h.queue.enqueue(jobs);
+    await h.runUntilQuiet();
+
+    // Assess
+    expect(result.outcomes.slice(0, 2).map((o) => o.kind)).toEqual(["retry-later", "retry-later"]);
+    expect(result.committed).toBe(false);
+    expect(h.earlyDeletes).toEqual([]);
+    expect(h.pop3.uidls()).toEqual([]);
+    for (const [uidl, bytes] of originals) {
+      const key = { tenant: TENANT, mailboxId: h.mailbox.id, uidl };
+      expect(h.archive.objects.get(archiveKeyFor(key))?.bytes).toEqual(bytes);
+      expect(h.sink.countFor(uidl)).toBe(1);
+      expect((await h.store.get(key))?.state).toBe("deleted");
+    }
+  });
+
   it("copies a job that is twice in one batch once, the second finding the first's outcome", async () => {
     // Prepare: an SQS redelivery in the same batch as the original, while its import is held.
     const h = new Harness();
