@@ -256,6 +256,7 @@ function foldAttempt(ledger: Ledger, key: MessageKey, attempt: number, tally: { 
       tally.written = true;
       return written;
     },
+    ...(ledger.transitionEach === undefined ? {} : { transitionEach: ledger.transitionEach.bind(ledger) }),
     recordAttempt: (k) => ledger.recordAttempt(k),
     listByServerUidl: (mailbox, serverUidl) => ledger.listByServerUidl(mailbox, serverUidl),
     listByState: (mailbox, states) => ledger.listByState(mailbox, states),

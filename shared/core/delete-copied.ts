@@ -61,8 +61,7 @@ export async function deleteCopied(
         deps.telemetry.record({ type: "delete-uncommitted", ...scope.mailbox, messages: marked.length });
         return;
       }
-      const deletedAt = deps.clock.now();
-      for (const entry of marked) await markDeleted(deps, entry, deletedAt);
+      await markAllDeleted(deps, marked, deps.clock.now());
     });
   }
   return { marked: marked.map(keyOf), alreadyGone };
@@ -140,6 +139,35 @@ export async function markDeleted(
     ...(entry.gmailId === undefined ? {} : { gmailId: entry.gmailId }),
   });
   return true;
+}
+
+/**
+ * Records the messages a committed QUIT deleted, in one ledger commit where the ledger can
+ * (`transitionEach`: one fsync per batch in SQLite), else one `markDeleted` each.
+ */
+async function markAllDeleted(
+  deps: Pick<DeleteDeps, "ledger" | "telemetry">,
+  entries: readonly LedgerEntry[],
+  deletedAt: number,
+): Promise<void> {
+  if (deps.ledger.transitionEach === undefined) {
+    for (const entry of entries) await markDeleted(deps, entry, deletedAt);
+    return;
+  }
+  const moved = new Set(
+    (
+      await deps.ledger.transitionEach(entries.map(keyOf), ["imported", "retained"], "deleted", { deletedAt })
+    ).map((key) => key.uidl),
+  );
+  for (const entry of entries) {
+    if (!moved.has(entry.uidl)) continue;
+    deps.telemetry.record({
+      type: "deleted",
+      ...keyOf(entry),
+      ...(entry.archiveKey === undefined ? {} : { archiveKey: entry.archiveKey }),
+      ...(entry.gmailId === undefined ? {} : { gmailId: entry.gmailId }),
+    });
+  }
 }
 
 function keyOf(entry: MessageKey): MessageKey {

@@ -30,6 +30,17 @@ export interface Ledger {
     to: LedgerState,
     update?: LedgerUpdate,
   ): Promise<LedgerEntry>;
+  /**
+   * Moves every entry of `keys` that is in one of `from` to `to`, setting `update`, in one commit;
+   * an entry in another state (or missing) is left alone. Returns the keys it moved. Optional: the
+   * core makes one `transition` per key without it (docs/pipeline.md, "Ledger commits").
+   */
+  transitionEach?(
+    keys: readonly MessageKey[],
+    from: readonly LedgerState[],
+    to: LedgerState,
+    update?: LedgerUpdate,
+  ): Promise<MessageKey[]>;
   /** Adds one to `attempts` whatever the state; returns the new count. */
   recordAttempt(key: MessageKey): Promise<number>;
   /**

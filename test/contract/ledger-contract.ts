@@ -177,6 +177,28 @@ export function describeLedgerContract(name: string, makeLedger: () => Ledger | 
       expect(await ledger.get(key)).toMatchObject({ state: "quarantined", attempts: 3 });
     });
 
+    it("moves only the entries in one of the given states when it moves several at once", async () => {
+      // Prepare
+      const ledger = await makeLedger();
+      if (ledger.transitionEach === undefined) return; // optional: the core falls back to transition
+      const mailbox = newMailbox();
+      await ledger.createListed(["a", "b", "c"].map((uidl) => newListing(mailbox, uidl, 1)));
+      await ledger.transition(messageKey(mailbox, "a"), ["listed"], "imported", { gmailId: "g-a" });
+      await ledger.transition(messageKey(mailbox, "b"), ["listed"], "retained", { gmailId: "g-b" });
+      const keys = ["a", "b", "c", "missing"].map((uidl) => messageKey(mailbox, uidl));
+      // Act
+      const moved = await ledger.transitionEach(keys, ["imported", "retained"], "deleted", { deletedAt: 7 });
+      // Assess
+      expect(moved.map((k) => k.uidl)).toEqual(["a", "b"]);
+      expect(await ledger.get(messageKey(mailbox, "a"))).toMatchObject({
+        state: "deleted",
+        deletedAt: 7,
+        gmailId: "g-a",
+      });
+      expect(await ledger.get(messageKey(mailbox, "b"))).toMatchObject({ state: "deleted", deletedAt: 7 });
+      expect(await ledger.get(messageKey(mailbox, "c"))).toMatchObject({ state: "listed" });
+    });
+
     it("lists a mailbox's entries by state, following transitions", async () => {
       // Prepare
       const ledger = await makeLedger();

@@ -46,6 +46,22 @@ export class InMemoryLedger implements Ledger {
     return { ...next };
   }
 
+  async transitionEach(
+    keys: readonly MessageKey[],
+    from: readonly LedgerState[],
+    to: LedgerState,
+    update: LedgerUpdate = {},
+  ): Promise<MessageKey[]> {
+    const moved: MessageKey[] = [];
+    for (const key of keys) {
+      const current = this.entries.get(messageId(key));
+      if (current === undefined || !from.includes(current.state)) continue;
+      this.entries.set(messageId(key), { ...current, ...update, state: to });
+      moved.push(key);
+    }
+    return moved;
+  }
+
   async recordAttempt(key: MessageKey): Promise<number> {
     const id = messageId(key);
     const current = this.entries.get(id);
@@ -125,6 +141,26 @@ export class CountingLedger implements Ledger {
   }
   recordAttempt(key: MessageKey) {
     return this.count("recordAttempt", () => this.inner.recordAttempt(key));
+  }
+  transitionEach(
+    keys: readonly MessageKey[],
+    from: readonly LedgerState[],
+    to: LedgerState,
+    update?: LedgerUpdate,
+  ) {
+    return this.count("transitionEach", async () => {
+      if (this.inner.transitionEach !== undefined) return this.inner.transitionEach(keys, from, to, update);
+      const moved: MessageKey[] = [];
+      for (const key of keys) {
+        try {
+          await this.inner.transition(key, from, to, update);
+          moved.push(key);
+        } catch {
+          // Not in `from`: left alone, as the port says.
+        }
+      }
+      return moved;
+    });
   }
   listByServerUidl(mailbox: MailboxKey, serverUidl: string) {
     return this.count("listByServerUidl", () => this.inner.listByServerUidl(mailbox, serverUidl));

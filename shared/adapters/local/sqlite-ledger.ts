@@ -132,6 +132,27 @@ export class SqliteLedger implements Ledger, SessionLeases {
       .immediate();
   }
 
+  async transitionEach(
+    keys: readonly MessageKey[],
+    from: readonly LedgerState[],
+    to: LedgerState,
+    update: LedgerUpdate = {},
+  ): Promise<MessageKey[]> {
+    // One write transaction, so one fsync for a whole batch (a copy batch's `deleted` marks).
+    return this.db
+      .transaction(() => {
+        const moved: MessageKey[] = [];
+        for (const key of keys) {
+          const current = this.readForWrite(key);
+          if (current === undefined || !from.includes(current.state)) continue;
+          this.write({ ...current, ...definedFields(update), state: to });
+          moved.push(key);
+        }
+        return moved;
+      })
+      .immediate();
+  }
+
   async recordAttempt(key: MessageKey): Promise<number> {
     return this.db
       .transaction(() => {

@@ -46,7 +46,7 @@ const seams: Seam[] = [
   {
     name: "after QUIT committed, before the ledger moved to deleted",
     arm: (h) =>
-      crashOnce(h.ledger, "transition", { after: false, when: (...a: never[]) => a[2] === "deleted" }),
+      crashOnce(h.ledger, "transitionEach", { after: false, when: (...a: never[]) => a[2] === "deleted" }),
   },
   {
     name: "in the lister, after createListed",

@@ -227,7 +227,7 @@ describe("pollRepeatedly", () => {
     const uidl = h.pop3.add(makeMessage());
     await h.poll();
     const jobs = h.queue.take(10);
-    crashOnce(h.ledger, "transition", { after: false, when: (...a: never[]) => a[2] === "deleted" });
+    crashOnce(h.ledger, "transitionEach", { after: false, when: (...a: never[]) => a[2] === "deleted" });
     const crashed = await h.survive(() => copyBatch(h.deps, TENANT, h.mailbox, jobs));
     const key = { tenant: TENANT, mailboxId: h.mailbox.id, uidl };
     const before = (await h.store.get(key))?.state;
