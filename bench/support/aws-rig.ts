@@ -8,10 +8,9 @@ import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ReceiveMessageCommand } from "@aws-sdk/client-sqs";
-import type { SQSEvent } from "aws-lambda";
 import { build } from "esbuild";
 import { createLedgerTable } from "../../shared/adapters/dynamodb/create-ledger-table";
 import { ENV_NAMES } from "../../shared/config/env";
@@ -22,16 +21,45 @@ import {
   startFauxqsStandIn,
 } from "../../test/fakes/aws-stand-ins";
 import { type DovecotServer, startDovecot } from "../../test/fakes/dovecot";
-import { GMAIL_SCOPES, GmailApiStandIn } from "../../test/fakes/gmail-api-stand-in";
+import {
+  GMAIL_SCOPES,
+  GmailApiStandIn,
+  type GmailApiStandInOptions,
+} from "../../test/fakes/gmail-api-stand-in";
 import { startSecretsManagerStandIn as startSecretsStandIn } from "../../test/fakes/secrets-manager-stand-in";
+import { sqsEvent } from "../../test/fakes/sqs-lambda-events";
 import type { LambdaChildReport } from "./lambda-child";
 
 const USER = "bench";
 export const MAILBOX_ID = "bench@acme.test";
 export const GMAIL_USER = "bench.acme@gmail.example";
 
+/** Options of {@link startAwsRig}; all default to the single-mailbox rig of the first benches. */
+export interface AwsRigOptions {
+  readonly pollSeconds?: number;
+  /** A FIFO work queue, as the stack makes it (docs/lambda-handlers.md, "One mailbox, one copier"). */
+  readonly fifo?: boolean;
+  /** Mailboxes (Dovecot users); the first is `MAILBOX_ID`, the others `bench-<n>@acme.test`. */
+  readonly mailboxes?: number;
+  /** Whether every mailbox delivers into its own Gmail user (else all into `GMAIL_USER`). */
+  readonly gmailUserPerMailbox?: boolean;
+  readonly gmail?: GmailApiStandInOptions;
+  /** The SQS endpoint the functions use instead of fauxqs's own (e.g. a request-counting proxy). */
+  readonly sqsEndpoint?: (fauxqsEndpoint: string) => Promise<string>;
+}
+
 export interface AwsRig {
   readonly dovecot: DovecotServer;
+  /** The mailbox ids, in order, and the work queue's URL. */
+  readonly mailboxIds: readonly string[];
+  readonly queueUrl: string;
+  readonly queueArn: string;
+  /** The environment the function modules run with (what the stack sets plus the endpoints). */
+  readonly env: NodeJS.ProcessEnv;
+  /** Delivers a message into the mailbox at `index` of `mailboxIds`. */
+  deliverTo(index: number, bytes: Buffer): Promise<string>;
+  /** Bundles a child entry point like `lambda-child.ts` (ESM, node target) and returns its path. */
+  bundleEntry(entry: string): Promise<string>;
   readonly gmail: GmailApiStandIn;
   readonly fauxqs: FauxqsStandIn;
   deliver(bytes: Buffer): Promise<string>;
@@ -42,9 +70,12 @@ export interface AwsRig {
   close(): Promise<void>;
 }
 
-async function bundle(outdir: string): Promise<string> {
+async function bundle(
+  outdir: string,
+  entry = fileURLToPath(new URL("./lambda-child.ts", import.meta.url)),
+): Promise<string> {
   await build({
-    entryPoints: [fileURLToPath(new URL("./lambda-child.ts", import.meta.url))],
+    entryPoints: [entry],
     bundle: true,
     splitting: true,
     format: "esm",
@@ -58,10 +89,15 @@ async function bundle(outdir: string): Promise<string> {
     },
     logLevel: "error",
   });
-  return join(outdir, "lambda-child.mjs");
+  return join(outdir, `${basename(entry, ".ts")}.mjs`);
 }
 
-export async function startAwsRig(options: { pollSeconds?: number } = {}): Promise<AwsRig> {
+/** Dovecot user of the mailbox at `index`. */
+function userOf(index: number): string {
+  return index === 0 ? USER : `${USER}-${index + 1}`;
+}
+
+export async function startAwsRig(options: AwsRigOptions = {}): Promise<AwsRig> {
   const dir = await mkdtemp(join(tmpdir(), "pop2gmail-bench-aws-"));
   const stops: (() => Promise<void>)[] = [];
   const close = async () => {
@@ -70,52 +106,67 @@ export async function startAwsRig(options: { pollSeconds?: number } = {}): Promi
   };
   try {
     const password = randomUUID();
-    const dovecot = await startDovecot({ users: { [USER]: password } });
+    const mailboxCount = Math.max(1, options.mailboxes ?? 1);
+    const users = Array.from({ length: mailboxCount }, (_, i) => userOf(i));
+    const dovecot = await startDovecot({ users: Object.fromEntries(users.map((u) => [u, password])) });
     stops.push(() => dovecot.stop());
     const fauxqs = await startFauxqsStandIn();
     stops.push(() => fauxqs.stop());
     const dynalite = await startDynaliteStandIn();
     stops.push(() => dynalite.stop());
-    const gmail = new GmailApiStandIn();
+    const gmail = new GmailApiStandIn(options.gmail);
     const google = await gmail.start();
     stops.push(() => gmail.stop());
     const secrets = await startSecretsStandIn();
     stops.push(() => secrets.stop());
     const oauth = { clientId: "client-id", clientSecret: randomUUID(), refreshToken: randomUUID() };
-    gmail.registerOAuthUser({
-      user: GMAIL_USER,
-      ...oauth,
-      scopes: [GMAIL_SCOPES.insert, GMAIL_SCOPES.labels, GMAIL_SCOPES.readonly],
-    });
+    const gmailUserOf = (index: number) =>
+      options.gmailUserPerMailbox === true && index > 0
+        ? `bench-${index + 1}.acme@gmail.example`
+        : GMAIL_USER;
+    // One OAuth client and refresh token (and secret) per Gmail user: a token belongs to one user.
+    const googleSecretOf = (index: number) =>
+      gmailUserOf(index) === GMAIL_USER ? "google/bench" : `google/bench-${index + 1}`;
+    for (const index of users.keys()) {
+      const secret = googleSecretOf(index);
+      if (secrets.secrets.has(secret)) continue;
+      const credentials = index === 0 ? oauth : { ...oauth, refreshToken: randomUUID() };
+      gmail.registerOAuthUser({
+        user: gmailUserOf(index),
+        ...credentials,
+        scopes: [GMAIL_SCOPES.insert, GMAIL_SCOPES.labels, GMAIL_SCOPES.readonly],
+      });
+      secrets.secrets.set(secret, JSON.stringify(credentials));
+    }
     secrets.secrets.set("pop3/bench", password);
-    secrets.secrets.set("google/bench", JSON.stringify(oauth));
     const caFile = join(dir, "ca.pem");
     await writeFile(caFile, dovecot.caPem);
     const table = `ledger-${Date.now().toString(36)}`;
     const bucket = `archive-${Date.now().toString(36)}`;
-    const queueName = `work-${Date.now().toString(36)}`;
+    const queueName = `work-${Date.now().toString(36)}${options.fifo === true ? ".fifo" : ""}`;
     await createLedgerTable(dynalite.dynamodb, table);
     await fauxqs.createBucket(bucket);
-    const queueUrl = await fauxqs.createQueue(queueName, { VisibilityTimeout: "1800" });
+    const queueUrl = await fauxqs.createQueue(queueName, {
+      VisibilityTimeout: "1800",
+      ...(options.fifo === true ? { FifoQueue: "true" } : {}),
+    });
     const queueArn = `arn:aws:sqs:${STAND_IN_REGION}:000000000000:${queueName}`;
     const config = {
       tenant: "acme",
       google: { apiBaseUrl: google.baseUrl, tokenUrl: google.tokenUrl },
-      mailboxes: [
-        {
-          id: MAILBOX_ID,
-          pollSeconds: options.pollSeconds ?? 60,
-          pop3: {
-            host: "127.0.0.1",
-            port: dovecot.tlsPort,
-            tls: "implicit",
-            caFile,
-            user: USER,
-            passwordSecret: "pop3/bench",
-          },
-          gmail: { user: GMAIL_USER, credentialsSecret: "google/bench" },
+      mailboxes: users.map((user, index) => ({
+        id: index === 0 ? MAILBOX_ID : `${user}@acme.test`,
+        pollSeconds: options.pollSeconds ?? 60,
+        pop3: {
+          host: "127.0.0.1",
+          port: dovecot.tlsPort,
+          tls: "implicit",
+          caFile,
+          user,
+          passwordSecret: "pop3/bench",
         },
-      ],
+        gmail: { user: gmailUserOf(index), credentialsSecret: googleSecretOf(index) },
+      })),
     };
     const env: NodeJS.ProcessEnv = {
       PATH: process.env.PATH,
@@ -130,7 +181,9 @@ export async function startAwsRig(options: { pollSeconds?: number } = {}): Promi
       AWS_ACCESS_KEY_ID: "test",
       AWS_SECRET_ACCESS_KEY: "test",
       AWS_ENDPOINT_URL_S3: fauxqs.endpoint,
-      AWS_ENDPOINT_URL_SQS: fauxqs.endpoint,
+      AWS_ENDPOINT_URL_SQS: options.sqsEndpoint
+        ? await options.sqsEndpoint(fauxqs.endpoint)
+        : fauxqs.endpoint,
       AWS_ENDPOINT_URL_DYNAMODB: dynalite.endpoint,
       AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint,
       // Nothing listens there: an idle poll must not invoke delete-copied.
@@ -147,6 +200,12 @@ export async function startAwsRig(options: { pollSeconds?: number } = {}): Promi
       dovecot,
       gmail,
       fauxqs,
+      mailboxIds: config.mailboxes.map((m) => m.id),
+      queueUrl,
+      queueArn,
+      env,
+      deliverTo: (index, bytes) => dovecot.deliver(userOf(index), bytes),
+      bundleEntry: (entry) => bundle(join(dir, `bundle-${basename(entry, ".ts")}`), entry),
       deliver: (bytes) => dovecot.deliver(USER, bytes),
       async runChild(args, extraEnv = {}) {
         const reportFile = join(dir, `report-${randomUUID()}.json`);
@@ -173,25 +232,7 @@ export async function startAwsRig(options: { pollSeconds?: number } = {}): Promi
             MessageSystemAttributeNames: ["All"],
           }),
         );
-        const event: SQSEvent = {
-          Records: Messages.map((m) => ({
-            messageId: m.MessageId ?? randomUUID(),
-            receiptHandle: m.ReceiptHandle ?? "",
-            body: m.Body ?? "",
-            attributes: {
-              ApproximateReceiveCount: m.Attributes?.ApproximateReceiveCount ?? "1",
-              SentTimestamp: m.Attributes?.SentTimestamp ?? String(Date.now()),
-              SenderId: "000000000000",
-              ApproximateFirstReceiveTimestamp:
-                m.Attributes?.ApproximateFirstReceiveTimestamp ?? String(Date.now()),
-            },
-            messageAttributes: {},
-            md5OfBody: m.MD5OfBody ?? "",
-            eventSource: "aws:sqs",
-            eventSourceARN: queueArn,
-            awsRegion: STAND_IN_REGION,
-          })),
-        };
+        const event = sqsEvent(queueArn, Messages);
         const file = join(dir, `event-${++events}.json`);
         await writeFile(file, JSON.stringify(event));
         return { file, records: Messages.length };

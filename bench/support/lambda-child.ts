@@ -8,10 +8,10 @@
  * `copy` takes one SQS event file per invocation. The report (JSON) goes to `BENCH_REPORT_FILE`,
  * not stdout, because Powertools logs to stdout.
  */
-import { randomUUID } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
-import type { Context, SQSEvent } from "aws-lambda";
+import type { SQSEvent } from "aws-lambda";
 import { peakRssBytes } from "../peak-rss";
+import { benchContext } from "./lambda-context";
 
 /** What the child reports. */
 export interface LambdaChildReport {
@@ -26,24 +26,6 @@ export interface LambdaChildReport {
   /** RSS after loading the module, before the first invocation. */
   readonly loadedRssBytes: number;
   readonly responses: readonly unknown[];
-}
-
-function context(functionName: string, memoryMiB: number, remainingMs: number): Context {
-  const deadline = Date.now() + remainingMs;
-  return {
-    callbackWaitsForEmptyEventLoop: false,
-    functionName,
-    functionVersion: "$LATEST",
-    invokedFunctionArn: `arn:aws:lambda:us-east-1:000000000000:function:${functionName}`,
-    memoryLimitInMB: String(memoryMiB),
-    awsRequestId: randomUUID(),
-    logGroupName: `/aws/lambda/${functionName}`,
-    logStreamName: "bench",
-    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
-    done: () => {},
-    fail: () => {},
-    succeed: () => {},
-  };
 }
 
 async function main(): Promise<void> {
@@ -71,7 +53,9 @@ async function main(): Promise<void> {
     loadedRssBytes = process.memoryUsage().rss;
     const mailboxId = process.env.BENCH_MAILBOX_ID ?? "";
     for (let i = 0; i < Number(rest[0] ?? 1); i++) {
-      responses.push(await timed(() => handler({ mailboxId }, context("list-new-messages", 256, 90_000))));
+      responses.push(
+        await timed(() => handler({ mailboxId }, benchContext("list-new-messages", 256, 90_000))),
+      );
     }
   } else if (mode === "copy") {
     const t0 = performance.now();
@@ -84,7 +68,7 @@ async function main(): Promise<void> {
     for (const [index, file] of rest.entries()) {
       if (index > 0 && gapMs > 0) await new Promise((resolve) => setTimeout(resolve, gapMs));
       const event = JSON.parse(readFileSync(file, "utf8")) as SQSEvent;
-      responses.push(await timed(() => handler(event, context("copy-message", 512, 300_000))));
+      responses.push(await timed(() => handler(event, benchContext("copy-message", 512, 300_000))));
     }
   } else if (mode !== "baseline") {
     throw new Error(`unknown mode ${mode}`);

@@ -55,6 +55,10 @@ interface Group {
  *   the visibility timeout, then the DLQ (the lister re-sends stuck jobs after 30 min). No attempt
  *   is spent on a mailbox-level or environment fault (docs/pipeline.md, "Environment faults").
  * - a body that is not a copy job: a failure with an error log; it ends in the DLQ.
+ * - on the FIFO work queue (one message group per mailbox, docs/lambda-handlers.md "One mailbox,
+ *   one copier"), a job delivered more than 1 s before its `notBefore` is not run: the queue's
+ *   `holdBack` makes it visible again when due and the record is reported failed, so its
+ *   mailbox's group waits. Re-sends are marked `resend`, which FIFO never deduplicates.
  * The rule for "re-send, after how long" is the core's `resendAfter`. The invocation watches its
  * remaining time (`limits`): it starts no job with less than `reserveMs` left and hands those back
  * (re-sent at once, record done), drops the session `hardStopMs` before the end, and holds the
