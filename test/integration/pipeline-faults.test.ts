@@ -186,9 +186,12 @@ describe("faults of the network and the services", () => {
   it("waits out Gmail 429s longer than the sink's own retries without quarantining or failing a record", async () => {
     // Prepare
     const rig = await rigWith({ user: "gmail429" }, mailbox(7));
+    // Enough 429s to outlast the sink's 5 attempts for several imports however they spread over
+    // the imports in flight (the shared Gmail pacing, docs/lambda-handlers.md, orders them
+    // differently from a per-container bucket).
     world.gmail.injectFault({
       match: (r) => r.operation === "import" && r.user === gmailUserOf("gmail429"),
-      times: 12,
+      times: 40,
       action: { kind: "status", status: 429, reason: "rateLimitExceeded", retryAfterSeconds: 20 },
     });
 

@@ -45,6 +45,10 @@ export class DynamoDbQuotaBucket implements QuotaBucket {
   readonly #ceiling: number;
   readonly #clock: Clock;
   readonly #local: QuotaTokenBucket;
+  /** This container's own Retry-After hold, in force before the item's write lands. */
+  #heldUntil = 0;
+  /** Takes of this container, one at a time in arrival order (as `QuotaTokenBucket` serves them). */
+  #turn: Promise<void> = Promise.resolve();
 
   constructor(
     options: DynamoDbQuotaBucketOptions,
@@ -88,7 +92,17 @@ export class DynamoDbQuotaBucket implements QuotaBucket {
     );
   }
 
-  async take(units: number): Promise<void> {
+  /**
+   * Resolves once `units` have been taken. A container's takes wait their turn, first come first
+   * served: one of them at a time reads and writes the item, the rest wait here, not on DynamoDB.
+   */
+  take(units: number): Promise<void> {
+    const taken = this.#turn.then(() => this.#takeShared(units));
+    this.#turn = taken.catch(() => undefined);
+    return taken;
+  }
+
+  async #takeShared(units: number): Promise<void> {
     // A cost above the burst could never be paid in one go; cap it so it still goes through.
     const cost = Math.min(units, this.#capacity);
     for (;;) {
@@ -99,8 +113,9 @@ export class DynamoDbQuotaBucket implements QuotaBucket {
         return this.#local.take(units);
       }
       const now = this.#clock.now();
-      if (now < state.heldUntil) {
-        await this.#clock.sleep(state.heldUntil - now);
+      const heldUntil = Math.max(state.heldUntil, this.#heldUntil);
+      if (now < heldUntil) {
+        await this.#clock.sleep(heldUntil - now);
         continue;
       }
       const available = Math.min(
@@ -138,6 +153,7 @@ export class DynamoDbQuotaBucket implements QuotaBucket {
 
   /** Records the hold for every container (only ever moved later); never rejects. */
   async holdUntil(epochMs: number): Promise<void> {
+    this.#heldUntil = Math.max(this.#heldUntil, epochMs);
     this.#local.holdUntil(epochMs);
     try {
       await this.#documents.send(
