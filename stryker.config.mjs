@@ -8,9 +8,8 @@ export default {
   plugins: ["@stryker-mutator/vitest-runner"],
   // Every file here has results in the committed baseline, so CI re-tests only what changed.
   // Not yet here (no baseline yet: a first run of each takes longer than CI's budget, see
-  // docs/mutation-testing.md): copy-message, copy-batch, list-new-messages, mailbox-session,
-  // poll-in-one-session, errors, invite-link, model, and the POP3 client, mailbox source and
-  // socket opener.
+  // docs/mutation-testing.md): copy-message, copy-batch, list-new-messages, poll-in-one-session,
+  // errors, invite-link, model, and the POP3 client, mailbox source and socket opener.
   mutate: [
     "shared/adapters/pop3/listing-lines.ts",
     "shared/adapters/pop3/multiline-decoder.ts",
@@ -24,6 +23,7 @@ export default {
     "shared/core/digesting-stream.ts",
     "shared/core/gmail-copy.ts",
     "shared/core/header-block.ts",
+    "shared/core/mailbox-session.ts",
     "shared/core/mailbox-snapshot.ts",
     "shared/core/message-identity.ts",
     "shared/core/poll-repeatedly.ts",
@@ -56,8 +56,8 @@ export default {
   reporters: ["clear-text", "progress", "html"],
   htmlReporter: { fileName: "reports/mutation/mutation.html" },
   clearTextReporter: { allowColor: false, logTests: false, reportScoreTable: true },
-  // CI fails below the score reached (93.99 % on 2026-12-01, docs/mutation-testing.md).
-  thresholds: { high: 90, low: 75, break: 93 },
+  // CI fails below the score reached (91.90 % on 2026-12-01, docs/mutation-testing.md).
+  thresholds: { high: 90, low: 75, break: 91 },
   tempDirName: ".stryker-tmp",
   cleanTempDir: true,
 };
