@@ -261,7 +261,9 @@ function foldAttempt(ledger: Ledger, key: MessageKey, attempt: number, tally: { 
     listByServerUidl: (mailbox, serverUidl) => ledger.listByServerUidl(mailbox, serverUidl),
     listByState: (mailbox, states) => ledger.listByState(mailbox, states),
     getSnapshot: (mailbox) => ledger.getSnapshot(mailbox),
-    putSnapshot: (mailbox, body, expectedVersion) => ledger.putSnapshot(mailbox, body, expectedVersion),
+    getSnapshotShards: (mailbox) => ledger.getSnapshotShards(mailbox),
+    putSnapshot: (mailbox, body, expectedVersion, shard) =>
+      ledger.putSnapshot(mailbox, body, expectedVersion, shard),
   };
 }
 

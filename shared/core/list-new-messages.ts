@@ -1,18 +1,18 @@
 import type { MailboxConfig } from "../config/tenant-config";
-import type { MailboxSnapshot } from "../ports/ledger";
 import type { BusyReason } from "../ports/telemetry";
 import { markDeleted } from "./delete-copied";
 import { deleteDueAt } from "./delete-policy";
-import { LedgerConflictError } from "./errors";
 import { type IdentifiedMessage, type SessionScope, withMailboxSession } from "./mailbox-session";
 import {
-  decodeSnapshot,
-  encodeSnapshot,
+  contentMarkerOf,
+  legacyMarkerHash,
   MAX_SNAPSHOT_GENERATION,
+  readSnapshot,
   type SnapshotEntries,
   type SnapshotEntry,
-  sameSnapshot,
+  type StoredSnapshot,
   uidlHash,
+  writeSnapshot,
 } from "./mailbox-snapshot";
 import { baseOf, generationOf, ledgerIdFor } from "./message-identity";
 import type { CopyJob, LedgerEntry, LedgerState, MailboxKey, MessageKey, ServerMessage } from "./model";
@@ -63,7 +63,7 @@ export type ListResult =
        * from the ledger instead of every retained message.
        */
       readonly dueUidls: readonly string[];
-      /** Nothing new, nothing stuck, nothing vanished: the poll cost one ledger read. */
+      /** Nothing new, nothing stuck, nothing vanished: the poll cost one ledger read (every snapshot shard). */
       readonly idle: boolean;
     }
   | { readonly kind: "busy"; readonly reason: BusyReason };
@@ -99,8 +99,12 @@ export async function listNewMessages(
 /** What a poll reads inside its POP3 session (`readListing`), for `settleListing` after QUIT. */
 export interface ListingRead {
   readonly server: readonly IdentifiedMessage[];
-  readonly stored: MailboxSnapshot | undefined;
+  readonly stored: StoredSnapshot;
   readonly before: SnapshotEntries;
+  /** Each listed UIDL's hash, computed once per poll (docs/pipeline.md "Why the snapshot"). */
+  readonly hashes: ReadonlyMap<string, string>;
+  /** UIDLs the snapshot marks as identified by content. */
+  readonly contentMode: ReadonlySet<string>;
 }
 
 /**
@@ -111,14 +115,26 @@ export interface ListingRead {
  */
 export async function readListing(deps: Pick<ListDeps, "ledger">, scope: SessionScope): Promise<ListingRead> {
   const listing = await scope.messages();
-  const stored = await deps.ledger.getSnapshot(scope.mailbox);
-  const before = decodeSnapshot(stored?.body);
+  const stored = await readSnapshot(deps.ledger, scope.mailbox);
+  const before = stored.entries;
+  const hashes = new Map<string, string>();
+  for (const { uidl } of listing) if (!hashes.has(uidl)) hashes.set(uidl, uidlHash(uidl));
+  if (stored.legacy) {
+    // A snapshot from before shards keyed content mode by another hash: translate it once.
+    for (const [uidl, hash] of hashes) {
+      const legacy = legacyMarkerHash(uidl);
+      const marker = before.get(legacy);
+      if (marker === undefined) continue;
+      before.delete(legacy);
+      before.set(contentMarkerOf(hash), marker);
+    }
+  }
   // A UIDL once listed twice stays identified by content while it is on the server, so a
   // message keeps one identity when its twin leaves.
   const contentMode = new Set(
-    listing.map((m) => m.uidl).filter((uidl) => before.has(uidlHash(contentModeMarker(uidl)))),
+    [...hashes].filter(([, hash]) => before.has(contentMarkerOf(hash))).map(([uidl]) => uidl),
   );
-  return { server: await scope.identify(contentMode), stored, before };
+  return { server: await scope.identify(contentMode), stored, before, hashes, contentMode };
 }
 
 /** The ledger work of a poll on what `readListing` read: the diff, creates, re-sends, snapshot. */
@@ -129,25 +145,35 @@ export async function settleListing(
   read: ListingRead,
   policy: ListPolicy = DEFAULT_LIST_POLICY,
 ): Promise<Extract<ListResult, { kind: "listed" }>> {
-  const { server, stored, before } = read;
+  const { server, stored, before, hashes, contentMode } = read;
   const now = deps.clock.now();
+  // One hash per UIDL per poll: the identity of most messages is the UIDL itself.
+  const hashOfUidl = (uidl: string) => hashes.get(uidl) ?? uidlHash(uidl);
+  const hashOf = (message: IdentifiedMessage & { readonly identity: string }) =>
+    message.identity === message.uidl ? hashOfUidl(message.uidl) : uidlHash(message.identity);
+  const identityHashes: (string | undefined)[] = [];
   const after: SnapshotEntries = new Map();
   const unknown: IdentifiedMessage[] = [];
   const stuck: Recheck[] = [];
   const onServer = new Set<string>();
   let unidentified = 0;
   const counts = new Map<string, number>();
-  for (const message of server) counts.set(message.uidl, (counts.get(message.uidl) ?? 0) + 1);
+  // Every UIDL distinct (the usual case): no counting needed.
+  if (hashes.size !== server.length) {
+    for (const message of server) counts.set(message.uidl, (counts.get(message.uidl) ?? 0) + 1);
+  }
   for (const message of server) {
-    if ((counts.get(message.uidl) ?? 0) > 1 || before.has(uidlHash(contentModeMarker(message.uidl)))) {
-      after.set(uidlHash(contentModeMarker(message.uidl)), { kind: "parked", at: 0 });
+    if ((counts.get(message.uidl) ?? 0) > 1 || contentMode.has(message.uidl)) {
+      after.set(contentMarkerOf(hashOfUidl(message.uidl)), { kind: "parked", at: 0 });
     }
     if (message.identity === undefined) {
       unidentified++;
+      identityHashes.push(undefined);
       continue;
     }
-    const identified = { ...message, identity: message.identity };
-    const hash = uidlHash(identified.identity);
+    const identified = message as IdentifiedMessage & { readonly identity: string };
+    const hash = hashOf(identified);
+    identityHashes.push(hash);
     onServer.add(hash);
     const known = before.get(hash);
     if (known === undefined) unknown.push(identified);
@@ -160,14 +186,15 @@ export async function settleListing(
     // nothing for vanished this time (a message not identified is not a message gone).
     for (const [hash, entry] of before) if (!after.has(hash) && !onServer.has(hash)) after.set(hash, entry);
   }
-  const gone = (kind: string) =>
-    new Set(
-      [...before]
-        .filter(([hash, entry]) => entry.kind === kind && !onServer.has(hash) && unidentified === 0)
-        .map(([hash]) => hash),
-    );
-  const pendingGone = gone("pending");
-  const copiedGone = gone("copied");
+  const pendingGone = new Set<string>();
+  const copiedGone = new Set<string>();
+  if (unidentified === 0) {
+    for (const [hash, entry] of before) {
+      if (onServer.has(hash)) continue;
+      if (entry.kind === "pending") pendingGone.add(hash);
+      else if (entry.kind === "copied") copiedGone.add(hash);
+    }
+  }
   const work = new ListWork(deps, mailboxKey, policy, now, after);
   const created = await work.createNew(unknown);
   const rechecked = await work.recheck(stuck);
@@ -175,10 +202,10 @@ export async function settleListing(
   await work.flushQueue();
   const newMessages = created + rechecked.created;
   const requeued = rechecked.requeued;
-  const changed = !sameSnapshot(before, after);
-  if (changed) await writeSnapshot(deps, mailboxKey, after, stored?.version);
-  const due = server.flatMap((m) => {
-    const entry = m.identity === undefined ? undefined : after.get(uidlHash(m.identity));
+  const changed = (await writeSnapshot(deps.ledger, mailboxKey, stored, after)) > 0;
+  const due = server.flatMap((m, i) => {
+    const hash = identityHashes[i];
+    const entry = hash === undefined ? undefined : after.get(hash);
     return m.identity !== undefined && isDue(entry, mailbox, now)
       ? [ledgerIdFor(m.identity, entry?.generation ?? 1)]
       : [];
@@ -378,14 +405,6 @@ class ListWork {
 const MAX_GENERATION_STEPS = 10;
 
 /**
- * The snapshot key that says "this UIDL is identified by content" (a UIDL never holds a space,
- * and no base identity ends in " #", so it names nothing else).
- */
-function contentModeMarker(uidl: string): string {
-  return `${uidl} #`;
-}
-
-/**
  * A copied message whose delete has been due for longer than `recheckDueAfterMs` and is still on
  * the server: its ledger entry is read again, which finds it `deleted` when the server failed to
  * delete it or reused its UIDL, so the next generation starts (docs/pipeline.md "Message identity").
@@ -418,21 +437,6 @@ function isDue(entry: SnapshotEntry | undefined, mailbox: MailboxConfig, now: nu
   if (entry?.kind !== "copied") return false;
   const due = deleteDueAt(mailbox.deleteAfter, entry.at);
   return due !== undefined && due <= now;
-}
-
-async function writeSnapshot(
-  deps: ListDeps,
-  mailboxKey: MailboxKey,
-  entries: SnapshotEntries,
-  expectedVersion: number | undefined,
-): Promise<void> {
-  try {
-    await deps.ledger.putSnapshot(mailboxKey, encodeSnapshot(entries), expectedVersion);
-  } catch (error) {
-    // Another lister wrote first (maxSessions > 1). Its snapshot is as good as ours; the next
-    // poll reconciles, and createListed/enqueue are idempotent.
-    if (!(error instanceof LedgerConflictError)) throw error;
-  }
 }
 
 function jobOf(entry: LedgerEntry): CopyJob {

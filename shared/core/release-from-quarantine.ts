@@ -1,5 +1,5 @@
 import { LedgerConflictError } from "./errors";
-import { decodeSnapshot, encodeSnapshot, uidlHash } from "./mailbox-snapshot";
+import { readSnapshot, uidlHash, writeSnapshot } from "./mailbox-snapshot";
 import { baseOf } from "./message-identity";
 import type { LedgerEntry, MessageKey } from "./model";
 import type { PipelineDeps } from "./pipeline-deps";
@@ -45,15 +45,25 @@ export async function releaseFromQuarantine(
 async function forgetInSnapshot(deps: ReleaseDeps, key: MessageKey): Promise<void> {
   const hash = uidlHash(baseOf(key.uidl));
   for (let tries = 1; ; tries++) {
-    const stored = await deps.ledger.getSnapshot(key);
-    const entries = decodeSnapshot(stored?.body);
+    const stored = await readSnapshot(deps.ledger, key);
+    const entries = new Map(stored.entries);
     if (!entries.delete(hash)) return;
-    try {
-      await deps.ledger.putSnapshot(key, encodeSnapshot(entries), stored?.version);
-      return;
-    } catch (error) {
-      // A poll wrote in between: read its snapshot and try again.
-      if (!(error instanceof LedgerConflictError) || tries >= SNAPSHOT_WRITE_TRIES) throw error;
-    }
+    // writeSnapshot leaves a conflicting shard to the next poll; here the drop must land.
+    const conflict = { error: undefined as unknown };
+    await writeSnapshot(
+      {
+        putSnapshot: (mailbox, body, expected, shard) =>
+          deps.ledger.putSnapshot(mailbox, body, expected, shard).catch((error: unknown) => {
+            conflict.error = error;
+            throw error;
+          }),
+      },
+      key,
+      stored,
+      entries,
+    );
+    if (conflict.error === undefined) return;
+    // A poll wrote in between: read its snapshot and try again.
+    if (tries >= SNAPSHOT_WRITE_TRIES) throw conflict.error;
   }
 }

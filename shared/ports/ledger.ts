@@ -3,11 +3,22 @@ import type { LedgerEntry, LedgerState, MailboxKey, MessageKey } from "../core/m
 /** Fields a transition may set alongside the new state. */
 export type LedgerUpdate = Partial<Omit<LedgerEntry, "tenant" | "mailboxId" | "uidl" | "state">>;
 
-/** An opaque, versioned per-mailbox blob the core uses to make idle polls O(1) ledger calls. */
+/**
+ * One shard of the mailbox snapshot: an opaque, versioned blob the core uses to make idle polls
+ * O(1) ledger calls (docs/pipeline.md "Why the snapshot"). Shard 0 is the item older versions
+ * stored the whole snapshot in.
+ */
 export interface MailboxSnapshot {
   readonly version: number;
   readonly body: Uint8Array;
 }
+
+/**
+ * The largest snapshot shard body every ledger stores: DynamoDB holds at most 400 KB per item
+ * (key and version included), and the other ledgers refuse the same, so the core shards before
+ * any of them would fail (docs/pipeline.md "Why the snapshot").
+ */
+export const MAX_SNAPSHOT_SHARD_BYTES = 380 * 1024;
 
 /**
  * The record of every message's progress (DESIGN.md "Ledger states"). Every write is
@@ -52,10 +63,23 @@ export interface Ledger {
   listByServerUidl(mailbox: MailboxKey, serverUidl: string): Promise<LedgerEntry[]>;
   /** Every entry of a mailbox in one of `states` (paged internally). */
   listByState(mailbox: MailboxKey, states: readonly LedgerState[]): Promise<LedgerEntry[]>;
+  /** Shard 0 of the mailbox snapshot (strongly consistent), or undefined before its first write. */
   getSnapshot(mailbox: MailboxKey): Promise<MailboxSnapshot | undefined>;
   /**
-   * Writes the snapshot only if the stored one still has `expectedVersion` (undefined: none
-   * stored yet); throws `LedgerConflictError` otherwise. The new version is expectedVersion + 1.
+   * Every stored shard of the mailbox snapshot, by shard number, in one call (DynamoDB: one
+   * strongly consistent Query, paged by 1 MB); empty before the first write.
    */
-  putSnapshot(mailbox: MailboxKey, body: Uint8Array, expectedVersion: number | undefined): Promise<void>;
+  getSnapshotShards(mailbox: MailboxKey): Promise<Map<number, MailboxSnapshot>>;
+  /**
+   * Writes one shard (default 0) only if the stored one still has `expectedVersion` (undefined:
+   * none stored yet); throws `LedgerConflictError` otherwise. The new version is
+   * expectedVersion + 1. A body above `MAX_SNAPSHOT_SHARD_BYTES` is refused with a non-retryable
+   * `ServiceRequestError`.
+   */
+  putSnapshot(
+    mailbox: MailboxKey,
+    body: Uint8Array,
+    expectedVersion: number | undefined,
+    shard?: number,
+  ): Promise<void>;
 }

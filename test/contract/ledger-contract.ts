@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { LedgerConflictError } from "../../shared/core/errors";
 import type { LedgerEntry, MailboxKey, MessageKey } from "../../shared/core/model";
-import type { Ledger } from "../../shared/ports/ledger";
+import { type Ledger, MAX_SNAPSHOT_SHARD_BYTES } from "../../shared/ports/ledger";
 
 /**
  * The behaviour every `Ledger` must show (DynamoDB, in-memory, SQLite). Each case uses a mailbox
@@ -298,6 +298,45 @@ export function describeLedgerContract(name: string, makeLedger: () => Ledger | 
       const stored = await ledger.getSnapshot(mailbox);
       expect(stored?.version).toBe(2);
       expect([...(stored?.body ?? [])]).toEqual([2]);
+    });
+
+    it("versions each snapshot shard on its own and reads every shard in one call; shard 0 is getSnapshot's", async () => {
+      // Prepare
+      const ledger = await makeLedger();
+      const mailbox = newMailbox();
+      const other = { tenant: mailbox.tenant, mailboxId: `${mailbox.mailboxId}x` };
+      await ledger.putSnapshot(mailbox, Uint8Array.from([0]), undefined);
+      await ledger.putSnapshot(mailbox, Uint8Array.from([3]), undefined, 3);
+      await ledger.putSnapshot(mailbox, Uint8Array.from([33]), 1, 3);
+      await ledger.putSnapshot(mailbox, Uint8Array.from([12]), undefined, 12);
+      await ledger.putSnapshot(other, Uint8Array.from([9]), undefined, 1);
+      // Act
+      const shards = await ledger.getSnapshotShards(mailbox);
+      const stale = ledger.putSnapshot(mailbox, Uint8Array.from([4]), 1, 3);
+      const asIfNew = ledger.putSnapshot(mailbox, Uint8Array.from([5]), undefined, 12);
+      // Assess
+      expect([...shards.keys()].sort((a, b) => a - b)).toEqual([0, 3, 12]);
+      expect(shards.get(3)?.version).toBe(2);
+      expect([...(shards.get(3)?.body ?? [])]).toEqual([33]);
+      expect([...(shards.get(12)?.body ?? [])]).toEqual([12]);
+      expect(await ledger.getSnapshot(mailbox)).toEqual({ version: 1, body: Uint8Array.from([0]) });
+      await expect(stale).rejects.toBeInstanceOf(LedgerConflictError);
+      await expect(asIfNew).rejects.toBeInstanceOf(LedgerConflictError);
+      expect((await ledger.getSnapshotShards(newMailbox())).size).toBe(0);
+    });
+
+    it("stores a shard of MAX_SNAPSHOT_SHARD_BYTES and refuses a larger one as DynamoDB's item limit does", async () => {
+      // Prepare
+      const ledger = await makeLedger();
+      const mailbox = newMailbox();
+      // Act
+      await ledger.putSnapshot(mailbox, new Uint8Array(MAX_SNAPSHOT_SHARD_BYTES), undefined, 1);
+      const larger = ledger.putSnapshot(mailbox, new Uint8Array(MAX_SNAPSHOT_SHARD_BYTES + 1), undefined, 2);
+      // Assess
+      await expect(larger).rejects.toMatchObject({ retryable: false });
+      expect((await ledger.getSnapshotShards(mailbox)).get(1)?.body.byteLength).toBe(
+        MAX_SNAPSHOT_SHARD_BYTES,
+      );
     });
 
     it("keeps snapshots and entries of different mailboxes apart", async () => {

@@ -1,11 +1,17 @@
-import { LedgerConflictError } from "../../shared/core/errors";
+import { LedgerConflictError, ServiceRequestError } from "../../shared/core/errors";
 import type { LedgerEntry, LedgerState, MailboxKey, MessageKey } from "../../shared/core/model";
-import type { Ledger, LedgerUpdate, MailboxSnapshot } from "../../shared/ports/ledger";
+import {
+  type Ledger,
+  type LedgerUpdate,
+  MAX_SNAPSHOT_SHARD_BYTES,
+  type MailboxSnapshot,
+} from "../../shared/ports/ledger";
 
 /**
  * The ledger in a Map, as strict as DynamoDB's conditional writes: a transition from the wrong
- * state or on a missing entry throws `LedgerConflictError`, snapshots are versioned, and every
- * read returns a copy so a caller cannot change what is stored.
+ * state or on a missing entry throws `LedgerConflictError`, snapshot shards are versioned and
+ * limited to DynamoDB's item size, and every read returns a copy so a caller cannot change what
+ * is stored.
  */
 export class InMemoryLedger implements Ledger {
   private readonly entries = new Map<string, LedgerEntry>();
@@ -91,16 +97,34 @@ export class InMemoryLedger implements Ledger {
   }
 
   async getSnapshot(mailbox: MailboxKey): Promise<MailboxSnapshot | undefined> {
-    const snapshot = this.snapshots.get(mailboxId(mailbox));
+    const snapshot = this.snapshots.get(shardId(mailbox, 0));
     return snapshot === undefined ? undefined : { version: snapshot.version, body: snapshot.body.slice() };
+  }
+
+  async getSnapshotShards(mailbox: MailboxKey): Promise<Map<number, MailboxSnapshot>> {
+    const shards = new Map<number, MailboxSnapshot>();
+    for (const [id, snapshot] of this.snapshots) {
+      const [tenant, box, shard] = JSON.parse(id) as [string, string, number];
+      if (tenant !== mailbox.tenant || box !== mailbox.mailboxId) continue;
+      shards.set(shard, { version: snapshot.version, body: snapshot.body.slice() });
+    }
+    return shards;
   }
 
   async putSnapshot(
     mailbox: MailboxKey,
     body: Uint8Array,
     expectedVersion: number | undefined,
+    shard = 0,
   ): Promise<void> {
-    const id = mailboxId(mailbox);
+    if (body.byteLength > MAX_SNAPSHOT_SHARD_BYTES) {
+      throw new ServiceRequestError(
+        "ledger",
+        "ValidationException",
+        `snapshot shard of ${body.byteLength} bytes is above the ${MAX_SNAPSHOT_SHARD_BYTES}-byte item limit`,
+      );
+    }
+    const id = shardId(mailbox, shard);
     const current = this.snapshots.get(id);
     if (current?.version !== expectedVersion) {
       throw new LedgerConflictError(
@@ -171,8 +195,11 @@ export class CountingLedger implements Ledger {
   getSnapshot(mailbox: MailboxKey) {
     return this.count("getSnapshot", () => this.inner.getSnapshot(mailbox));
   }
-  putSnapshot(mailbox: MailboxKey, body: Uint8Array, expectedVersion: number | undefined) {
-    return this.count("putSnapshot", () => this.inner.putSnapshot(mailbox, body, expectedVersion));
+  getSnapshotShards(mailbox: MailboxKey) {
+    return this.count("getSnapshotShards", () => this.inner.getSnapshotShards(mailbox));
+  }
+  putSnapshot(mailbox: MailboxKey, body: Uint8Array, expectedVersion: number | undefined, shard?: number) {
+    return this.count("putSnapshot", () => this.inner.putSnapshot(mailbox, body, expectedVersion, shard));
   }
 
   private count<T>(method: keyof Ledger, call: () => Promise<T>): Promise<T> {
@@ -185,6 +212,6 @@ function messageId(key: MessageKey): string {
   return JSON.stringify([key.tenant, key.mailboxId, key.uidl]);
 }
 
-function mailboxId(key: MailboxKey): string {
-  return JSON.stringify([key.tenant, key.mailboxId]);
+function shardId(key: MailboxKey, shard: number): string {
+  return JSON.stringify([key.tenant, key.mailboxId, shard]);
 }

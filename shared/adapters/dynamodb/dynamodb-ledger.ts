@@ -7,9 +7,14 @@ import {
   QueryCommand,
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
-import { LedgerConflictError } from "../../core/errors";
+import { LedgerConflictError, ServiceRequestError } from "../../core/errors";
 import type { LedgerEntry, LedgerState, MailboxKey, MessageKey } from "../../core/model";
-import type { Ledger, LedgerUpdate, MailboxSnapshot } from "../../ports/ledger";
+import {
+  type Ledger,
+  type LedgerUpdate,
+  MAX_SNAPSHOT_SHARD_BYTES,
+  type MailboxSnapshot,
+} from "../../ports/ledger";
 import type { SessionLease, SessionLeases } from "../../ports/session-leases";
 import { awsErrorName, mapAwsError } from "../aws/map-aws-error";
 import {
@@ -18,8 +23,10 @@ import {
   leaseItemKey,
   mailboxPk,
   messageItemKey,
+  SNAPSHOT_SORT_KEY,
   settableFields,
   snapshotItemKey,
+  snapshotShardOf,
   statePk,
 } from "./ledger-item";
 import { LEDGER_TABLE } from "./ledger-table";
@@ -170,6 +177,13 @@ export class DynamoDbLedger implements Ledger, SessionLeases {
     const own = await this.get({ ...mailbox, uidl: serverUidl });
     const entries: LedgerEntry[] = own === undefined ? [] : [own];
     const prefix = messageItemKey({ ...mailbox, uidl: `${serverUidl} ` })[LEDGER_TABLE.sortKey] as string;
+    for (const item of await this.queryPrefix(mailbox, prefix)) entries.push(itemToEntry(item));
+    return entries;
+  }
+
+  /** Every item of the mailbox's partition whose sort key starts with `prefix` (strongly consistent, paged). */
+  private async queryPrefix(mailbox: MailboxKey, prefix: string): Promise<Record<string, unknown>[]> {
+    const items: Record<string, unknown>[] = [];
     let startKey: Record<string, unknown> | undefined;
     do {
       const page = await this.call("Query", () =>
@@ -184,10 +198,10 @@ export class DynamoDbLedger implements Ledger, SessionLeases {
           }),
         ),
       );
-      for (const item of page.Items ?? []) entries.push(itemToEntry(item));
+      items.push(...(page.Items ?? []));
       startKey = page.LastEvaluatedKey;
     } while (startKey !== undefined);
-    return entries;
+    return items;
   }
 
   async listByState(mailbox: MailboxKey, states: readonly LedgerState[]): Promise<LedgerEntry[]> {
@@ -212,14 +226,43 @@ export class DynamoDbLedger implements Ledger, SessionLeases {
   }
 
   /**
-   * Conditional PutItem on the stored version. A DynamoDB item holds at most 400 KB, so the
-   * caller keeps the body compact; a larger one fails with a non-retryable `ServiceRequestError`.
+   * Every snapshot shard in one strongly consistent Query on the mailbox's partition
+   * (`begins_with(sk, "snapshot")`), paged by DynamoDB's 1 MB: 1 request up to ~65,000 identities,
+   * 4 at 200,000 (docs/pipeline.md "Why the snapshot").
+   */
+  async getSnapshotShards(mailbox: MailboxKey): Promise<Map<number, MailboxSnapshot>> {
+    const shards = new Map<number, MailboxSnapshot>();
+    for (const item of await this.queryPrefix(mailbox, SNAPSHOT_SORT_KEY)) {
+      const shard = snapshotShardOf(String(item[LEDGER_TABLE.sortKey]));
+      if (Number.isNaN(shard)) continue;
+      const body = item.body;
+      shards.set(shard, {
+        version: Number(item.version),
+        body: body instanceof Uint8Array ? body : new Uint8Array(),
+      });
+    }
+    return shards;
+  }
+
+  /**
+   * Conditional PutItem of one shard on its stored version. A DynamoDB item holds at most 400 KB,
+   * so the core shards the snapshot (`MAX_SNAPSHOT_SHARD_BYTES`); a larger body fails with a
+   * non-retryable `ServiceRequestError`.
    */
   async putSnapshot(
     mailbox: MailboxKey,
     body: Uint8Array,
     expectedVersion: number | undefined,
+    shard = 0,
   ): Promise<void> {
+    if (body.byteLength > MAX_SNAPSHOT_SHARD_BYTES) {
+      // The limit every ledger keeps (below the 400 KB item, key and version included).
+      throw new ServiceRequestError(
+        "ledger",
+        "ItemTooLarge",
+        `snapshot shard of ${body.byteLength} bytes is above the ${MAX_SNAPSHOT_SHARD_BYTES}-byte limit`,
+      );
+    }
     const condition =
       expectedVersion === undefined
         ? {
@@ -235,14 +278,14 @@ export class DynamoDbLedger implements Ledger, SessionLeases {
       await this.documents.send(
         new PutCommand({
           TableName: this.tableName,
-          Item: { ...snapshotItemKey(mailbox), body, version: (expectedVersion ?? 0) + 1 },
+          Item: { ...snapshotItemKey(mailbox, shard), body, version: (expectedVersion ?? 0) + 1 },
           ...condition,
         }),
       );
     } catch (error) {
       if (awsErrorName(error) === "ConditionalCheckFailedException") {
         throw new LedgerConflictError(
-          `snapshot of ${mailbox.tenant}/${mailbox.mailboxId} is no longer at version ${expectedVersion ?? "none"}`,
+          `snapshot shard ${shard} of ${mailbox.tenant}/${mailbox.mailboxId} is no longer at version ${expectedVersion ?? "none"}`,
           { cause: error },
         );
       }

@@ -47,9 +47,22 @@ export function messageItemKey(key: MessageKey): Record<string, string> {
   return { [LEDGER_TABLE.partitionKey]: mailboxPk(key), [LEDGER_TABLE.sortKey]: `msg#${key.uidl}` };
 }
 
-/** Primary key of a mailbox's snapshot item. */
-export function snapshotItemKey(mailbox: MailboxKey): Record<string, string> {
-  return { [LEDGER_TABLE.partitionKey]: mailboxPk(mailbox), [LEDGER_TABLE.sortKey]: "snapshot" };
+/** Primary key of a mailbox's snapshot item: shard 0 keeps the key of the one item before shards. */
+export function snapshotItemKey(mailbox: MailboxKey, shard = 0): Record<string, string> {
+  const sortKey = shard === 0 ? SNAPSHOT_SORT_KEY : `${SNAPSHOT_SORT_KEY}#${shard}`;
+  return { [LEDGER_TABLE.partitionKey]: mailboxPk(mailbox), [LEDGER_TABLE.sortKey]: sortKey };
+}
+
+/** The sort key every snapshot shard's begins with (no other item of a mailbox does). */
+export const SNAPSHOT_SORT_KEY = "snapshot";
+
+/** The shard number of a snapshot item's sort key (`snapshot` is 0, `snapshot#7` is 7); NaN for another item. */
+export function snapshotShardOf(sortKey: string): number {
+  if (sortKey === SNAPSHOT_SORT_KEY) return 0;
+  const prefix = `${SNAPSHOT_SORT_KEY}#`;
+  return sortKey.startsWith(prefix) && /^[1-9][0-9]*$/.test(sortKey.slice(prefix.length))
+    ? Number(sortKey.slice(prefix.length))
+    : Number.NaN;
 }
 
 /** Primary key of one session slot's lease item. */

@@ -1,9 +1,14 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
-import { LedgerConflictError, TransientError } from "../../core/errors";
+import { LedgerConflictError, ServiceRequestError, TransientError } from "../../core/errors";
 import type { LedgerEntry, LedgerState, MailboxKey, MessageKey } from "../../core/model";
-import type { Ledger, LedgerUpdate, MailboxSnapshot } from "../../ports/ledger";
+import {
+  type Ledger,
+  type LedgerUpdate,
+  MAX_SNAPSHOT_SHARD_BYTES,
+  type MailboxSnapshot,
+} from "../../ports/ledger";
 import type { SessionLease, SessionLeases } from "../../ports/session-leases";
 
 /** How a `SqliteLedger` is built. */
@@ -36,6 +41,11 @@ CREATE INDEX IF NOT EXISTS messages_by_state ON messages (tenant, mailbox_id, st
 CREATE TABLE IF NOT EXISTS snapshots (
   tenant TEXT NOT NULL, mailbox_id TEXT NOT NULL, version INTEGER NOT NULL, body BLOB NOT NULL,
   PRIMARY KEY (tenant, mailbox_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS snapshot_shards (
+  tenant TEXT NOT NULL, mailbox_id TEXT NOT NULL, shard INTEGER NOT NULL,
+  version INTEGER NOT NULL, body BLOB NOT NULL,
+  PRIMARY KEY (tenant, mailbox_id, shard)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS leases (
   tenant TEXT NOT NULL, mailbox_id TEXT NOT NULL, slot INTEGER NOT NULL,
@@ -197,26 +207,61 @@ export class SqliteLedger implements Ledger, SessionLeases {
     return row === undefined ? undefined : { version: row.version, body: new Uint8Array(row.body) };
   }
 
+  /** Shard 0 lives in `snapshots` (where a ledger from before shards keeps its snapshot), the rest in `snapshot_shards`. */
+  async getSnapshotShards(mailbox: MailboxKey): Promise<Map<number, MailboxSnapshot>> {
+    const rows = this.db
+      .prepare<[string, string, string, string], { shard: number; version: number; body: Buffer }>(
+        `SELECT 0 AS shard, version, body FROM snapshots WHERE tenant = ? AND mailbox_id = ?
+         UNION ALL SELECT shard, version, body FROM snapshot_shards WHERE tenant = ? AND mailbox_id = ?`,
+      )
+      .all(mailbox.tenant, mailbox.mailboxId, mailbox.tenant, mailbox.mailboxId);
+    return new Map(rows.map((row) => [row.shard, { version: row.version, body: new Uint8Array(row.body) }]));
+  }
+
   async putSnapshot(
     mailbox: MailboxKey,
     body: Uint8Array,
     expectedVersion: number | undefined,
+    shard = 0,
   ): Promise<void> {
+    if (body.byteLength > MAX_SNAPSHOT_SHARD_BYTES) {
+      // The same limit as DynamoDB's item size, so a mailbox outgrowing it fails here first.
+      throw new ServiceRequestError(
+        "ledger",
+        "ItemTooLarge",
+        `snapshot shard of ${body.byteLength} bytes is above the ${MAX_SNAPSHOT_SHARD_BYTES}-byte limit`,
+      );
+    }
+    const [read, write] =
+      shard === 0
+        ? [
+            "SELECT version FROM snapshots WHERE tenant = ? AND mailbox_id = ?",
+            "INSERT OR REPLACE INTO snapshots (tenant, mailbox_id, version, body) VALUES (?, ?, ?, ?)",
+          ]
+        : [
+            "SELECT version FROM snapshot_shards WHERE tenant = ? AND mailbox_id = ? AND shard = ?",
+            "INSERT OR REPLACE INTO snapshot_shards (tenant, mailbox_id, version, body, shard) VALUES (?, ?, ?, ?, ?)",
+          ];
+    const shardArgs = shard === 0 ? [] : [shard];
     this.db
       .transaction(() => {
         const row = this.db
-          .prepare<[string, string], { version: number }>(
-            "SELECT version FROM snapshots WHERE tenant = ? AND mailbox_id = ?",
-          )
-          .get(mailbox.tenant, mailbox.mailboxId);
+          .prepare<unknown[], { version: number }>(read)
+          .get(mailbox.tenant, mailbox.mailboxId, ...shardArgs);
         if (row?.version !== expectedVersion) {
           throw new LedgerConflictError(
-            `snapshot of ${mailbox.tenant}/${mailbox.mailboxId} is at version ${row?.version ?? "none"}, not ${expectedVersion ?? "none"}`,
+            `snapshot shard ${shard} of ${mailbox.tenant}/${mailbox.mailboxId} is at version ${row?.version ?? "none"}, not ${expectedVersion ?? "none"}`,
           );
         }
         this.db
-          .prepare("INSERT OR REPLACE INTO snapshots (tenant, mailbox_id, version, body) VALUES (?, ?, ?, ?)")
-          .run(mailbox.tenant, mailbox.mailboxId, (expectedVersion ?? 0) + 1, Buffer.from(body));
+          .prepare(write)
+          .run(
+            mailbox.tenant,
+            mailbox.mailboxId,
+            (expectedVersion ?? 0) + 1,
+            Buffer.from(body),
+            ...shardArgs,
+          );
       })
       .immediate();
   }

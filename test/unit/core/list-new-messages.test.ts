@@ -47,7 +47,7 @@ describe("listNewMessages", () => {
     expect(first).toMatchObject({ kind: "listed", newMessages: 2, onServer: 2, idle: false });
     expect(h.queue.take(10).map((j) => j.uidl)).toEqual(uidls);
     expect(second).toMatchObject({ kind: "listed", newMessages: 0, idle: true });
-    expect(Object.fromEntries(h.ledger.calls)).toEqual({ getSnapshot: 1 });
+    expect(Object.fromEntries(h.ledger.calls)).toEqual({ getSnapshotShards: 1 });
   });
 
   it("makes the same O(1) ledger calls on an idle poll of 500 and of 5,000 retained messages (issue 4 item 4)", async () => {

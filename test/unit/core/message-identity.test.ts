@@ -125,7 +125,7 @@ describe("message identity: a UIDL the server reuses (issue 10 item 3)", () => {
     expect(h.pop3.uidls()).toEqual(["7"]);
     expect(entriesByState(h)).toEqual({ deleted: ["7"], retained: ["7 2"] });
     expect(idle).toMatchObject({ kind: "listed", idle: true, newMessages: 0, deletesDue: 0 });
-    expect(Object.fromEntries(h.ledger.calls)).toEqual({ getSnapshot: 1 });
+    expect(Object.fromEntries(h.ledger.calls)).toEqual({ getSnapshotShards: 1 });
   });
 
   it("deletes the reused generation when it falls due, by its own ledger id", async () => {

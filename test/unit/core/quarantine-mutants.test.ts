@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { LedgerConflictError } from "../../../shared/core/errors";
-import { decodeSnapshot, encodeSnapshot, uidlHash } from "../../../shared/core/mailbox-snapshot";
+import { encodeSnapshot, readSnapshot, uidlHash } from "../../../shared/core/mailbox-snapshot";
 import type { LedgerState, MessageKey } from "../../../shared/core/model";
 import { quarantine } from "../../../shared/core/quarantine";
 import { releaseFromQuarantine } from "../../../shared/core/release-from-quarantine";
@@ -33,14 +33,19 @@ class RacingLedger extends InMemoryLedger {
     return super.transition(key, from, to, update);
   }
 
-  override async putSnapshot(mailboxKey: typeof mailbox, body: Uint8Array, expected: number | undefined) {
+  override async putSnapshot(
+    mailboxKey: typeof mailbox,
+    body: Uint8Array,
+    expected: number | undefined,
+    shard?: number,
+  ) {
     this.snapshotWrites++;
     if (this.snapshotFailure) throw this.snapshotFailure;
     if (this.snapshotConflicts > 0) {
       this.snapshotConflicts--;
       throw new LedgerConflictError("a poll wrote in between");
     }
-    return super.putSnapshot(mailboxKey, body, expected);
+    return super.putSnapshot(mailboxKey, body, expected, shard);
   }
 }
 
@@ -176,7 +181,7 @@ describe("releaseFromQuarantine (mutation survivors)", () => {
     await releaseFromQuarantine({ ledger }, keyOf("u1"));
     const withoutSnapshot = await releaseFromQuarantine({ ledger: bare }, keyOf("u1"));
     // Assess
-    const left = decodeSnapshot((await ledger.getSnapshot(mailbox))?.body);
+    const left = (await readSnapshot(ledger, mailbox)).entries;
     expect([...left.keys()]).toEqual([uidlHash("u2")]);
     expect(withoutSnapshot?.state).toBe("listed");
   });
@@ -193,7 +198,7 @@ describe("releaseFromQuarantine (mutation survivors)", () => {
     await releaseFromQuarantine({ ledger }, keyOf("u1"));
     // Assess
     expect(ledger.snapshotWrites).toBe(5);
-    expect([...decodeSnapshot((await ledger.getSnapshot(mailbox))?.body).keys()]).toEqual([uidlHash("u2")]);
+    expect([...(await readSnapshot(ledger, mailbox)).entries.keys()]).toEqual([uidlHash("u2")]);
   });
 
   it("gives up after the fifth lost snapshot write, and at once on any other error", async () => {
