@@ -182,3 +182,54 @@ describe("markDeleted (mutation survivors)", () => {
     expect((await ledger.get(entry))?.deletedAt).toBe(9);
   });
 });
+
+describe("recording deletes after QUIT (mutation survivors)", () => {
+  it("records a retained message as deleted, and passes on a ledger failure that is not a lost race", async () => {
+    // Prepare
+    const { ledger, deps } = setup();
+    const retained = await copiedEntry(ledger, "u1", {}, "retained");
+    const other = await copiedEntry(ledger, "u2");
+    const failing = {
+      ...deps,
+      ledger: Object.assign(Object.create(ledger), {
+        transition: async () => {
+          throw new Error("ledger unreachable");
+        },
+      }) as CountingLedger,
+    };
+    // Act
+    const recorded = await markDeleted(deps, retained, 9);
+    const failed = markDeleted(failing, other, 9);
+    // Assess
+    expect(recorded).toBe(true);
+    await expect(failed).rejects.toThrow("ledger unreachable");
+  });
+
+  it("records every message a committed QUIT deleted, in one batch or one by one, skipping one a race already recorded", async () => {
+    // Prepare
+    for (const batched of [true, false]) {
+      const store = new InMemoryLedger();
+      const ledger = new CountingLedger(store);
+      const telemetry = new RecordingTelemetry();
+      const clock = new TestClock(1_000_000);
+      const used = batched ? ledger : Object.assign(Object.create(ledger), { transitionEach: undefined });
+      const deps = { ledger: used as CountingLedger, telemetry, clock };
+      const full = await copiedEntry(ledger, "u1");
+      const raced = await copiedEntry(ledger, "u3");
+      const scope = new RecordingScope([
+        { number: 1, uidl: "u1", size: 5 },
+        { number: 3, uidl: "u3", size: 5 },
+      ]);
+      await deleteCopied(deps, scope.asScope(), mailboxConfig(), { now: 2, candidates: [full, raced] });
+      await store.transition(raced, ["imported"], "deleted", { deletedAt: 1 });
+      // Act
+      for (const action of scope.afterQuitActions) await action(true);
+      // Assess
+      expect({ batched, events: telemetry.ofType("deleted") }).toStrictEqual({
+        batched,
+        events: [{ type: "deleted", ...mailbox, uidl: "u1", archiveKey: "k/u1", gmailId: "g-u1" }],
+      });
+      expect((await store.get(full))?.state).toBe("deleted");
+    }
+  });
+});
