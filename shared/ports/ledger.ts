@@ -67,7 +67,8 @@ export interface Ledger {
   getSnapshot(mailbox: MailboxKey): Promise<MailboxSnapshot | undefined>;
   /**
    * Every stored shard of the mailbox snapshot, by shard number, in one call (DynamoDB: one
-   * strongly consistent Query, paged by 1 MB); empty before the first write.
+   * eventually consistent Query, paged by 1 MB: the snapshot is a cache, and a stale shard only
+   * loses its conditional write); empty before the first write.
    */
   getSnapshotShards(mailbox: MailboxKey): Promise<Map<number, MailboxSnapshot>>;
   /**

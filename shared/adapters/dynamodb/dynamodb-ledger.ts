@@ -181,8 +181,12 @@ export class DynamoDbLedger implements Ledger, SessionLeases {
     return entries;
   }
 
-  /** Every item of the mailbox's partition whose sort key starts with `prefix` (strongly consistent, paged). */
-  private async queryPrefix(mailbox: MailboxKey, prefix: string): Promise<Record<string, unknown>[]> {
+  /** Every item of the mailbox's partition whose sort key starts with `prefix` (paged). */
+  private async queryPrefix(
+    mailbox: MailboxKey,
+    prefix: string,
+    consistentRead = true,
+  ): Promise<Record<string, unknown>[]> {
     const items: Record<string, unknown>[] = [];
     let startKey: Record<string, unknown> | undefined;
     do {
@@ -193,7 +197,7 @@ export class DynamoDbLedger implements Ledger, SessionLeases {
             KeyConditionExpression: "#pk = :pk AND begins_with(#sk, :prefix)",
             ExpressionAttributeNames: { "#pk": LEDGER_TABLE.partitionKey, "#sk": LEDGER_TABLE.sortKey },
             ExpressionAttributeValues: { ":pk": mailboxPk(mailbox), ":prefix": prefix },
-            ConsistentRead: true,
+            ConsistentRead: consistentRead,
             ExclusiveStartKey: startKey,
           }),
         ),
@@ -226,13 +230,16 @@ export class DynamoDbLedger implements Ledger, SessionLeases {
   }
 
   /**
-   * Every snapshot shard in one strongly consistent Query on the mailbox's partition
+   * Every snapshot shard in one eventually consistent Query on the mailbox's partition
    * (`begins_with(sk, "snapshot")`), paged by DynamoDB's 1 MB: 1 request up to ~65,000 identities,
-   * 4 at 200,000 (docs/pipeline.md "Why the snapshot").
+   * 3 at 200,000 (docs/pipeline.md "Why the snapshot").
    */
   async getSnapshotShards(mailbox: MailboxKey): Promise<Map<number, MailboxSnapshot>> {
     const shards = new Map<number, MailboxSnapshot>();
-    for (const item of await this.queryPrefix(mailbox, SNAPSHOT_SORT_KEY)) {
+    // Eventually consistent: half the read units. The snapshot is a cache, each shard's write is
+    // conditional on its version, and a stale shard costs extra reads, never a wrong step
+    // (docs/pipeline.md "Why the snapshot").
+    for (const item of await this.queryPrefix(mailbox, SNAPSHOT_SORT_KEY, false)) {
       const shard = snapshotShardOf(String(item[LEDGER_TABLE.sortKey]));
       if (Number.isNaN(shard)) continue;
       const body = item.body;
