@@ -119,12 +119,14 @@ describe("message identity (mutation survivors)", () => {
       contentOf(`u #42.${SHA.slice(0, 15)}`),
       contentOf(`u #42.${"A".repeat(16)}`),
       contentOf(`u #1234567890123456.${SHA.slice(0, 16)}`),
+      contentOf(`u #42.${SHA.slice(0, 16)} x`),
     ];
     // Assess
     expect(content).toBe(`u #42.${SHA.slice(0, 16)}`);
     expect(parsed).toEqual([
       { listedSize: 42, sha256Prefix: SHA.slice(0, 16) },
       { listedSize: 42, sha256Prefix: SHA.slice(0, 16) },
+      undefined,
       undefined,
       undefined,
       undefined,

@@ -94,6 +94,16 @@ describe("parseUniqueIdListing (mutation survivors)", () => {
     ]);
   });
 
+  it("reads the number of a last line without any space left in the listing", () => {
+    // Act
+    const entries = parseUniqueIdListing(bytes("1 a\r\n2"), 100);
+    // Assess
+    expect(entries.map((e) => [e.number, e.invalid === undefined])).toEqual([
+      [1, true],
+      [2, false],
+    ]);
+  });
+
   it("refuses a listing that names one message twice", () => {
     // Act
     const error = thrownBy(() => parseUniqueIdListing(bytes("1 a\r\n1 b"), 100));
