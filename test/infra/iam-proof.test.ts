@@ -175,9 +175,11 @@ describe("too narrow: every AWS call the handlers make is allowed for their role
     });
     await rig.deliver(awkwardMessages({ attachmentBytes: 9 * 1024 * 1024 }));
     // Gmail answers 429 longer than the sink's own retries: the copier re-sends jobs with a delay.
+    // Enough of them to outlast the retries however the shared Gmail pacing spreads them over the
+    // imports in flight (as in pipeline-faults.test.ts).
     rig.world.gmail.injectFault({
       match: (r) => r.operation === "import" && r.user === gmailUserOf("iamproof"),
-      times: 12,
+      times: 40,
       action: { kind: "status", status: 429, reason: "rateLimitExceeded", retryAfterSeconds: 20 },
     });
     await rig.poll();
