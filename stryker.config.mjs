@@ -56,8 +56,8 @@ export default {
   reporters: ["clear-text", "progress", "html"],
   htmlReporter: { fileName: "reports/mutation/mutation.html" },
   clearTextReporter: { allowColor: false, logTests: false, reportScoreTable: true },
-  // CI fails below the score reached (91.90 % on 2026-12-01, docs/mutation-testing.md).
-  thresholds: { high: 90, low: 75, break: 91 },
+  // CI fails below the score reached (92.45 % on 2026-12-01, docs/mutation-testing.md).
+  thresholds: { high: 90, low: 75, break: 92 },
   tempDirName: ".stryker-tmp",
   cleanTempDir: true,
 };
