@@ -72,7 +72,8 @@ export interface RunSummary {
 export const IN_FLIGHT_STATES: readonly LedgerState[] = ["listed", "archived", "importing", "imported"];
 
 // The run lock guarantees no other copier lives: a claim found at start-up is a dead process's,
-// so it is settled at once (Message-ID look-up / merge, or IMPORT_UNCERTAIN) instead of in 16 min.
+// so it is settled at once (a look-up for its trace id, or a re-import Gmail merges) instead of in
+// 16 min.
 const LOCAL_COPY_POLICY: CopyPolicy = { ...DEFAULT_COPY_POLICY, importClaimMs: 0 };
 
 /** How long a stop signal waits for the message in hand before the session is dropped. */
