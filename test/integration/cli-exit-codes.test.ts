@@ -1,11 +1,10 @@
-import { chmod, mkdir, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { chmod, mkdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { GmailApiStandIn } from "../fakes/gmail-api-stand-in";
 import { ScriptedPop3Server } from "../fakes/scripted-pop3-server";
 import { messageWithAttachment } from "../fixtures/awkward-messages";
 import { runCli } from "./support/cli-process";
+import { type LocalWorld, startLocalWorld } from "./support/local-world";
 
 /**
  * Issue 10 items 4 and 11: the exit code and the summary of `run` and `check` tell the truth.
@@ -18,22 +17,17 @@ const oauth = { clientId: "exit-test", clientSecret: "exit-test-secret", refresh
 
 describe("pop2gmail exit codes and files", () => {
   let dir: string;
-  let gmail: GmailApiStandIn;
   let google: { baseUrl: string; tokenUrl: string };
   const servers: ScriptedPop3Server[] = [];
 
+  let world: LocalWorld | undefined;
+
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), "pop2gmail-cli-exit-"));
-    gmail = new GmailApiStandIn();
-    google = await gmail.start();
-    gmail.registerOAuthUser({ user: GMAIL_USER, ...oauth });
+    world = await startLocalWorld("pop2gmail-cli-exit-", GMAIL_USER, oauth, servers);
+    ({ dir, google } = world);
   });
 
-  afterAll(async () => {
-    for (const server of servers) await server.stop();
-    await gmail?.stop();
-    await rm(dir, { recursive: true, force: true });
-  });
+  afterAll(() => world?.stop());
 
   async function pop3Server(messages: Buffer[]): Promise<{ server: ScriptedPop3Server; port: number }> {
     const server = new ScriptedPop3Server({ users: { box: "right-password" }, messages });

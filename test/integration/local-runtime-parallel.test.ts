@@ -1,5 +1,3 @@
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLocalRuntime } from "../../cli/runtime/local-runtime";
@@ -10,6 +8,7 @@ import { GmailApiStandIn } from "../fakes/gmail-api-stand-in";
 import { TestClock } from "../fakes/in-memory-clock";
 import { ScriptedPop3Server, type ScriptedPop3ServerOptions } from "../fakes/scripted-pop3-server";
 import { generateMailbox } from "../fixtures/awkward-messages";
+import { type LocalWorld, startLocalWorld } from "./support/local-world";
 
 /**
  * Mailboxes in parallel in the local runtime (docs/pipeline.md, "Mailboxes in parallel"): a
@@ -20,22 +19,17 @@ const GMAIL_USER = "owner@acme.example";
 
 describe("local runtime with several mailboxes", () => {
   let dir: string;
-  let gmail: GmailApiStandIn;
   let google: { baseUrl: string; tokenUrl: string };
   const servers: ScriptedPop3Server[] = [];
 
+  let world: LocalWorld | undefined;
+
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), "pop2gmail-parallel-"));
-    gmail = new GmailApiStandIn();
-    google = await gmail.start();
-    gmail.registerOAuthUser({ user: GMAIL_USER, ...oauth });
+    world = await startLocalWorld("pop2gmail-parallel-", GMAIL_USER, oauth, servers);
+    ({ dir, google } = world);
   });
 
-  afterAll(async () => {
-    for (const server of servers) await server.stop();
-    await gmail?.stop();
-    await rm(dir, { recursive: true, force: true });
-  });
+  afterAll(() => world?.stop());
 
   interface Box {
     readonly id: string;

@@ -1,5 +1,4 @@
-import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { describeRun } from "../../cli/commands/run";
@@ -9,11 +8,11 @@ import { parseLocalConfig } from "../../shared/config/local-config";
 import { TransientError } from "../../shared/core/errors";
 import type { ArchiveStore } from "../../shared/ports/archive-store";
 import type { SecretStore } from "../../shared/ports/secret-store";
-import { GmailApiStandIn } from "../fakes/gmail-api-stand-in";
 import { TestClock } from "../fakes/in-memory-clock";
 import { RawPop3Reader } from "../fakes/raw-pop3-reader";
 import { ScriptedPop3Server, type ScriptedPop3ServerOptions } from "../fakes/scripted-pop3-server";
 import { generateMailbox } from "../fixtures/awkward-messages";
+import { type LocalWorld, startLocalWorld } from "./support/local-world";
 
 /**
  * The local runtime in-process (no child process): how `runOnce` reports a mailbox it could not
@@ -23,22 +22,17 @@ const oauth = { clientId: "rt", clientSecret: "rt-secret", refreshToken: "rt-ref
 
 describe("local runtime runOnce", () => {
   let dir: string;
-  let gmail: GmailApiStandIn;
   let google: { baseUrl: string; tokenUrl: string };
   const servers: ScriptedPop3Server[] = [];
 
+  let world: LocalWorld | undefined;
+
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), "pop2gmail-runtime-"));
-    gmail = new GmailApiStandIn();
-    google = await gmail.start();
-    gmail.registerOAuthUser({ user: "owner@acme.example", ...oauth });
+    world = await startLocalWorld("pop2gmail-runtime-", "owner@acme.example", oauth, servers);
+    ({ dir, google } = world);
   });
 
-  afterAll(async () => {
-    for (const server of servers) await server.stop();
-    await gmail?.stop();
-    await rm(dir, { recursive: true, force: true });
-  });
+  afterAll(() => world?.stop());
 
   async function runtimeFor(
     name: string,
