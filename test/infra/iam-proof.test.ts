@@ -18,6 +18,7 @@ import {
   TENANT,
 } from "../integration/pipeline-harness";
 import { type DeployedStack, deployTemplate, PROOF_ACCOUNT, PROOF_REGION } from "./iam-proof/deployed-stack";
+import { HOSTILE_TENANT } from "./iam-proof/hostile-tenant";
 import { FUNCTION_IDS, type FunctionName, type IamRequest, ProofAccount } from "./iam-proof/proof-account";
 import {
   deployedRequest,
@@ -46,23 +47,6 @@ import { TENANTS_DIR } from "./synth-tenants";
 const FUNCTIONS = Object.keys(FUNCTION_IDS) as FunctionName[];
 /** Recorded-call files from other suites older than this are ignored (code may have changed since). */
 const RECORDED_FILES_MAX_AGE_MS = 6 * 60 * 60 * 1000;
-
-/** A tenant that wants another's data: a prefix of "example", with mailbox ids like example's. */
-const HOSTILE = {
-  tenant: "exampl",
-  alarmEmail: "ops@exampl.example",
-  mailboxes: [
-    {
-      id: "info@example.com",
-      pop3: {
-        host: "pop.exampl.example",
-        user: "info@example.com",
-        passwordSecret: "pop2gmail/exampl/info-pop3",
-      },
-      gmail: { user: "exampl@gmail.com", credentialsSecret: "pop2gmail/exampl/google-oauth" },
-    },
-  ],
-};
 
 /** The issue's attack: a `?` in a secret name matching tenant example's secrets. */
 const WILDCARD_ATTACKER = {
@@ -145,7 +129,7 @@ async function mismatches(
 }
 
 beforeAll(async () => {
-  tenants = [...loadAllTenantConfigs(TENANTS_DIR), parseTenantConfig(HOSTILE, "hostile tenant")];
+  tenants = [...loadAllTenantConfigs(TENANTS_DIR), parseTenantConfig(HOSTILE_TENANT, "hostile tenant")];
   account = new ProofAccount(deploy(tenants), {
     [ADMIN_ROLE]: [{ Version: "2012-10-17", Statement: [{ Effect: "Allow", Action: "*", Resource: "*" }] }],
   });

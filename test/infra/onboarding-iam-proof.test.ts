@@ -7,6 +7,7 @@ import { onboardingSecretName } from "../../shared/adapters/web/onboarding-app";
 import { parseTenantConfig } from "../../shared/config/parse-tenant-config";
 import type { TenantConfig } from "../../shared/config/tenant-config";
 import { deployTemplate } from "./iam-proof/deployed-stack";
+import { HOSTILE_TENANT } from "./iam-proof/hostile-tenant";
 import { type IamRequest, ProofAccount } from "./iam-proof/proof-account";
 import { deployedSecretArn, secretTagContext, tenantResources } from "./iam-proof/proof-requests";
 import { TENANTS_DIR } from "./synth-tenants";
@@ -17,27 +18,12 @@ import { TENANTS_DIR } from "./synth-tenants";
  * but this tenant's Google secrets: no POP3 password, no onboarding secret, no ledger item, no
  * archive, nothing of another tenant.
  */
-const OTHER = {
-  tenant: "exampl",
-  alarmEmail: "ops@exampl.example",
-  mailboxes: [
-    {
-      id: "info@example.com",
-      pop3: {
-        host: "pop.exampl.example",
-        user: "info@example.com",
-        passwordSecret: "pop2gmail/exampl/info-pop3",
-      },
-      gmail: { user: "exampl@gmail.com", credentialsSecret: "pop2gmail/exampl/google-oauth" },
-    },
-  ],
-};
 
 let tenants: TenantConfig[];
 let account: ProofAccount;
 
 beforeAll(() => {
-  tenants = [...loadAllTenantConfigs(TENANTS_DIR), parseTenantConfig(OTHER, "other tenant")];
+  tenants = [...loadAllTenantConfigs(TENANTS_DIR), parseTenantConfig(HOSTILE_TENANT, "other tenant")];
   const app = new App();
   const stacks = addTenantStacks(app, tenants);
   const assembly = app.synth({ validateOnSynthesis: false });
