@@ -53,6 +53,13 @@ export const METRIC = {
   deliveryDelay: "DeliveryDelay",
   /** One per completed poll of a mailbox (server reached, list diffed). Count. */
   pollSucceeded: "PollSucceeded",
+  /**
+   * The tenant's open problems, counted once a minute by the lister's keeper tick (0 when healthy,
+   * so a missing datapoint means the keeper itself is not running): mailboxes not polled
+   * successfully for max(10 min, 2 x pollSeconds), mailboxes whose last poll met a credentials
+   * error, and 1 each for a non-empty dead-letter and failed-deletes queue. Count.
+   */
+  tenantProblems: "TenantProblems",
   /** A wrong POP3 password or a revoked/expired Google token. Count. */
   credentialsBroken: "CredentialsBroken",
   /** Gmail answered 429 / rateLimitExceeded; the job was re-enqueued with a delay. Count. */
@@ -77,6 +84,7 @@ export const METRIC_UNIT: Readonly<Record<MetricName, MetricUnitName>> = {
   PipelineDelay: "Milliseconds",
   DeliveryDelay: "Milliseconds",
   PollSucceeded: "Count",
+  TenantProblems: "Count",
   CredentialsBroken: "Count",
   GmailRateLimited: "Count",
   MailboxBusy: "Count",
@@ -99,6 +107,7 @@ export const METRIC_DIMENSIONS: Readonly<Record<MetricName, readonly MetricDimen
   PipelineDelay: TENANT_LEVEL,
   DeliveryDelay: TENANT_LEVEL,
   PollSucceeded: [...TENANT_LEVEL, METRIC_DIMENSION.mailbox],
+  TenantProblems: TENANT_LEVEL,
   CredentialsBroken: [...TENANT_LEVEL, METRIC_DIMENSION.remoteService],
   GmailRateLimited: TENANT_LEVEL,
   MailboxBusy: TENANT_LEVEL,
