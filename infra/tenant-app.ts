@@ -1,4 +1,4 @@
-import { type App, Validations } from "aws-cdk-lib";
+import { type App, Token, Validations } from "aws-cdk-lib";
 import { ApplicationLogLevel } from "aws-cdk-lib/aws-lambda";
 import { AwsSolutionsChecks } from "cdk-nag";
 import {
@@ -9,6 +9,7 @@ import {
 import { ConfigError } from "../shared/core/errors";
 import { DEFAULT_BREAK_GLASS_ROLE_NAME } from "./constructs/tenant-key";
 import { loadAllTenantConfigs, loadTenantConfig } from "./load-tenant-configs";
+import { providerOpsTopicArn } from "./provider-app";
 import { secretNames } from "./secret-arns";
 import { TenantStack } from "./tenant-stack";
 
@@ -63,7 +64,8 @@ export function addTenantStacks(
 /**
  * What `cdk synth|deploy` builds (infra/app.ts): every tenant file is loaded and checked on every
  * synth, `-c tenant=<name>` selects the one to synthesize. Context: `tenantsDir` (default
- * `defaultTenantsDir`), `tenant`, `opsTopicArn`, `breakGlassRoleName`, `logLevel`.
+ * `defaultTenantsDir`), `tenant`, `opsTopicArn`, `provider` (`true`: the provider stack's topic),
+ * `breakGlassRoleName`, `logLevel`.
  */
 export function addTenantStacksFromContext(app: App, defaultTenantsDir: string): TenantStack[] {
   const context = (name: string): string | undefined => {
@@ -75,12 +77,16 @@ export function addTenantStacksFromContext(app: App, defaultTenantsDir: string):
   // The selected tenant first, so a typo in its name is the error reported.
   const selected = tenant === undefined ? undefined : loadTenantConfig(tenantsDir, tenant);
   const allTenants = loadAllTenantConfigs(tenantsDir);
-  const opsTopicArn = context("opsTopicArn");
+  // `-c provider=true`: the provider stack's topic (infra/provider-stack.ts), named by ARN.
+  const opsTopicArn =
+    context("opsTopicArn") ?? (context("provider") === "true" ? providerOpsTopicArn() : undefined);
   const breakGlassRoleName = context("breakGlassRoleName");
   return addTenantStacks(app, selected === undefined ? allTenants : [selected], {
     allTenants,
     logLevel: logLevelOf(context("logLevel")),
-    ...(opsTopicArn === undefined ? {} : { opsTopicArn: checkedTopicArn(opsTopicArn) }),
+    ...(opsTopicArn === undefined
+      ? {}
+      : { opsTopicArn: Token.isUnresolved(opsTopicArn) ? opsTopicArn : checkedTopicArn(opsTopicArn) }),
     ...(breakGlassRoleName === undefined ? {} : { breakGlassRoleName }),
   });
 }
