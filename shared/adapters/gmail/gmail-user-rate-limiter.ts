@@ -17,8 +17,22 @@ export interface RateLimitSettings {
   readonly unitsPerMinute: number;
   /** Requests in flight at once; Gmail answers 429 "Too many concurrent requests" above its own cap. */
   readonly maxConcurrent: number;
-  /** Units that may be spent at once after an idle spell; default one import, so no burst over the quota. */
+  /**
+   * Units that may be spent at once after an idle spell. Default: this process's own bucket
+   * (`QuotaTokenBucket`, which also caps every window at the quota) a quarter of a minute's
+   * units (`localBurstUnits`); a shared bucket from a `QuotaBucketFactory` gets one import,
+   * since it keeps no window and a larger burst would exceed the quota in a busy minute.
+   */
   readonly burstUnits?: number;
+}
+
+/**
+ * The burst of this process's own bucket: a quarter of a minute's units (1,500 at 6,000
+ * units/min: 60 imports), so a burst of mail goes out at once while the bucket's window keeps
+ * every minute within the quota (docs/pipeline.md, the Gmail pacing rule).
+ */
+export function localBurstUnits(settings: RateLimitSettings): number {
+  return settings.burstUnits ?? Math.max(GMAIL_QUOTA_UNITS.import, Math.floor(settings.unitsPerMinute / 4));
 }
 
 /**
@@ -48,9 +62,7 @@ export class GmailUserRateLimiter {
 
   constructor(settings: RateLimitSettings, clock: Clock, bucket?: QuotaBucket) {
     this.#gate = new ConcurrencyGate(settings.maxConcurrent);
-    this.#bucket =
-      bucket ??
-      new QuotaTokenBucket(settings.unitsPerMinute, settings.burstUnits ?? GMAIL_QUOTA_UNITS.import, clock);
+    this.#bucket = bucket ?? new QuotaTokenBucket(settings.unitsPerMinute, localBurstUnits(settings), clock);
     this.#clock = clock;
   }
 
@@ -90,6 +102,7 @@ export class GmailRateLimiters {
     const key = user.toLowerCase();
     let limiter = this.#byUser.get(key);
     if (!limiter) {
+      // A shared bucket keeps no window: its burst stays one import unless set (see `burstUnits`).
       const capacity = this.#settings.burstUnits ?? GMAIL_QUOTA_UNITS.import;
       limiter = new GmailUserRateLimiter(
         this.#settings,

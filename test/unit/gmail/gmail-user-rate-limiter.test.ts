@@ -3,10 +3,13 @@ import { GmailUserRateLimiter } from "../../../shared/adapters/gmail/gmail-user-
 import { VirtualClock } from "../../fakes/gmail-virtual-clock";
 
 describe("GmailUserRateLimiter", () => {
-  it("paces imports at the quota in the injected clock's time", async () => {
-    // Prepare
+  it("paces imports at the quota in the injected clock's time once the burst is spent", async () => {
+    // Prepare: a burst of one import, so the sustained rate shows from the second import on.
     const clock = new VirtualClock(0);
-    const limiter = new GmailUserRateLimiter({ unitsPerMinute: 6_000, maxConcurrent: 4 }, clock);
+    const limiter = new GmailUserRateLimiter(
+      { unitsPerMinute: 6_000, maxConcurrent: 4, burstUnits: 25 },
+      clock,
+    );
     const startedAt: number[] = [];
 
     // Act
