@@ -1,7 +1,9 @@
 /**
  * Mailboxes in parallel and imports in flight (issue 13 items 1 and 2), through the whole local
  * runtime (child process), a real Dovecot and the Gmail API stand-in answering each import after
- * `latencyMs` with a quota of 6,000 units/min per Gmail user (4 imports/s).
+ * `latencyMs` with a quota of 6,000 units/min per Gmail user (4 imports/s sustained), enforced
+ * like Gmail: past 6,000 units in the last 60 s the stand-in answers 429 rateLimitExceeded, and
+ * each run reports how many of those it sent (the sink's pacing should make it 0).
  *
  *   npx tsx bench/parallel-mailboxes.ts [mailboxes=20] [messages=50] [latencyMs=300] [pollSeconds=30] [rounds=1] [oneMailboxMessages=200] [--burst-after=1.5] [--default-only]
  *
@@ -28,6 +30,25 @@ const QUOTA_PER_SECOND = QUOTA / 25 / 60;
 /** ~10 KB messages: the bench is about waiting, not bytes. */
 const ATTACHMENT_BYTES = 7_000;
 
+/** The most imports one Gmail user received within any 60 s (the stand-in's arrival times). */
+function busiestMinute(times: readonly number[]): number {
+  const sorted = [...times].sort((a, b) => a - b);
+  let busiest = 0;
+  let start = 0;
+  for (const [end, at] of sorted.entries()) {
+    while ((sorted[start] ?? at) <= at - 60_000) start += 1;
+    busiest = Math.max(busiest, end - start + 1);
+  }
+  return busiest;
+}
+
+function busiestMinuteOfAnyUser(rig: LocalRig): number {
+  return Math.max(
+    0,
+    ...rig.gmailUsers.map((u) => busiestMinute(rig.gmail.messages(u).map((m) => m.importedAt))),
+  );
+}
+
 async function totalInGmail(rig: LocalRig): Promise<number[]> {
   return rig.gmailUsers.map((user) => rig.gmail.messages(user).length);
 }
@@ -42,6 +63,10 @@ interface BurstResult {
   readonly exact: number;
   readonly leftOnServer: number;
   readonly cpuMs: number;
+  /** 429s the stand-in's per-user quota answered (the runtime spent more than a minute's units). */
+  readonly quota429s: number;
+  /** The most imports one user received within any 60 s. */
+  readonly busiestMinute: number;
 }
 
 async function burst(
@@ -112,6 +137,8 @@ async function burst(
       exact,
       leftOnServer,
       cpuMs: report.cpuUserMs + report.cpuSystemMs,
+      quota429s: rig.gmail.quotaRefusals(),
+      busiestMinute: busiestMinuteOfAnyUser(rig),
     };
   } finally {
     await rig.close();
@@ -120,7 +147,7 @@ async function burst(
 
 function describeBurst(r: BurstResult, want: number, pollSeconds: number): string {
   const bound = (pollSeconds + 10) * 1000;
-  return `${r.label}: burst delivered to POP3 in ${(r.burstMs / 1000).toFixed(1)} s; all ${want} in Gmail ${(r.deliveredMs / 1000).toFixed(1)} s after the burst (first import at +${(r.firstImportMs / 1000).toFixed(1)} s, i.e. the next poll; from there ${((r.deliveredMs - r.firstImportMs) / 1000).toFixed(1)} s) -> within pollSeconds + 10 s = ${bound / 1000} s: ${r.deliveredMs <= bound ? "MET" : "NOT met"}; in Gmail ${r.inGmail} (byte-exact ${r.exact}), left on POP3 ${r.leftOnServer}, runtime CPU ${(r.cpuMs / want).toFixed(2)} ms/msg`;
+  return `${r.label}: burst delivered to POP3 in ${(r.burstMs / 1000).toFixed(1)} s; all ${want} in Gmail ${(r.deliveredMs / 1000).toFixed(1)} s after the burst (first import at +${(r.firstImportMs / 1000).toFixed(1)} s, i.e. the next poll; from there ${((r.deliveredMs - r.firstImportMs) / 1000).toFixed(1)} s) -> within pollSeconds + 10 s = ${bound / 1000} s: ${r.deliveredMs <= bound ? "MET" : "NOT met"}; in Gmail ${r.inGmail} (byte-exact ${r.exact}), left on POP3 ${r.leftOnServer}, runtime CPU ${(r.cpuMs / want).toFixed(2)} ms/msg; quota 429s ${r.quota429s}; busiest 60 s of one user ${r.busiestMinute} imports (quota ${QUOTA / 25})`;
 }
 
 interface OneMailboxResult {
@@ -129,6 +156,8 @@ interface OneMailboxResult {
   readonly wallMs: number;
   readonly inGmail: number;
   readonly leftOnServer: number;
+  readonly quota429s: number;
+  readonly busiestMinute: number;
 }
 
 async function oneMailbox(
@@ -158,6 +187,8 @@ async function oneMailbox(
       wallMs: report.wallMs,
       inGmail: rig.gmail.messages(rig.gmailUser).length,
       leftOnServer: await rig.storedIn(0),
+      quota429s: rig.gmail.quotaRefusals(),
+      busiestMinute: busiestMinuteOfAnyUser(rig),
     };
   } finally {
     await rig.close();
@@ -166,7 +197,7 @@ async function oneMailbox(
 
 function describeOne(r: OneMailboxResult): string {
   const rate = (r.copied * 1000) / r.wallMs;
-  return `${r.label}: ${r.copied} copied in ${(r.wallMs / 1000).toFixed(1)} s = ${rate.toFixed(2)} msg/s = ${((rate / QUOTA_PER_SECOND) * 100).toFixed(1)}% of the quota's ${QUOTA_PER_SECOND} msg/s; in Gmail ${r.inGmail}, left on POP3 ${r.leftOnServer}`;
+  return `${r.label}: ${r.copied} copied in ${(r.wallMs / 1000).toFixed(1)} s = ${rate.toFixed(2)} msg/s = ${((rate / QUOTA_PER_SECOND) * 100).toFixed(1)}% of the quota's ${QUOTA_PER_SECOND} msg/s; in Gmail ${r.inGmail}, left on POP3 ${r.leftOnServer}; quota 429s ${r.quota429s}; busiest 60 s ${r.busiestMinute} imports (quota ${QUOTA / 25})`;
 }
 
 async function main(): Promise<void> {

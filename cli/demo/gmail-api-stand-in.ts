@@ -94,7 +94,11 @@ export interface GmailApiStandInOptions {
   readonly now?: () => number;
   /** Seed of the PRNG behind probabilistic faults. */
   readonly seed?: number;
-  /** Per-user quota units per rolling minute; unlimited when absent. */
+  /**
+   * Per-user quota units per rolling minute (the units of requests that arrived in the last 60 s;
+   * an import costs 25); past it a request gets 429 rateLimitExceeded with Retry-After, like
+   * Gmail, counted by `quotaRefusals`. Unlimited when absent.
+   */
   readonly quotaUnitsPerMinute?: number;
   /** Per-user requests in flight at once; above it Gmail answers 429 "Too many concurrent requests". */
   readonly maxConcurrentPerUser?: number;
@@ -205,6 +209,7 @@ export class GmailApiStandIn {
   readonly #messages: StoredMessage[] = [];
   readonly #rawImports: RawImport[] = [];
   readonly #log: Array<{ request: StandInRequest; status: number }> = [];
+  readonly #quotaRefusals = new Map<string, number>();
 
   constructor(options: GmailApiStandInOptions = {}) {
     this.#options = options;
@@ -331,6 +336,14 @@ export class GmailApiStandIn {
     ).length;
   }
 
+  /** How many requests the per-user quota refused with 429 (of `user`, or of every user). */
+  quotaRefusals(user?: string): number {
+    if (user !== undefined) return this.#quotaRefusals.get(user.toLowerCase()) ?? 0;
+    let total = 0;
+    for (const count of this.#quotaRefusals.values()) total += count;
+    return total;
+  }
+
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", this.#baseUrl);
     const route = classify(req.method ?? "GET", url.pathname);
@@ -395,6 +408,7 @@ export class GmailApiStandIn {
       }
       const refusal = this.#chargeQuota(mailbox, COSTS[request.operation] ?? 0);
       if (refusal) {
+        this.#quotaRefusals.set(auth.user, (this.#quotaRefusals.get(auth.user) ?? 0) + 1);
         await readBody(req);
         return refusal;
       }

@@ -88,6 +88,9 @@ describe("GmailApiStandIn", () => {
     // Assess
     expect(first).toEqual([200, 200, 429]);
     expect(later).toBe(200);
+    expect(standIn.quotaRefusals()).toBe(1);
+    expect(standIn.quotaRefusals(USER.toUpperCase())).toBe(1);
+    expect(standIn.quotaRefusals("other@acme.it")).toBe(0);
   });
 
   it("refuses a revoked refresh token with invalid_grant and an unknown access token with 401", async () => {
