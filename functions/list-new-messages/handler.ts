@@ -1,5 +1,9 @@
 import { createListNewMessagesDeps } from "../../shared/adapters/lambda/list-new-messages-deps";
-import { makeListNewMessagesHandler } from "../../shared/adapters/lambda/list-new-messages-handler";
+import { makeListerHandler } from "../../shared/adapters/lambda/list-new-messages-handler";
 
-/** EventBridge, once a minute per mailbox: `{"mailboxId": "..."}`. Dependencies are built once per container. */
-export const handler = makeListNewMessagesHandler(createListNewMessagesDeps(process.env));
+/**
+ * Poll messages from the tenant's poll queue (SQS event source), the keeper tick from the
+ * tenant's schedule (once a minute), or a direct `{"mailboxId": "..."}` poll
+ * (docs/lambda-handlers.md "Sub-minute polling"). Dependencies are built once per container.
+ */
+export const handler = makeListerHandler(createListNewMessagesDeps(process.env));

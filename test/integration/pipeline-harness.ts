@@ -21,7 +21,13 @@ import {
   type LambdaDeps,
   S3_FORCE_PATH_STYLE_ENV,
 } from "../../shared/adapters/lambda/lambda-deps";
-import { makeListNewMessagesHandler } from "../../shared/adapters/lambda/list-new-messages-handler";
+import { createChainPorts, LISTER_ENV_NAMES } from "../../shared/adapters/lambda/list-new-messages-deps";
+import {
+  KEEPER_EVENT,
+  makeKeeperHandler,
+  makeListNewMessagesHandler,
+  makePollChainHandler,
+} from "../../shared/adapters/lambda/list-new-messages-handler";
 import { ENV_NAMES } from "../../shared/config/env";
 import { METRIC_SERVICE_NAME } from "../../shared/config/metrics";
 import type { LedgerEntry, ServerMessage } from "../../shared/core/model";
@@ -286,6 +292,10 @@ export class PipelineRig {
   readonly deps: LambdaDeps;
   readonly events: EventLog;
   readonly list: ReturnType<typeof makeListNewMessagesHandler>;
+  /** The lister on the poll queue's events (docs/lambda-handlers.md "Sub-minute polling"). */
+  readonly chain: ReturnType<typeof makePollChainHandler>;
+  /** The lister on the tenant schedule's keeper event. */
+  readonly keeper: ReturnType<typeof makeKeeperHandler>;
   readonly copy: ReturnType<typeof makeCopyMessageHandler>;
   readonly remove: ReturnType<typeof makeDeleteCopiedHandler>;
   /** Delete-copied events the lister started (run by `runDeletes`, as Lambda would run them). */
@@ -308,6 +318,12 @@ export class PipelineRig {
     readonly bucket: string,
     readonly tableName: string,
     proxy: CuttingProxy | undefined,
+    /** The poll queue, the copy dead-letter queue and the failed-deletes queue (standard, on fauxqs). */
+    readonly chainQueues: {
+      readonly poll: string;
+      readonly deadLetters: string;
+      readonly failedDeletes: string;
+    },
   ) {
     this.faults = options.faults ?? {};
     this.proxy = proxy;
@@ -338,6 +354,9 @@ export class PipelineRig {
       [ENV_NAMES.archiveBucket]: bucket,
       [ENV_NAMES.workQueueUrl]: queueUrl,
       [ENV_NAMES.deleteFunctionName]: DELETE_FUNCTION_NAME,
+      [LISTER_ENV_NAMES.pollQueueUrl]: chainQueues.poll,
+      [LISTER_ENV_NAMES.deadLetterQueueUrl]: chainQueues.deadLetters,
+      [LISTER_ENV_NAMES.failedDeletesQueueUrl]: chainQueues.failedDeletes,
       AWS_REGION: STAND_IN_REGION,
       AWS_ENDPOINT_URL_S3: world.fauxqs.endpoint,
       AWS_ENDPOINT_URL_SQS: world.fauxqs.endpoint,
@@ -380,6 +399,17 @@ export class PipelineRig {
     const copy = makeCopyMessageHandler(this.deps);
     const remove = makeDeleteCopiedHandler(this.deps);
     this.list = (...args) => pipelineAwsCalls.within("list-new-messages", () => list(...args));
+    const chainPorts = createChainPorts({
+      env,
+      dynamodb: clients.dynamodb,
+      sqs: clients.sqs,
+      clock: this.clock,
+    });
+    const listerDeps = { ...this.deps, chainPorts: () => chainPorts };
+    const chain = makePollChainHandler(listerDeps);
+    const keeper = makeKeeperHandler(listerDeps);
+    this.chain = (...args) => pipelineAwsCalls.within("list-new-messages", () => chain(...args));
+    this.keeper = (...args) => pipelineAwsCalls.within("list-new-messages", () => keeper(...args));
     this.copy = (...args) => pipelineAwsCalls.within("copy-message", () => copy(...args));
     this.remove = (...args) => pipelineAwsCalls.within("delete-copied", () => remove(...args));
   }
@@ -392,12 +422,17 @@ export class PipelineRig {
     await world.fauxqs.createBucket(bucket);
     const queueUrl = await world.fauxqs.createQueue(queueName, { VisibilityTimeout: "300" });
     const queueArn = `arn:aws:sqs:${STAND_IN_REGION}:000000000000:${queueName}`;
+    const chainQueues = {
+      poll: await world.fauxqs.createQueue(uniqueName("poll"), { VisibilityTimeout: "300" }),
+      deadLetters: await world.fauxqs.createQueue(uniqueName("deadletters")),
+      failedDeletes: await world.fauxqs.createQueue(uniqueName("faileddeletes")),
+    };
     let proxy: CuttingProxy | undefined;
     if (options.transport === "proxy") {
       proxy = new CuttingProxy();
       await proxy.start(world.dovecot.plainPort);
     }
-    return new PipelineRig(world, options, queueUrl, queueArn, bucket, tableName, proxy);
+    return new PipelineRig(world, options, queueUrl, queueArn, bucket, tableName, proxy, chainQueues);
   }
 
   get mailboxId(): string {
@@ -435,6 +470,32 @@ export class PipelineRig {
   /** One scheduled invocation of the lister. */
   poll() {
     return this.list({ mailboxId: this.mailboxId }, lambdaContext("list-new-messages", 90_000));
+  }
+
+  /** One tick of the tenant's schedule: the keeper (restarts lost chains, counts problems). */
+  keeperTick() {
+    return this.keeper(KEEPER_EVENT, lambdaContext("list-new-messages", 300_000));
+  }
+
+  /**
+   * Receives the visible poll messages (fauxqs honours their DelaySeconds on the wall clock) and
+   * hands them to the lister as the poll queue's event source would, deleting what it
+   * acknowledged. Returns how many it handled (0: none was due yet).
+   */
+  async pollChainOnce(): Promise<number> {
+    const sqs = this.world.fauxqs.sqs;
+    const messages = await receiveBatch(sqs, this.chainQueues.poll);
+    if (messages.length === 0) return 0;
+    const arn = `arn:aws:sqs:${STAND_IN_REGION}:000000000000:${this.chainQueues.poll.split("/").pop()}`;
+    const response = await this.chain(sqsEvent(arn, messages), lambdaContext("list-new-messages", 300_000));
+    const failed = new Set(response.batchItemFailures.map((f) => f.itemIdentifier));
+    const done = messages.filter((m) => !failed.has(m.MessageId ?? ""));
+    if (done.length > 0) {
+      await sqs.send(
+        new DeleteMessageBatchCommand({ QueueUrl: this.chainQueues.poll, Entries: receiptEntries(done) }),
+      );
+    }
+    return messages.length;
   }
 
   /** Runs the delete-copied invocations the lister started, in order, as Lambda would. */

@@ -1,7 +1,14 @@
+import { randomUUID } from "node:crypto";
+import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import type { LambdaClient } from "@aws-sdk/client-lambda";
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import { ENV_NAMES, requireEnv } from "../../config/env";
+import { ConfigError } from "../../core/errors";
+import type { KeeperDeps } from "../../core/poll-chain";
 import type { CopyPorts } from "../../core/poll-in-one-session";
+import type { Clock } from "../../ports/clock";
+import { DynamoDbPollChains } from "../dynamodb/dynamodb-poll-chains";
+import { SqsPollQueue, visibleMessages } from "../sqs/sqs-poll-queue";
 import { type DeleteInvoker, LambdaDeleteInvoker } from "./delete-invoker";
 import {
   type BaseClients,
@@ -42,6 +49,30 @@ export interface ListNewMessagesOverrides extends LambdaBaseOverrides<ListPipeli
 }
 
 /**
+ * The lister's own variables (set by the stack on the lister only): the tenant's poll queue and
+ * the two queues whose depth the keeper counts as problems (docs/lambda-handlers.md "Sub-minute
+ * polling").
+ */
+export const LISTER_ENV_NAMES = {
+  pollQueueUrl: "POLL_QUEUE_URL",
+  deadLetterQueueUrl: "DEAD_LETTER_QUEUE_URL",
+  failedDeletesQueueUrl: "FAILED_DELETES_QUEUE_URL",
+} as const;
+
+function requireListerEnv(
+  name: (typeof LISTER_ENV_NAMES)[keyof typeof LISTER_ENV_NAMES],
+  env: NodeJS.ProcessEnv,
+) {
+  const value = env[name];
+  if (value === undefined || value === "") {
+    throw new ConfigError(name, `environment variable ${name} is not set`, {
+      hint: "The CDK stack sets it on the list-new-messages function; redeploy the tenant stack.",
+    });
+  }
+  return value;
+}
+
+/**
  * The dependencies of list-new-messages: the shared base (`createLambdaBase`) plus the SQS work
  * queue (`WORK_QUEUE_URL`) and the invoker of delete-copied (`DELETE_FUNCTION_NAME`). Called
  * once per container at module load; nothing here does I/O.
@@ -49,11 +80,12 @@ export interface ListNewMessagesOverrides extends LambdaBaseOverrides<ListPipeli
 export function createListNewMessagesDeps(
   env: NodeJS.ProcessEnv,
   overrides: ListNewMessagesOverrides = {},
-): ListNewMessagesDeps {
+): ListNewMessagesDeps & { chainPorts(): KeeperDeps } {
   const base = createLambdaBase(env, overrides);
   const { sqs, queue } = createWorkQueueDeps(base);
   const { lambda, deleteInvoker } = createDeleteInvokerDeps(base, overrides.deleteInvoker);
   let copyPorts: Promise<CopyPorts> | undefined;
+  let chainPorts: KeeperDeps | undefined;
   return {
     ...functionDeps(base, { ...base.pipeline, queue }, { ...base.clients, sqs, lambda }, overrides.decorate),
     deleteInvoker,
@@ -63,6 +95,46 @@ export function createListNewMessagesDeps(
         sink: createGmailSink(base, undefined),
       }));
       return copyPorts;
+    },
+    chainPorts() {
+      chainPorts ??= createChainPorts({
+        env: base.env,
+        dynamodb: base.clients.dynamodb,
+        sqs,
+        clock: base.clock,
+      });
+      return chainPorts;
+    },
+  };
+}
+
+/**
+ * The poll chains in the ledger table, the poll queue (`POLL_QUEUE_URL`) and the depth of the
+ * copy dead-letter and failed-deletes queues, on the lister's SQS client; built on first use.
+ */
+export function createChainPorts(from: {
+  readonly env: NodeJS.ProcessEnv;
+  readonly dynamodb: DynamoDBClient;
+  readonly sqs: SQSClient;
+  readonly clock: Clock;
+}): KeeperDeps {
+  const { env, sqs } = from;
+  const deadLetters = requireListerEnv(LISTER_ENV_NAMES.deadLetterQueueUrl, env);
+  const failedDeletes = requireListerEnv(LISTER_ENV_NAMES.failedDeletesQueueUrl, env);
+  return {
+    chains: new DynamoDbPollChains({
+      client: from.dynamodb,
+      tableName: requireEnv(ENV_NAMES.ledgerTable, env),
+    }),
+    pollQueue: new SqsPollQueue(sqs, requireListerEnv(LISTER_ENV_NAMES.pollQueueUrl, env)),
+    clock: from.clock,
+    newChainId: () => randomUUID(),
+    problemQueueDepths: async () => {
+      const [dead, failed] = await Promise.all([
+        visibleMessages(sqs, deadLetters),
+        visibleMessages(sqs, failedDeletes),
+      ]);
+      return { deadLetters: dead, failedDeletes: failed };
     },
   };
 }

@@ -1,17 +1,30 @@
-import type { Context } from "aws-lambda";
+import type { Context, SQSBatchItemFailure, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import * as z from "zod";
-import { CredentialsError, Pop2GmailError, ProtocolError } from "../../core/errors";
+import type { MailboxConfig } from "../../config/tenant-config";
+import { ConfigError, CredentialsError, Pop2GmailError, ProtocolError } from "../../core/errors";
 import type { ListResult } from "../../core/list-new-messages";
+import {
+  type ChainPollOutcome,
+  type KeeperDeps,
+  keeperTick,
+  runChainStep,
+  type TenantProblem,
+} from "../../core/poll-chain";
 import { type MailboxPollResult, pollInOneSession } from "../../core/poll-in-one-session";
-import { pollRepeatedly } from "../../core/poll-repeatedly";
+import { parsePollMessage } from "../sqs/sqs-poll-queue";
 import { describe } from "./describe-error";
-import { invocationScope } from "./lambda-base";
+import { invocationScope, LEASE_MARGIN_MS } from "./lambda-base";
 import type { ListNewMessagesDeps } from "./list-new-messages-deps";
 
-/** The EventBridge rule's constant input: `{"mailboxId": "info@acme.it"}`. */
+/** A direct poll of one mailbox: `{"mailboxId": "info@acme.it"}` (an operator's or a test's invocation). */
 const listEventSchema = z.object({ mailboxId: z.string().min(1) });
 
-/** What one invocation did, returned for tests and the Lambda console (EventBridge ignores it). */
+/** What the tenant's one schedule sends once a minute (docs/lambda-handlers.md "Sub-minute polling"). */
+export const KEEPER_EVENT = { keeper: true } as const;
+
+const keeperEventSchema = z.object({ keeper: z.literal(true) });
+
+/** What one poll returned, for tests and the Lambda console. */
 export type ListNewMessagesResult =
   | {
       readonly outcome: "listed";
@@ -27,34 +40,103 @@ export type ListNewMessagesResult =
   | { readonly outcome: "credentials-broken"; readonly mailboxId: string }
   | { readonly outcome: "failed"; readonly mailboxId: string; readonly code: string };
 
-/** Timing of the repeated polls inside one invocation (pollSeconds < 60). */
-export interface ListHandlerOptions {
-  /** Polls start only within this window after the invocation began (EventBridge fires every 60 s). */
-  readonly windowMs: number;
-  /** Kept free before the function's timeout for the last poll to finish. */
-  readonly timeoutMarginMs: number;
+/** What a keeper tick did. */
+export interface KeeperTickResult {
+  readonly outcome: "kept";
+  /** Chains (re)started. */
+  readonly started: number;
+  /** The `TenantProblems` value emitted. */
+  readonly problems: number;
 }
 
-export const DEFAULT_LIST_HANDLER_OPTIONS: ListHandlerOptions = { windowMs: 55_000, timeoutMarginMs: 20_000 };
+/** The chain ports of the lister, built on first use (only chain and keeper events need them). */
+export interface ListerChainDeps extends ListNewMessagesDeps {
+  chainPorts(): KeeperDeps;
+}
+
+/** Kept free before the function's timeout: a poll that copies (LOGIN-DELAY) starts no copy it cannot finish. */
+const TIMEOUT_MARGIN_MS = 20_000;
 
 /**
- * The list-new-messages function (EventBridge, once a minute per mailbox). With `pollSeconds`
- * below 60 it polls repeatedly until ~55 s have passed, so the next invocation takes over; else
- * it polls once. When a poll reports deletes due, it starts delete-copied asynchronously with
- * those UIDLs (each UIDL once per invocation).
+ * One poll of one mailbox, and what it started: when the poll reports deletes due, delete-copied
+ * is invoked asynchronously with those UIDLs.
  *
  * Errors: a busy mailbox is a normal outcome. A `CredentialsError` was already reported by the
- * core (one `credentials-broken` event -> `CredentialsBroken` metric and alarm) and is returned,
- * not thrown: the schedule tries again next minute, and repeating a wrong password within the
- * same minute only risks the provider locking the account. A retryable error (timeout, dropped
- * connection, throttling) is logged and returned for the same reason: the next tick is the
- * retry, and the per-mailbox `PollSucceeded` alarm notices when polls keep failing. Anything
- * else (TLS, configuration, permissions, a bug) is thrown, so Lambda's `Errors` metric shows it;
- * the rule has `retryAttempts: 0`, so a throw never doubles a poll.
+ * core (one `credentials-broken` event -> `CredentialsBroken` metric) and is returned, not thrown:
+ * repeating a wrong password soon only risks the provider locking the account. A retryable error
+ * (timeout, dropped connection, throttling) is logged and returned: the next poll is the retry.
+ * Anything else (TLS, configuration, permissions, a bug) is thrown.
+ */
+async function pollOnce(
+  deps: ListNewMessagesDeps,
+  mailbox: MailboxConfig,
+  context: Context,
+): Promise<{ result: ListNewMessagesResult; loginDelaySeconds?: number }> {
+  const pipeline = { ...deps.pipeline, ...invocationScope(context) };
+  const copyPorts = deps.copyPorts;
+  const polling = copyPorts === undefined ? pipeline : { ...pipeline, copyPorts: () => copyPorts() };
+  const shouldStop = () => context.getRemainingTimeInMillis() < TIMEOUT_MARGIN_MS;
+  let poll: MailboxPollResult;
+  try {
+    poll = await pollInOneSession(polling, deps.config.tenant, mailbox, { shouldStop });
+  } catch (error) {
+    if (error instanceof CredentialsError)
+      return { result: { outcome: "credentials-broken", mailboxId: mailbox.id } };
+    if (error instanceof Pop2GmailError && error.retryable) {
+      deps.logger.warn("poll failed; the next poll retries", {
+        mailboxId: mailbox.id,
+        error: describe(error),
+      });
+      return { result: { outcome: "failed", mailboxId: mailbox.id, code: error.code } };
+    }
+    throw error;
+  }
+  if (poll.kind === "busy") return { result: { outcome: "busy", mailboxId: mailbox.id, polls: 1 } };
+  const loginDelay = poll.loginDelayMs === undefined ? {} : { loginDelaySeconds: poll.loginDelayMs / 1000 };
+  // docs/pipeline.md "Login delay and UTF8": such a poll copied and deleted in its session.
+  const copiedInSession = poll.inSession?.outcomes.filter((o) => o.kind === "copied").length ?? 0;
+  const deletePasses = poll.inSession === undefined ? await startDeletePass(deps, mailbox, poll.listed) : 0;
+  return {
+    result: {
+      outcome: "listed",
+      mailboxId: mailbox.id,
+      polls: 1,
+      newMessages: poll.listed.newMessages,
+      deletePasses,
+      ...(copiedInSession > 0 ? { copiedInSession } : {}),
+    },
+    ...loginDelay,
+  };
+}
+
+/** Starts delete-copied for the due UIDLs; 1 when it did. A lost pass only delays the delete. */
+async function startDeletePass(
+  deps: ListNewMessagesDeps,
+  mailbox: MailboxConfig,
+  result: ListResult,
+): Promise<number> {
+  if (result.kind !== "listed" || result.deletesDue === 0 || result.dueUidls.length === 0) return 0;
+  try {
+    await deps.deleteInvoker().invoke({ mailboxId: mailbox.id, uidls: result.dueUidls });
+    return 1;
+  } catch (error) {
+    // The next poll reports them due again.
+    deps.logger.warn("could not start delete-copied", {
+      mailboxId: mailbox.id,
+      messages: result.dueUidls.length,
+      error: describe(error),
+    });
+    return 0;
+  }
+}
+
+/**
+ * A direct invocation `{"mailboxId": "..."}`: one poll, whatever `pollSeconds` says (the poll
+ * chains pace the polls, not this invocation). Errors as `pollOnce`; an event that is not this
+ * shape or names another tenant's mailbox is thrown.
  */
 export function makeListNewMessagesHandler(
   deps: ListNewMessagesDeps,
-  options: ListHandlerOptions = DEFAULT_LIST_HANDLER_OPTIONS,
 ): (event: unknown, context: Context) => Promise<ListNewMessagesResult> {
   return async (event, context) => {
     deps.logger.addContext(context);
@@ -65,79 +147,7 @@ export function makeListNewMessagesHandler(
           cause: parsed.error,
         });
       }
-      const mailbox = deps.mailbox(parsed.data.mailboxId);
-      const pipeline = { ...deps.pipeline, ...invocationScope(context) };
-      const tenant = deps.config.tenant;
-      const sentForDelete = new Set<string>();
-      let deletePasses = 0;
-      let copiedInSession = 0;
-      const onPoll = async (result: ListResult, poll: MailboxPollResult) => {
-        // docs/pipeline.md "Login delay and UTF8": such a poll copied and deleted in its session.
-        if (poll.kind === "listed" && poll.inSession !== undefined) {
-          copiedInSession += poll.inSession.outcomes.filter((o) => o.kind === "copied").length;
-          return;
-        }
-        if (result.kind !== "listed" || result.deletesDue === 0) return;
-        const uidls = result.dueUidls.filter((uidl) => !sentForDelete.has(uidl));
-        if (uidls.length === 0) return;
-        try {
-          await deps.deleteInvoker().invoke({ mailboxId: mailbox.id, uidls });
-          for (const uidl of uidls) sentForDelete.add(uidl);
-          deletePasses++;
-        } catch (error) {
-          // The next poll reports them due again; a lost delete pass only delays the delete.
-          deps.logger.warn("could not start delete-copied", {
-            mailboxId: mailbox.id,
-            messages: uidls.length,
-            error: describe(error),
-          });
-        }
-      };
-      let results: ListResult[];
-      const copyPorts = deps.copyPorts;
-      const polling = copyPorts === undefined ? pipeline : { ...pipeline, copyPorts: () => copyPorts() };
-      // A poll that copies (LOGIN-DELAY) starts no copy it cannot finish before the margin.
-      const shouldStop = () => context.getRemainingTimeInMillis() < options.timeoutMarginMs;
-      try {
-        if (mailbox.pollSeconds < 60) {
-          const start = pipeline.clock.now();
-          const budget = Math.min(
-            options.windowMs,
-            context.getRemainingTimeInMillis() - options.timeoutMarginMs,
-          );
-          results = await pollRepeatedly(polling, tenant, mailbox, {
-            untilMs: start + budget,
-            onPoll,
-            shouldStop,
-          });
-        } else {
-          const poll = await pollInOneSession(polling, tenant, mailbox, { shouldStop });
-          const result: ListResult = poll.kind === "busy" ? poll : poll.listed;
-          await onPoll(result, poll);
-          results = [result];
-        }
-      } catch (error) {
-        if (error instanceof CredentialsError)
-          return { outcome: "credentials-broken", mailboxId: mailbox.id };
-        if (error instanceof Pop2GmailError && error.retryable) {
-          deps.logger.warn("poll failed; the next scheduled poll retries", {
-            mailboxId: mailbox.id,
-            error: describe(error),
-          });
-          return { outcome: "failed", mailboxId: mailbox.id, code: error.code };
-        }
-        throw error;
-      }
-      const listed = results.filter((r) => r.kind === "listed");
-      if (listed.length === 0) return { outcome: "busy", mailboxId: mailbox.id, polls: results.length };
-      return {
-        outcome: "listed",
-        mailboxId: mailbox.id,
-        polls: results.length,
-        newMessages: listed.reduce((sum, r) => sum + r.newMessages, 0),
-        deletePasses,
-        ...(copiedInSession > 0 ? { copiedInSession } : {}),
-      };
+      return (await pollOnce(deps, deps.mailbox(parsed.data.mailboxId), context)).result;
     } catch (error) {
       deps.logger.error("list-new-messages failed", { error: describe(error) });
       throw error;
@@ -145,4 +155,165 @@ export function makeListNewMessagesHandler(
       deps.telemetry.flush();
     }
   };
+}
+
+/** The chain's view of a poll's result. */
+function chainOutcome(
+  result: ListNewMessagesResult,
+  loginDelaySeconds: number | undefined,
+): ChainPollOutcome {
+  switch (result.outcome) {
+    case "listed":
+      return { kind: "succeeded", ...(loginDelaySeconds === undefined ? {} : { loginDelaySeconds }) };
+    case "busy":
+      return { kind: "failed", failure: "busy" };
+    case "credentials-broken":
+      return { kind: "failed", failure: "credentials" };
+    case "failed":
+      return { kind: "failed", failure: "retryable", code: result.code };
+  }
+}
+
+/**
+ * The poll queue's event source (docs/lambda-handlers.md "Sub-minute polling"): each record is
+ * one poll message `{mailboxId, chain, seq}`; records of one batch run at once (they name
+ * different mailboxes, or are duplicates the chain item turns away). Each takes the mailbox's
+ * chain, polls once and sends the next message (`runChainStep`). A record is returned for SQS to
+ * redeliver only when the chain item could not be read or written; a body that is no poll message
+ * or names a mailbox no longer configured is dropped (that chain ends).
+ */
+export function makePollChainHandler(
+  deps: ListerChainDeps,
+): (event: SQSEvent, context: Context) => Promise<SQSBatchResponse> {
+  return async (event, context) => {
+    deps.logger.addContext(context);
+    try {
+      const failures = await Promise.all(event.Records.map((record) => pollRecord(deps, record, context)));
+      return { batchItemFailures: failures.filter((f) => f !== undefined) };
+    } finally {
+      deps.telemetry.flush();
+    }
+  };
+}
+
+async function pollRecord(
+  deps: ListerChainDeps,
+  record: SQSRecord,
+  context: Context,
+): Promise<SQSBatchItemFailure | undefined> {
+  let mailbox: MailboxConfig;
+  let message: ReturnType<typeof parsePollMessage>;
+  try {
+    message = parsePollMessage(record.body);
+    mailbox = deps.mailbox(message.mailboxId);
+  } catch (error) {
+    if (!(error instanceof ProtocolError || error instanceof ConfigError)) throw error;
+    deps.logger.warn("poll message dropped", { messageId: record.messageId, error: describe(error) });
+    return undefined;
+  }
+  const ports = deps.chainPorts();
+  // When this invocation is surely dead: its deadline plus a margin (as session leases do).
+  const pollUntil = ports.clock.now() + context.getRemainingTimeInMillis() + LEASE_MARGIN_MS;
+  try {
+    const step = await runChainStep(ports, deps.config.tenant, mailbox, message, pollUntil, async () => {
+      try {
+        const { result, loginDelaySeconds } = await pollOnce(deps, mailbox, context);
+        return chainOutcome(result, loginDelaySeconds);
+      } catch (error) {
+        deps.logger.error("poll failed; the chain polls again after pollSeconds", {
+          mailboxId: mailbox.id,
+          error: describe(error),
+        });
+        throw error;
+      }
+    });
+    if (step.kind === "skipped") {
+      deps.logger.debug("poll message is a duplicate or stale, or the mailbox's poll is running", {
+        mailboxId: mailbox.id,
+        chain: message.chain,
+        seq: message.seq,
+      });
+    }
+    return undefined;
+  } catch (error) {
+    // The chain item could not be read or written, or the next message not sent: SQS delivers
+    // this one again after its visibility timeout (a no-op if the chain moved on), and the
+    // keeper restarts the chain a minute after its next poll was due.
+    deps.logger.error("poll chain step failed", { mailboxId: mailbox.id, error: describe(error) });
+    return { itemIdentifier: record.messageId };
+  }
+}
+
+/**
+ * The keeper tick, once a minute from the tenant's one schedule (`KEEPER_EVENT`): restarts every
+ * chain that has none or whose message was lost, logs one line per open problem naming the
+ * mailbox and cause, and emits `TenantProblems` once (0 when healthy). When the problem queues
+ * cannot be read, nothing is emitted and the invocation fails: a missing datapoint is the alarm.
+ */
+export function makeKeeperHandler(
+  deps: ListerChainDeps,
+): (event: unknown, context: Context) => Promise<KeeperTickResult> {
+  return async (_event, context) => {
+    deps.logger.addContext(context);
+    try {
+      const result = await keeperTick(deps.chainPorts(), deps.config.tenant, deps.config.mailboxes);
+      for (const mailboxId of result.started) deps.logger.info("poll chain started", { mailboxId });
+      for (const { mailboxId, error } of result.startFailed) {
+        deps.logger.error("poll chain could not be started; the next tick retries", {
+          mailboxId,
+          error: describe(error),
+        });
+      }
+      for (const problem of result.problems) deps.logger.warn("tenant problem", problemLog(problem));
+      deps.telemetry.tenantProblems(result.problems.length);
+      return { outcome: "kept", started: result.started.length, problems: result.problems.length };
+    } catch (error) {
+      deps.logger.error("keeper tick failed", { error: describe(error) });
+      throw error;
+    } finally {
+      deps.telemetry.flush();
+    }
+  };
+}
+
+function problemLog(problem: TenantProblem): Record<string, unknown> {
+  switch (problem.cause) {
+    case "not-polled":
+      return { ...problem, since: new Date(problem.since).toISOString() };
+    default:
+      return { ...problem };
+  }
+}
+
+/**
+ * The list-new-messages function's one entry point: an SQS event from the poll queue, the
+ * keeper event from the tenant's schedule, or a direct `{"mailboxId"}` poll.
+ */
+export function makeListerHandler(
+  deps: ListerChainDeps,
+): (
+  event: unknown,
+  context: Context,
+) => Promise<SQSBatchResponse | KeeperTickResult | ListNewMessagesResult> {
+  const chain = makePollChainHandler(deps);
+  const keeper = makeKeeperHandler(deps);
+  const direct = makeListNewMessagesHandler(deps);
+  return (event, context) => {
+    if (isSqsEvent(event)) return chain(event, context);
+    if (keeperEventSchema.safeParse(event).success) return keeper(event, context);
+    return direct(event, context);
+  };
+}
+
+function isSqsEvent(event: unknown): event is SQSEvent {
+  return (
+    typeof event === "object" &&
+    event !== null &&
+    "Records" in event &&
+    Array.isArray(event.Records) &&
+    event.Records.every(
+      (r: unknown) =>
+        typeof r === "object" && r !== null && "eventSource" in r && r.eventSource === "aws:sqs",
+    )
+  );
 }

@@ -3,7 +3,6 @@ import { copyBatch } from "../../../shared/core/copy-batch";
 import { deleteCopiedInOwnSession } from "../../../shared/core/delete-copied";
 import { MailboxBusyError } from "../../../shared/core/errors";
 import { DEFAULT_LIST_POLICY } from "../../../shared/core/list-new-messages";
-import { pollRepeatedly } from "../../../shared/core/poll-repeatedly";
 import { crashOnce, Harness, mailboxConfig, makeMessage, TENANT } from "./support/harness";
 
 /** A mailbox whose server keeps `count` messages already copied and retained. */
@@ -186,40 +185,7 @@ describe("listNewMessages", () => {
   });
 });
 
-describe("pollRepeatedly", () => {
-  it("polls every pollSeconds inside one invocation on the injected clock", async () => {
-    // Prepare
-    const h = new Harness(mailboxConfig({ pollSeconds: 10 }));
-    const start = h.clock.now();
-    const seen: number[] = [];
-    h.pop3.add(makeMessage());
-
-    // Act
-    const results = await pollRepeatedly(h.deps, TENANT, h.mailbox, {
-      untilMs: start + 60_000,
-      onPoll: () => {
-        seen.push(h.clock.now() - start);
-        if (seen.length === 3) h.pop3.add(makeMessage());
-      },
-    });
-
-    // Assess
-    expect(seen).toEqual([0, 10_000, 20_000, 30_000, 40_000, 50_000]);
-    expect(results.map((r) => (r.kind === "listed" ? r.newMessages : -1))).toEqual([1, 0, 0, 1, 0, 0]);
-  });
-
-  it("polls once when pollSeconds is the schedule's minute", async () => {
-    // Prepare
-    const h = new Harness();
-
-    // Act
-    const results = await pollRepeatedly(h.deps, TENANT, h.mailbox, { untilMs: h.clock.now() + 55_000 });
-
-    // Assess
-    expect(results).toHaveLength(1);
-    expect(h.clock.sleeps).toEqual([]);
-  });
-
+describe("polls after a crash", () => {
   it("records as deleted a copied message whose deleting session crashed after QUIT", async () => {
     // Prepare: QUIT commits the DELE, then the process dies before the ledger says "deleted",
     // and no redelivered job comes back to notice (its session broke, or it was acknowledged).
