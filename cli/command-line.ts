@@ -59,6 +59,8 @@ export async function main(argv: readonly string[]): Promise<number> {
           async () => (await import("./commands/auth-google")).authGoogleCommand,
           withConfigShorthand(rest.slice(1)),
         );
+      case "fleet":
+        return await lazy(async () => (await import("./commands/fleet")).fleetCommand, rest);
       case "quarantine":
         if (aws) {
           return await lazy(

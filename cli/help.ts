@@ -29,6 +29,12 @@ A deployed tenant (stack Pop2Gmail-<tenant>; AWS credentials and region as for t
                                          a signed link that lets the mailbox's owner connect Gmail
                                          in their own browser (docs/onboarding.md)
   serve <tenant> [--port 8470]           the pages the links open, on 127.0.0.1
+
+A provider's fleet (every tenant stack of one account and region; docs/deploy.md "Fleet"):
+  fleet status [--region R] [--json]     every tenant with its alarms in ALARM, last TenantProblems
+                                         and backlog; exit 1 when one is unhealthy
+  fleet deploy [--wave-size N] [--concurrency N] [--dry-run] [tenants...]
+                                         cdk deploy in waves; stops at the first failed wave
   help [verb]                            this text, or one verb's
 
 The config may also be given as the first argument after the verb: a file, or a tenant whose
@@ -155,6 +161,40 @@ has no dead-letter queue: use quarantine retry there.
   --json    the result as JSON
 
 ${AWS}`,
+
+  fleet: `Usage: pop2gmail fleet status [--region R] [--json]
+       pop2gmail fleet deploy [--wave-size N] [--concurrency N] [--dry-run] [--json]
+                              [--tenants-dir DIR] [--cdk COMMAND] [-c key=value]...
+                              [--without-provider-topic] [tenants...]
+
+status lists every tenant stack of the account and region (tag pop2gmail:tenant, or the id
+Pop2Gmail-<tenant>) with its health: its pop2gmail-<tenant>-* alarms in ALARM, the last
+TenantProblems datapoint (0 = healthy; none for 10 minutes = its keeper is not running) and its
+work-queue backlog. A failed or rolled-back stack is unhealthy too. A few requests whatever the
+fleet's size (500 tenants: about 8). Exit 0 when every tenant is healthy, 1 otherwise (also when
+no tenant stack is found or a pop2gmail alarm in ALARM has no stack).
+
+  --region R   the region (default: AWS_REGION or the profile's)
+  --json       {region, checkedAt, tenants: [{tenant, stack, stackStatus, healthy, tenantProblems,
+               tenantProblemsAt, backlog, alarms, reasons}], unhealthy, otherAlarms, apiCalls}
+
+deploy runs \`cdk synth\` once for the whole app (with -c provider=true, so every alarm also goes
+to the provider stack's topic pop2gmail-ops), then \`cdk deploy --app <assembly> <stacks>
+--concurrency N --require-approval never\` wave by wave, every tenant of tenants/ or the ones
+named, in that order. The first wave that fails stops it; it then says which tenants deployed,
+which failed, which it cannot confirm and which it did not attempt. Exit 0 when all deployed.
+
+  --wave-size N              tenants per wave (default 10)
+  --concurrency N            stacks deployed at once within a wave (default 4)
+  --dry-run                  print the waves and commands, deploy nothing
+  --json                     the plan and outcome as JSON
+  --tenants-dir DIR          the tenant configs (default tenants/)
+  --cdk COMMAND              the cdk command (default "npx cdk")
+  -c, --context key=value    more CDK context (breakGlassRoleName, logLevel), repeatable
+  --without-provider-topic   no provider stack: the alarms go to each tenant's alarmEmail only
+
+Deploy the provider stack first: npx cdk deploy Pop2Gmail-Provider [-c opsEmail=ops@example.com].
+AWS credentials and region as for the AWS CLI.`,
 
   auth: `Usage: pop2gmail auth google --config FILE [--mailbox ID] [--client-file client_secret.json |
        --client-id ID --client-secret S] [--read-scope]

@@ -9,6 +9,8 @@ const VERBS: readonly (readonly string[])[] = [
   ["auth", "google"],
   ["quarantine", "list"],
   ["status", "--aws"],
+  ["fleet", "status"],
+  ["fleet", "deploy"],
 ];
 
 /** The verbs `pop2gmail help` lists: each line that starts with two spaces and a verb. */
