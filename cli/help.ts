@@ -30,7 +30,7 @@ A deployed tenant (stack Pop2Gmail-<tenant>; AWS credentials and region as for t
                                          in their own browser (docs/onboarding.md)
   serve <tenant> [--port 8470]           the pages the links open, on 127.0.0.1
 
-A provider's fleet (every tenant stack of one account and region; docs/deploy.md "Fleet"):
+A provider's fleet (every tenant stack of one account and region; docs/deploy.md section 10):
   fleet status [--region R] [--json]     every tenant with its alarms in ALARM, last TenantProblems
                                          and backlog; exit 1 when one is unhealthy
   fleet deploy [--wave-size N] [--concurrency N] [--dry-run] [tenants...]
@@ -171,8 +171,8 @@ status lists every tenant stack of the account and region (tag pop2gmail:tenant,
 Pop2Gmail-<tenant>) with its health: its pop2gmail-<tenant>-* alarms in ALARM, the last
 TenantProblems datapoint (0 = healthy; none for 10 minutes = its keeper is not running) and its
 work-queue backlog. A failed or rolled-back stack is unhealthy too. A few requests whatever the
-fleet's size (500 tenants: about 8). Exit 0 when every tenant is healthy, 1 otherwise (also when
-no tenant stack is found or a pop2gmail alarm in ALARM has no stack).
+fleet's size (500 tenants: 4 to 8; --json counts them). Exit 0 when every tenant is healthy, 1
+otherwise (also when no tenant stack is found or a pop2gmail alarm in ALARM has no stack).
 
   --region R   the region (default: AWS_REGION or the profile's)
   --json       {region, checkedAt, tenants: [{tenant, stack, stackStatus, healthy, tenantProblems,

@@ -10,7 +10,7 @@ import { addTenantStacksFromContext } from "./tenant-app";
  * Either way every tenant file is loaded and checked against the others (secrets). Other
  * context: `-c opsTopicArn=`, `-c provider=true` (alarms also to the provider stack's topic),
  * `-c opsEmail=` (provider stack), `-c breakGlassRoleName=`, `-c logLevel=`, `-c tenantsDir=`.
- * Without `-c tenant` the app also holds the provider stack `Pop2Gmail-Provider` (docs/deploy.md "Fleet").
+ * Without `-c tenant` the app also holds the provider stack `Pop2Gmail-Provider` (docs/deploy.md section 10).
  */
 const TENANTS_DIR = fileURLToPath(new URL("../tenants/", import.meta.url));
 

@@ -1,6 +1,6 @@
 /**
  * The names of the provider stack's resources (one provider stack per AWS account and region,
- * docs/deploy.md "Fleet"). Fixed names, so a tenant stack can name the operations topic by its
+ * docs/deploy.md section 10). Fixed names, so a tenant stack can name the operations topic by its
  * ARN without a cross-stack export (an export would pin the topic for as long as any tenant
  * imports it). Kept free of aws-cdk-lib so the CLI can read it without loading CDK.
  */

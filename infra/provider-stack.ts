@@ -34,7 +34,7 @@ const WORST = 20;
 const STACK_NAME_TOKEN = tenantStackId("").replace(/-$/, "");
 
 /**
- * The provider's own stack, one per AWS account and region (docs/deploy.md "Fleet"):
+ * The provider's own stack, one per AWS account and region (docs/deploy.md section 10):
  *
  * - the operations topic `pop2gmail-ops` that every tenant's alarms also go to (tenant stacks
  *   name it by ARN, `-c provider=true`; no cross-stack export, so no tenant pins it), encrypted

@@ -88,7 +88,7 @@ export function stackOutcomes(
 /**
  * Deploys the tenants in waves: one `cdk synth` of the whole app into a cloud assembly, then per
  * wave `cdk deploy --app <assembly> <stacks> --concurrency N --require-approval never`, and stops
- * at the first wave whose cdk exits non-zero (docs/deploy.md "Fleet").
+ * at the first wave whose cdk exits non-zero (docs/deploy.md section 10).
  */
 export async function runFleetDeploy(
   plan: {

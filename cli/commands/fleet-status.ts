@@ -84,7 +84,7 @@ interface TenantStack {
  * Every tenant stack of the account and region with its health, in few requests whatever the
  * fleet's size: DescribeStacks (all stacks, paged), DescribeAlarms (`pop2gmail-` alarms in
  * ALARM, 100 a page) and GetMetricData (two queries a tenant, 500 a call). At 500 tenants that is
- * 5 + 1 + 2 requests when all are healthy (docs/deploy.md "Fleet").
+ * the DescribeStacks pages (1 MB each) + 1 + 2 (docs/deploy.md section 10).
  */
 export async function collectFleetStatus(
   clients: FleetStatusClients,

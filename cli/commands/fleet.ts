@@ -2,7 +2,7 @@ import { UsageError } from "../output";
 
 /**
  * `pop2gmail fleet status|deploy`: the provider's view of every tenant in one account and
- * region (docs/deploy.md "Fleet"). Each sub-verb loads on demand.
+ * region (docs/deploy.md section 10). Each sub-verb loads on demand.
  */
 export async function fleetCommand(args: readonly string[]): Promise<number> {
   const [sub, ...rest] = args;
