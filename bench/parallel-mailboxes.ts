@@ -14,6 +14,7 @@
  * One mailbox: a backlog of `oneMailboxMessages` drained by `run --once` with 4 imports in flight
  * (the default `maxConcurrentImports`) and with 1 (one import at a time), as a share of the quota.
  */
+import { loadavg } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import { messageWithAttachment } from "../test/fixtures/awkward-messages";
 import { type LocalRig, machineLine, sha256, startLocalRig } from "./support/local-rig";
@@ -67,6 +68,8 @@ interface BurstResult {
   readonly quota429s: number;
   /** The most imports one user received within any 60 s. */
   readonly busiestMinute: number;
+  /** The machine's 1-minute load average at the burst and once all was delivered. */
+  readonly load: readonly [number, number];
 }
 
 async function burst(
@@ -90,6 +93,7 @@ async function burst(
     // The first polls (empty mailboxes) run at start; the burst lands after them.
     await sleep(BURST_AFTER_MS);
     const hashes = new Set<string>();
+    const loadAtBurst = loadavg()[0] ?? 0;
     const t0 = performance.now();
     for (let m = 0; m < mailboxes; m++) {
       const bytes = Array.from(
@@ -113,6 +117,7 @@ async function burst(
       await sleep(100);
     }
     const deliveredAt = performance.now();
+    const loadDelivered = loadavg()[0] ?? 0;
     // Let the last batch's DELE + QUIT land, then stop the runtime.
     await sleep(1500);
     child.stop();
@@ -139,6 +144,7 @@ async function burst(
       cpuMs: report.cpuUserMs + report.cpuSystemMs,
       quota429s: rig.gmail.quotaRefusals(),
       busiestMinute: busiestMinuteOfAnyUser(rig),
+      load: [loadAtBurst, loadDelivered],
     };
   } finally {
     await rig.close();
@@ -147,7 +153,7 @@ async function burst(
 
 function describeBurst(r: BurstResult, want: number, pollSeconds: number): string {
   const bound = (pollSeconds + 10) * 1000;
-  return `${r.label}: burst delivered to POP3 in ${(r.burstMs / 1000).toFixed(1)} s; all ${want} in Gmail ${(r.deliveredMs / 1000).toFixed(1)} s after the burst (first import at +${(r.firstImportMs / 1000).toFixed(1)} s, i.e. the next poll; from there ${((r.deliveredMs - r.firstImportMs) / 1000).toFixed(1)} s) -> within pollSeconds + 10 s = ${bound / 1000} s: ${r.deliveredMs <= bound ? "MET" : "NOT met"}; in Gmail ${r.inGmail} (byte-exact ${r.exact}), left on POP3 ${r.leftOnServer}, runtime CPU ${(r.cpuMs / want).toFixed(2)} ms/msg; quota 429s ${r.quota429s}; busiest 60 s of one user ${r.busiestMinute} imports (quota ${QUOTA / 25})`;
+  return `${r.label}: burst delivered to POP3 in ${(r.burstMs / 1000).toFixed(1)} s; all ${want} in Gmail ${(r.deliveredMs / 1000).toFixed(1)} s after the burst (first import at +${(r.firstImportMs / 1000).toFixed(1)} s, i.e. the next poll; from there ${((r.deliveredMs - r.firstImportMs) / 1000).toFixed(1)} s) -> within pollSeconds + 10 s = ${bound / 1000} s: ${r.deliveredMs <= bound ? "MET" : "NOT met"}; in Gmail ${r.inGmail} (byte-exact ${r.exact}), left on POP3 ${r.leftOnServer}, runtime CPU ${(r.cpuMs / want).toFixed(2)} ms/msg; quota 429s ${r.quota429s}; busiest 60 s of one user ${r.busiestMinute} imports (quota ${QUOTA / 25}); load average ${r.load[0].toFixed(1)} at the burst, ${r.load[1].toFixed(1)} when delivered`;
 }
 
 interface OneMailboxResult {
