@@ -62,8 +62,10 @@ export function planWaves(tenants: readonly string[], size: number): string[][] 
 }
 
 /**
- * What cdk's deploy output says of each stack: `✅  <stack>` when deployed or unchanged, `❌ <stack>`
- * (or `<stack> failed`) when it failed. Lines naming no stack of `stacks` are ignored.
+ * What cdk's deploy output says of each stack: `✅  <stack>` (or `✅  <stack> (no changes)`) when
+ * deployed, `❌  <stack> failed: …` when it failed (the aws-cdk CLI's own messages; it may wrap the
+ * name in colour codes, which are removed first). Other lines, stack events such as
+ * `UPDATE_FAILED` included, are ignored: the ❌ line is cdk's verdict on the stack.
  */
 export function stackOutcomes(
   lines: readonly string[],
@@ -74,13 +76,15 @@ export function stackOutcomes(
   const ids = [...stacks].sort((a, b) => b.length - a.length);
   const named = (line: string) =>
     ids.find((id) =>
-      new RegExp(`(^|[\\s(:])${id.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}($|[\\s):])`).test(line),
+      new RegExp(`[✅❌]\\s+${id.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}($|[\\s:])`).test(line),
     );
-  for (const line of lines) {
+  for (const raw of lines) {
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: ANSI colour codes start with ESC.
+    const line = raw.replace(/\u001b\[[0-9;]*m/g, "");
     const id = named(line);
     if (id === undefined) continue;
-    if (line.includes("❌") || /\bfailed\b/i.test(line)) outcome.set(id, "failed");
-    else if (line.includes("✅") && outcome.get(id) !== "failed") outcome.set(id, "deployed");
+    if (line.includes("❌")) outcome.set(id, "failed");
+    else if (outcome.get(id) !== "failed") outcome.set(id, "deployed");
   }
   return outcome;
 }

@@ -15,7 +15,7 @@ import {
 import { STACK_OUTPUT, tenantStackId } from "../../infra/stack-outputs";
 import { METRIC, METRIC_DIMENSION, METRIC_NAMESPACE, METRIC_SERVICE_NAME } from "../../shared/config/metrics";
 import { EXIT, table } from "../output";
-import { withAwsErrors } from "./aws-context";
+import { AwsSetupError, explainAwsError } from "./aws-context";
 
 /** The keeper sends TenantProblems every minute; this much silence means it is not running. */
 export const TENANT_PROBLEMS_STALE_MINUTES = 10;
@@ -159,6 +159,31 @@ export async function collectFleetStatus(
   };
 }
 
+/**
+ * Runs one AWS request of the operator's; a failure says which call, and what to check, in the
+ * operator's terms (the shared mapping speaks of a function's role).
+ */
+async function asOperator<T>(action: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    const explained = explainAwsError(error, {
+      action,
+      resource: "the fleet",
+      hint: `Check AWS credentials, region (--region or AWS_REGION) and network; fleet status needs ${FLEET_STATUS_ACTIONS}.`,
+    });
+    if (explained.code !== "ACCESS_DENIED") throw explained;
+    throw new AwsSetupError(`${action} was denied to your AWS identity`, {
+      cause: error,
+      hint: `Allow ${FLEET_STATUS_ACTIONS} to the role or user you run pop2gmail as (aws sts get-caller-identity shows which).`,
+    });
+  }
+}
+
+/** Every IAM action `fleet status` uses. */
+const FLEET_STATUS_ACTIONS =
+  "cloudformation:DescribeStacks, cloudformation:ListStacks, cloudwatch:DescribeAlarms and cloudwatch:GetMetricData";
+
 /** A stack that failed or rolled back is a problem; one being deployed is not. */
 function stackProblem(status: string): string[] {
   if (status.endsWith("_FAILED") || status === "ROLLBACK_COMPLETE") return [`stack ${status}`];
@@ -173,8 +198,8 @@ async function tenantStacks(client: CloudFormationClient, count: () => void): Pr
   let nextToken: string | undefined;
   do {
     count();
-    const page = await client.send(
-      new DescribeStacksCommand(nextToken === undefined ? {} : { NextToken: nextToken }),
+    const page = await asOperator("cloudformation:DescribeStacks", () =>
+      client.send(new DescribeStacksCommand(nextToken === undefined ? {} : { NextToken: nextToken })),
     );
     for (const stack of page.Stacks ?? []) {
       const tenant = tenantOf(stack);
@@ -212,14 +237,16 @@ async function alarmsInAlarm(client: CloudWatchClient, count: () => void) {
   let nextToken: string | undefined;
   do {
     count();
-    const page = await client.send(
-      new DescribeAlarmsCommand({
-        AlarmNamePrefix: TENANT_ALARM_PREFIX,
-        StateValue: "ALARM",
-        AlarmTypes: ["MetricAlarm", "CompositeAlarm"],
-        MaxRecords: 100,
-        ...(nextToken === undefined ? {} : { NextToken: nextToken }),
-      }),
+    const page = await asOperator("cloudwatch:DescribeAlarms", () =>
+      client.send(
+        new DescribeAlarmsCommand({
+          AlarmNamePrefix: TENANT_ALARM_PREFIX,
+          StateValue: "ALARM",
+          AlarmTypes: ["MetricAlarm", "CompositeAlarm"],
+          MaxRecords: 100,
+          ...(nextToken === undefined ? {} : { NextToken: nextToken }),
+        }),
+      ),
     );
     alarms.push(...(page.MetricAlarms ?? []), ...(page.CompositeAlarms ?? []));
     nextToken = page.NextToken;
@@ -281,14 +308,16 @@ async function latestValues(
       let nextToken: string | undefined;
       do {
         count();
-        const page = await client.send(
-          new GetMetricDataCommand({
-            MetricDataQueries: chunk,
-            StartTime: new Date(now.getTime() - 15 * 60_000),
-            EndTime: now,
-            ScanBy: "TimestampDescending",
-            ...(nextToken === undefined ? {} : { NextToken: nextToken }),
-          }),
+        const page = await asOperator("cloudwatch:GetMetricData", () =>
+          client.send(
+            new GetMetricDataCommand({
+              MetricDataQueries: chunk,
+              StartTime: new Date(now.getTime() - 15 * 60_000),
+              EndTime: now,
+              ScanBy: "TimestampDescending",
+              ...(nextToken === undefined ? {} : { NextToken: nextToken }),
+            }),
+          ),
         );
         for (const result of page.MetricDataResults ?? []) {
           const key = keyOf.get(result.Id ?? "");
@@ -379,10 +408,7 @@ export async function fleetStatusCommand(
   const clients = deps.clients(values.region);
   try {
     const region = values.region ?? (await clients.cloudWatch.config.region().catch(() => undefined)) ?? null;
-    const status = await withAwsErrors(() => collectFleetStatus(clients, deps.now(), region), {
-      action: "cloudformation:DescribeStacks, cloudwatch:DescribeAlarms, cloudwatch:GetMetricData",
-      resource: "the tenant stacks",
-    });
+    const status = await collectFleetStatus(clients, deps.now(), region);
     deps.write(values.json ? `${JSON.stringify(status, null, 2)}\n` : `${renderFleetStatus(status)}\n`);
     return fleetExitCode(status);
   } finally {

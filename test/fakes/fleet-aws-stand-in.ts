@@ -43,6 +43,8 @@ export class FleetAwsStandIn {
   alarms: StandInAlarm[] = [];
   stacksPerPage = 100;
   alarmsPerPage = 100;
+  /** When set, CloudWatch answers every request with this error (as AWS does for a missing permission). */
+  cloudWatchError: { status: number; type: string; message: string } | undefined;
   private readonly datapoints = new Map<string, StandInDatapoint[]>();
   private server: Server | undefined;
   endpoint = "";
@@ -83,6 +85,7 @@ export class FleetAwsStandIn {
     this.datapoints.clear();
     this.stacksPerPage = 100;
     this.alarmsPerPage = 100;
+    this.cloudWatchError = undefined;
   }
 
   /** How many requests of `api` were answered. */
@@ -101,6 +104,8 @@ export class FleetAwsStandIn {
       this.calls.push({ api: op, input });
       const json = (status: number, value: unknown) =>
         res.writeHead(status, { "content-type": "application/x-amz-json-1.0" }).end(JSON.stringify(value));
+      const error = this.cloudWatchError;
+      if (error !== undefined) return void json(error.status, { __type: error.type, message: error.message });
       if (op === "DescribeAlarms") return void json(200, this.describeAlarms(input));
       if (op === "GetMetricData") return void json(200, this.getMetricData(input));
       return void json(400, { __type: "InvalidAction", message: `the stand-in does not speak ${op}` });

@@ -182,6 +182,35 @@ describe("pop2gmail fleet status", () => {
     expect(queries).toEqual([500, 500]);
   });
 
+  it("says which permission is missing when CloudWatch refuses, and exits 1", async () => {
+    // Prepare
+    aws.stacks = [tenantStack("acme")];
+    aws.cloudWatchError = {
+      status: 400,
+      type: "AccessDenied",
+      message:
+        "User: arn:aws:iam::000000000000:user/ops is not authorized to perform: cloudwatch:DescribeAlarms",
+    };
+
+    // Act
+    const result = await runCli(["fleet", "status"], {
+      AWS_REGION: REGION,
+      AWS_ACCESS_KEY_ID: "test",
+      AWS_SECRET_ACCESS_KEY: "test",
+      AWS_ENDPOINT_URL_CLOUDFORMATION: aws.endpoint,
+      AWS_ENDPOINT_URL_CLOUDWATCH: aws.endpoint,
+      AWS_CONFIG_FILE: "/nonexistent/aws-config",
+      AWS_SHARED_CREDENTIALS_FILE: "/nonexistent/aws-credentials",
+      AWS_EC2_METADATA_DISABLED: "true",
+    });
+
+    // Assess
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe("");
+    expect(result.stderr).toMatch(/cloudwatch:DescribeAlarms was denied to your AWS identity/);
+    expect(result.stderr).toMatch(/what to do: Allow .*cloudwatch:GetMetricData to the role or user/);
+  });
+
   it("runs as `pop2gmail fleet status --json` with the SDK's endpoint variables (child process)", async () => {
     // Prepare
     aws.stacks = [tenantStack("acme")];

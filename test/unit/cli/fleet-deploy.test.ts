@@ -247,21 +247,29 @@ for (const stack of args.filter((a) => a.startsWith("Pop2Gmail-"))) {
 });
 
 describe("stackOutcomes", () => {
-  it("reads cdk's ✅ and ❌ lines, telling Pop2Gmail-acme from Pop2Gmail-acme-eu", () => {
-    // Prepare
+  it("reads cdk's ✅ and ❌ lines (colour codes or not), telling Pop2Gmail-acme from Pop2Gmail-acme-eu", () => {
+    // Prepare: the aws-cdk CLI's own messages; stack events are not verdicts.
     const lines = [
       " ✅  Pop2Gmail-acme-eu (no changes)",
-      " ❌  Pop2Gmail-acme failed: Error",
-      "Pop2Gmail-beta: deploying... [1/3]",
+      "Pop2Gmail-beta | 3/40 | 12:00:01 | UPDATE_FAILED | AWS::SQS::Queue | Queues/Work failed",
+      "",
+      " ❌  \u001b[1mPop2Gmail-acme\u001b[22m failed: ValidationError: boom",
+      " ✅  Pop2Gmail-gamma",
     ];
 
     // Act
-    const outcomes = stackOutcomes(lines, ["Pop2Gmail-acme", "Pop2Gmail-acme-eu", "Pop2Gmail-beta"]);
+    const outcomes = stackOutcomes(lines, [
+      "Pop2Gmail-acme",
+      "Pop2Gmail-acme-eu",
+      "Pop2Gmail-beta",
+      "Pop2Gmail-gamma",
+    ]);
 
     // Assess
     expect([...outcomes.entries()].sort()).toEqual([
       ["Pop2Gmail-acme", "failed"],
       ["Pop2Gmail-acme-eu", "deployed"],
+      ["Pop2Gmail-gamma", "deployed"],
     ]);
   });
 });
