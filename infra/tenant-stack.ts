@@ -186,18 +186,20 @@ export class TenantStack extends Stack {
       config,
       key,
       workQueue: queues.queue,
-      deadLetterQueue: queues.deadLetterQueue,
-      failedDeletes: queues.failedDeletes,
-      functions,
       ...(props.opsTopicArn === undefined ? {} : { opsTopicArn: props.opsTopicArn }),
     });
-    new TenantDashboard(this, "Dashboard", {
-      config,
-      functions,
-      workQueue: queues.queue,
-      deadLetterQueue: queues.deadLetterQueue,
-      alarms: alarms.alarms,
-    });
+    // Optional ($3 a month): the provider stack's fleet dashboard shows every tenant.
+    if (config.dashboard === true) {
+      new TenantDashboard(this, "Dashboard", {
+        config,
+        functions,
+        logGroupNames: [this.lister, this.copier, this.deleter].map((f) => f.logGroup.logGroupName),
+        workQueue: queues.queue,
+        deadLetterQueue: queues.deadLetterQueue,
+        failedDeletes: queues.failedDeletes,
+        alarms: alarms.alarms,
+      });
+    }
 
     // What `pop2gmail status|redrive|quarantine --aws` reads with DescribeStacks. No exportName:
     // an export would let another stack depend on this tenant's resources and pin them.

@@ -1,47 +1,49 @@
 import { ArnFormat, Duration, Stack } from "aws-cdk-lib";
-import {
-  Alarm,
-  ComparisonOperator,
-  type IMetric,
-  MathExpression,
-  TreatMissingData,
-} from "aws-cdk-lib/aws-cloudwatch";
+import { Alarm, ComparisonOperator, type IMetric, TreatMissingData } from "aws-cdk-lib/aws-cloudwatch";
 import { SnsAction } from "aws-cdk-lib/aws-cloudwatch-actions";
 import { PolicyStatement, ServicePrincipal } from "aws-cdk-lib/aws-iam";
 import type { IKey } from "aws-cdk-lib/aws-kms";
-import type { IFunction } from "aws-cdk-lib/aws-lambda";
 import { type ITopic, Topic } from "aws-cdk-lib/aws-sns";
 import { EmailSubscription } from "aws-cdk-lib/aws-sns-subscriptions";
 import type { Queue } from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
-import { CREDENTIAL_SERVICES, METRIC, METRIC_DIMENSION } from "../../shared/config/metrics";
+import { METRIC } from "../../shared/config/metrics";
 import type { TenantConfig } from "../../shared/config/tenant-config";
-import { mailboxConstructId } from "../mailbox-construct-id";
 import { tenantMetric } from "../tenant-metric";
 
-/** The shortest silence that counts as "no successful poll" (DESIGN: mail within a minute). */
-const NO_POLL_MINUTES = 10;
-
-/** A queued job older than this means the copiers are stuck or far behind. */
+/** A queued copy job older than this means the copiers are failing, throttled or far behind. */
 const OLDEST_MESSAGE_SECONDS = 15 * 60;
 
 /** PipelineDelay p95 (listed -> in Gmail) above this for 15 minutes is an alarm. */
 export const PIPELINE_DELAY_TARGET_MS = 10 * 60 * 1000;
 
-/** Pushback (Gmail 429, busy maildrop) in every 5-minute period for this long is an alarm. */
-const SUSTAINED_PUSHBACK_PERIODS = 6;
+/** Gmail 429s in every 5-minute period for this long is an alarm. */
+const SUSTAINED_RATE_LIMIT_PERIODS = 6;
 
-/** Imports without a single delete for this many 15-minute periods: deletes are lagging. */
-const DELETES_LAGGING_PERIODS = 3;
+/** TenantProblems is read in 5-minute windows; two in a row (problems, or no keeper at all) alarm. */
+const PROBLEM_PERIODS = 2;
+
+/**
+ * The alarm names, after `pop2gmail-<tenant>-`. Five alarms, each reading one metric: the
+ * budget of docs/deploy.md section 7 (`test/infra/cloudwatch-budget.test.ts` prices them). Each
+ * is an outcome an operator acts on; the failures the earlier per-function and per-queue alarms
+ * watched show up as one of these (docs/deploy.md section 6, "Alarms").
+ */
+export const TENANT_ALARM_NAMES = [
+  "problems",
+  "queue-stuck",
+  "quarantined",
+  "pipeline-delay",
+  "gmail-rate-limited",
+] as const;
+
+export type TenantAlarmName = (typeof TENANT_ALARM_NAMES)[number];
 
 export interface TenantAlarmsProps {
   readonly config: TenantConfig;
   readonly key: IKey;
+  /** The copy-job queue: the age of its oldest message is a free SQS metric. */
   readonly workQueue: Queue;
-  readonly deadLetterQueue: Queue;
-  readonly failedDeletes: Queue;
-  /** The pipeline functions by folder name: errors, throttles and dropped async events each. */
-  readonly functions: Readonly<Record<string, IFunction>>;
   /** A provider-wide operations topic every alarm also goes to (given at deploy time). */
   readonly opsTopicArn?: string;
 }
@@ -82,53 +84,24 @@ export class TenantAlarms extends Construct {
       ...(props.opsTopicArn === undefined ? [] : [Topic.fromTopicArn(this, "OpsTopic", props.opsTopicArn)]),
     ];
 
-    this.add("DeadLetters", {
-      name: "dead-letters",
-      description:
-        "Copy jobs failed 5 receives and sit in the dead-letter queue. Read the copy-message log for their UIDLs; after fixing the cause, run `pop2gmail redrive --aws --tenant <tenant>`.",
-      metric: props.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
-        statistic: "Maximum",
-        period: Duration.minutes(5),
-      }),
+    // Replaces the per-mailbox no-poll, dead-letters, failed-deletes and credentials-pop3 alarms:
+    // the keeper counts each of those, once a minute, into this one metric.
+    this.add("Problems", {
+      name: "problems",
+      description: `The tenant has open problems (the alarm value is how many), or no count arrived at all. The list-new-messages log has one "tenant problem" line per problem (Logs Insights: filter message = "tenant problem"), naming the mailbox and the cause. Mailbox not polled for 10+ minutes: the POP3 server is down, refuses TLS, stays locked (another client: Gmail's own POP fetcher?) or refuses the password (update the secret). Dead letters: read the copy-message log, fix the cause, then \`pop2gmail redrive --aws --tenant ${tenant}\`. Failed deletes: read the delete-copied log; once fixed, purge the failed-deletes queue (the next poll deletes again). No data: the keeper (the lister's once-a-minute tick) is not running: check the lister's errors and its EventBridge rule.`,
+      metric: tenantMetric(tenant, METRIC.tenantProblems, { statistic: "Maximum" }),
       threshold: 1,
+      periods: PROBLEM_PERIODS,
+      // Zero is sent every minute: silence is exactly the failure of the keeper itself.
+      missing: TreatMissingData.BREACHING,
     });
 
-    for (const mailbox of config.mailboxes) {
-      // A mailbox polled less often than every 5 minutes gets twice its interval of silence.
-      const minutes = Math.max(NO_POLL_MINUTES, Math.ceil((2 * mailbox.pollSeconds) / 60));
-      this.add(mailboxConstructId("NoPoll", mailbox.id), {
-        name: `no-successful-poll-${mailbox.id}`,
-        description: `No successful POP3 poll of ${mailbox.id} for ${minutes} minutes: mail is not flowing. Check the list-new-messages log (server down, TLS, busy maildrop, credentials).`,
-        metric: tenantMetric(tenant, METRIC.pollSucceeded, {
-          period: Duration.minutes(1),
-          extra: { [METRIC_DIMENSION.mailbox]: mailbox.id },
-        }),
-        threshold: 1,
-        comparison: ComparisonOperator.LESS_THAN_THRESHOLD,
-        periods: minutes,
-        // No datapoint at all is exactly the failure this alarm exists for.
-        missing: TreatMissingData.BREACHING,
-      });
-    }
-
-    for (const service of CREDENTIAL_SERVICES) {
-      this.add(`CredentialsBroken-${service}`, {
-        name: `credentials-${service}`,
-        description:
-          service === "pop3"
-            ? "The POP3 server refused the password. Update the secret named in the tenant config (aws secretsmanager put-secret-value)."
-            : "Google refused the token or service-account key (revoked, expired, or the app is still in Testing). Renew the Google credentials secret; see docs/deploy.md.",
-        metric: tenantMetric(tenant, METRIC.credentialsBroken, {
-          extra: { [METRIC_DIMENSION.remoteService]: service },
-        }),
-        threshold: 1,
-      });
-    }
-
+    // Replaces errors/throttles of the copier and credentials-google: a failing, throttled or
+    // unauthorised copier leaves its jobs in the queue, which is what this watches.
     this.add("OldestJob", {
       name: "queue-stuck",
       description:
-        "A copy job has waited over 15 minutes: copiers are failing, throttled, or Gmail keeps rate-limiting. Check copy-message errors and the GmailRateLimited metric.",
+        "A copy job has waited over 15 minutes: the copiers fail (the copy-message log: CREDENTIALS_REJECTED means renew the Google credentials secret, see docs/deploy.md), are throttled (account concurrency), or cannot keep up. Mail is not reaching Gmail meanwhile; nothing is lost.",
       metric: props.workQueue.metricApproximateAgeOfOldestMessage({
         statistic: "Maximum",
         period: Duration.minutes(5),
@@ -139,92 +112,30 @@ export class TenantAlarms extends Construct {
 
     this.add("Quarantined", {
       name: "quarantined",
-      description:
-        "A message was quarantined (too large, rejected by Gmail, or failing repeatedly). It is archived in S3 and left on the POP3 server; the copy-message log names it and the reason.",
+      description: `A message was quarantined (too large, rejected by Gmail, or failing repeatedly). It is archived in S3 and left on the POP3 server. \`pop2gmail quarantine list --aws --tenant ${tenant}\` names it and the reason; once the cause is fixed, \`pop2gmail quarantine retry --aws --tenant ${tenant}\` copies it again.`,
       metric: tenantMetric(tenant, METRIC.messagesQuarantined),
       threshold: 1,
     });
 
-    for (const [name, fn] of Object.entries(props.functions)) {
-      const fifteenMinutes = { statistic: "Sum", period: Duration.minutes(15) };
-      this.add(`Errors-${name}`, {
-        name: `errors-${name}`,
-        description: `${name} failed 3 or more invocations in 15 minutes (a crash, a timeout, or an error it does not handle). Read its log group.`,
-        metric: fn.metricErrors(fifteenMinutes),
-        threshold: 3,
-      });
-      this.add(`Throttles-${name}`, {
-        name: `throttles-${name}`,
-        description: `Lambda throttled ${name} in 15 minutes: the account's concurrency is exhausted (other functions?) or a reserved concurrency is too low. Polls, copies or deletes are waiting.`,
-        metric: fn.metricThrottles(fifteenMinutes),
-        threshold: 1,
-      });
-      this.add(`AsyncEventsDropped-${name}`, {
-        name: `async-events-dropped-${name}`,
-        description: `Lambda dropped asynchronous invocations of ${name} (too old or out of retries). For the lister a poll was lost; for delete-copied a delete pass (see the failed-deletes queue).`,
-        metric: fn.metric("AsyncEventsDropped", fifteenMinutes),
-        threshold: 1,
-      });
-    }
-
-    this.add("FailedDeletes", {
-      name: "failed-deletes",
-      description:
-        "A delete-copied pass failed all its attempts and sits in the failed-deletes queue: copied messages stay on the POP3 server. Read the delete-copied log; the next poll starts a new pass once the cause is fixed, then purge the queue.",
-      metric: props.failedDeletes.metricApproximateNumberOfMessagesVisible({
-        statistic: "Maximum",
-        period: Duration.minutes(5),
-      }),
-      threshold: 1,
-    });
-
-    // Only where every mailbox deletes at once: with `never` or `Nd`, imports without deletes are normal.
-    if (config.mailboxes.every((m) => m.deleteAfter === "immediately")) {
-      const period = Duration.minutes(15);
-      this.add("DeletesLagging", {
-        name: "deletes-lagging",
-        description: `Messages were imported but none deleted from the POP3 server for ${DELETES_LAGGING_PERIODS * 15} minutes. Check the delete-copied log and the failed-deletes queue; the server fills up meanwhile.`,
-        metric: new MathExpression({
-          expression: "IF(FILL(imported, 0) > 0 AND FILL(deleted, 0) == 0, 1, 0)",
-          usingMetrics: {
-            imported: tenantMetric(tenant, METRIC.messagesImported, { period }),
-            deleted: tenantMetric(tenant, METRIC.messagesDeleted, { period }),
-          },
-          period,
-          label: "imports without deletes",
-        }),
-        threshold: 1,
-        periods: DELETES_LAGGING_PERIODS,
-      });
-    }
-
     this.add("PipelineDelay", {
       name: "pipeline-delay",
-      description: `PipelineDelay p95 (listed -> in Gmail) stayed above ${PIPELINE_DELAY_TARGET_MS / 60_000} minutes for 15 minutes. Check Gmail 429s, the work queue and copy-message errors.`,
+      description: `PipelineDelay p95 (listed -> in Gmail) stayed above ${PIPELINE_DELAY_TARGET_MS / 60_000} minutes for 15 minutes: mail arrives, late. Usually Gmail pushback (429s) or a maildrop other clients keep locked; the copy-message log says which.`,
       metric: tenantMetric(tenant, METRIC.pipelineDelay, { statistic: "p95" }),
       threshold: PIPELINE_DELAY_TARGET_MS,
       comparison: ComparisonOperator.GREATER_THAN_THRESHOLD,
       periods: 3,
     });
 
-    // Re-sent jobs are new messages to SQS, which resets the queue-age alarm: watch the cause too.
-    for (const [constructId, name, metricName, what] of [
-      ["GmailRateLimited", "gmail-rate-limited", METRIC.gmailRateLimited, "Gmail answered 429"],
-      [
-        "MailboxBusy",
-        "mailbox-busy",
-        METRIC.mailboxBusy,
-        "the POP3 maildrop was locked (IN-USE/LOGIN-DELAY)",
-      ],
-    ] as const) {
-      this.add(constructId, {
-        name,
-        description: `For ${SUSTAINED_PUSHBACK_PERIODS * 5} minutes ${what} in every 5-minute period: jobs keep being re-sent. Another client may share the Gmail quota or hold the maildrop (Gmail's own POP fetcher?).`,
-        metric: tenantMetric(tenant, metricName),
-        threshold: 1,
-        periods: SUSTAINED_PUSHBACK_PERIODS,
-      });
-    }
+    // The one failure the others miss: a re-sent job is a new SQS message (its age starts again)
+    // and a job that never completes sends no PipelineDelay, so a Gmail quota used up by someone
+    // else would go unseen.
+    this.add("GmailRateLimited", {
+      name: "gmail-rate-limited",
+      description: `For ${SUSTAINED_RATE_LIMIT_PERIODS * 5} minutes Gmail answered 429 in every 5-minute period: jobs keep being re-sent. Another client probably shares the Gmail user's quota (another import tool, a script, Gmail's own fetcher); stop it, or raise the project's quota.`,
+      metric: tenantMetric(tenant, METRIC.gmailRateLimited),
+      threshold: 1,
+      periods: SUSTAINED_RATE_LIMIT_PERIODS,
+    });
 
     this.allowCloudWatchToPublish(props.key);
   }
@@ -232,7 +143,7 @@ export class TenantAlarms extends Construct {
   private add(
     id: string,
     spec: {
-      name: string;
+      name: TenantAlarmName;
       description: string;
       metric: IMetric;
       threshold: number;

@@ -4,30 +4,48 @@ import {
   AlarmStatusWidget,
   Dashboard,
   GraphWidget,
-  type IMetric,
+  LogQueryVisualizationType,
+  LogQueryWidget,
   TextWidget,
 } from "aws-cdk-lib/aws-cloudwatch";
 import type { IFunction } from "aws-cdk-lib/aws-lambda";
 import type { Queue } from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
-import { CREDENTIAL_SERVICES, METRIC, METRIC_DIMENSION } from "../../shared/config/metrics";
+import {
+  CREDENTIAL_SERVICES,
+  METRIC,
+  METRIC_DIMENSION,
+  PIPELINE_LOG_MESSAGE,
+} from "../../shared/config/metrics";
 import type { TenantConfig } from "../../shared/config/tenant-config";
 import { tenantMetric } from "../tenant-metric";
 
 export interface TenantDashboardProps {
   readonly config: TenantConfig;
   readonly functions: Readonly<Record<string, IFunction>>;
+  /** The three pipeline functions' log groups, which the message widgets query. */
+  readonly logGroupNames: readonly string[];
   readonly workQueue: Queue;
   readonly deadLetterQueue: Queue;
+  readonly failedDeletes: Queue;
   readonly alarms: readonly Alarm[];
 }
 
 const WIDTH = 12;
 const HEIGHT = 6;
 
+/** A Logs Insights string literal (the log messages hold no quotes, but keep the query valid). */
+function quoted(text: string): string {
+  return JSON.stringify(text);
+}
+
 /**
- * One dashboard per tenant, named `pop2gmail-<tenant>`: alarm states on top, then flow
- * (listed -> imported -> deleted, quarantined), delays, the queue, errors and Gmail/POP3 pushback.
+ * The optional per-tenant dashboard (`"dashboard": true` in the tenant config; $3 a month beyond
+ * the account's first three), named `pop2gmail-<tenant>`: alarm states, open problems, delays,
+ * queues, errors and pushback from metrics; message counts, bytes and DeliveryDelay from the logs
+ * with Logs Insights (no custom metric for them, shared/config/metrics.ts; each view of those
+ * widgets is a query, billed by the data it scans). The provider stack's fleet dashboard shows
+ * every tenant at once and costs nothing per tenant.
  */
 export class TenantDashboard extends Construct {
   readonly dashboard: Dashboard;
@@ -37,8 +55,7 @@ export class TenantDashboard extends Construct {
     const tenant = props.config.tenant;
     const metric = (name: Parameters<typeof tenantMetric>[1], options?: Parameters<typeof tenantMetric>[2]) =>
       tenantMetric(tenant, name, options);
-    const percentiles = (name: typeof METRIC.pipelineDelay | typeof METRIC.deliveryDelay): IMetric[] =>
-      ["p50", "p95"].map((statistic) => metric(name, { statistic, label: `${name} ${statistic}` }));
+    const logGroupNames = [...props.logGroupNames];
 
     this.dashboard = new Dashboard(this, "Dashboard", {
       dashboardName: `pop2gmail-${tenant}`,
@@ -46,7 +63,7 @@ export class TenantDashboard extends Construct {
     });
     this.dashboard.addWidgets(
       new TextWidget({
-        markdown: `# pop2gmail: ${tenant}\n${props.config.mailboxes.length} mailbox(es). Delays in ms. Alarms mail ${props.config.alarmEmail ?? "nobody (no alarmEmail set)"}.`,
+        markdown: `# pop2gmail: ${tenant}\n${props.config.mailboxes.length} mailbox(es). Delays in ms. Alarms mail ${props.config.alarmEmail ?? "nobody (no alarmEmail set)"}. The list-new-messages log names each open problem.`,
         width: 24,
         height: 2,
       }),
@@ -54,19 +71,17 @@ export class TenantDashboard extends Construct {
     );
     this.dashboard.addWidgets(
       new GraphWidget({
-        title: "Messages (per 5 min)",
-        left: [
-          metric(METRIC.messagesListed),
-          metric(METRIC.messagesImported),
-          metric(METRIC.messagesDeleted),
-          metric(METRIC.messagesQuarantined),
-        ],
+        title: "Open problems (the keeper's count, once a minute; a gap = the keeper is not running)",
+        left: [metric(METRIC.tenantProblems, { statistic: "Maximum", period: Duration.minutes(1) })],
         width: WIDTH,
         height: HEIGHT,
       }),
       new GraphWidget({
-        title: "Delays (ms): pipeline = listed -> Gmail, delivery = Received -> Gmail",
-        left: [...percentiles(METRIC.pipelineDelay), ...percentiles(METRIC.deliveryDelay)],
+        title: "PipelineDelay (ms, listed -> Gmail) and imports",
+        left: ["p50", "p95"].map((statistic) =>
+          metric(METRIC.pipelineDelay, { statistic, label: `PipelineDelay ${statistic}` }),
+        ),
+        right: [metric(METRIC.pipelineDelay, { statistic: "SampleCount", label: "Imports (per 5 min)" })],
         width: WIDTH,
         height: HEIGHT,
       }),
@@ -90,11 +105,15 @@ export class TenantDashboard extends Construct {
         height: HEIGHT,
       }),
       new GraphWidget({
-        title: "Dead-letter queue depth",
+        title: "Dead letters and failed deletes",
         left: [
           props.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
             statistic: "Maximum",
-            label: "DLQ messages",
+            label: "Dead-lettered copy jobs",
+          }),
+          props.failedDeletes.metricApproximateNumberOfMessagesVisible({
+            statistic: "Maximum",
+            label: "Failed delete passes",
           }),
         ],
         width: WIDTH,
@@ -112,10 +131,11 @@ export class TenantDashboard extends Construct {
         height: HEIGHT,
       }),
       new GraphWidget({
-        title: "Pushback: Gmail 429s, busy maildrop, broken credentials",
+        title: "Pushback and quarantine: Gmail 429s, busy maildrop, broken credentials",
         left: [
           metric(METRIC.gmailRateLimited),
           metric(METRIC.mailboxBusy),
+          metric(METRIC.messagesQuarantined),
           ...CREDENTIAL_SERVICES.map((service) =>
             metric(METRIC.credentialsBroken, {
               extra: { [METRIC_DIMENSION.remoteService]: service },
@@ -127,22 +147,27 @@ export class TenantDashboard extends Construct {
         height: HEIGHT,
       }),
     );
+    const messages = Object.values(PIPELINE_LOG_MESSAGE).map(quoted).join(", ");
     this.dashboard.addWidgets(
-      new GraphWidget({
-        title: "Successful polls per mailbox (per minute)",
-        left: props.config.mailboxes.map((mailbox) =>
-          metric(METRIC.pollSucceeded, {
-            period: Duration.minutes(1),
-            extra: { [METRIC_DIMENSION.mailbox]: mailbox.id },
-            label: mailbox.id,
-          }),
-        ),
+      new LogQueryWidget({
+        title: "Messages by step (from the logs)",
+        logGroupNames,
+        view: LogQueryVisualizationType.TABLE,
+        queryLines: [
+          `filter message in [${messages}]`,
+          "stats count(*) as messages, sum(bytes) as bytes by message",
+        ],
         width: WIDTH,
         height: HEIGHT,
       }),
-      new GraphWidget({
-        title: "Bytes archived (per 5 min)",
-        left: [metric(METRIC.bytesArchived)],
+      new LogQueryWidget({
+        title: "DeliveryDelay (ms, Received: -> Gmail) per hour, from the logs",
+        logGroupNames,
+        view: LogQueryVisualizationType.LINE,
+        queryLines: [
+          `filter message = ${quoted(PIPELINE_LOG_MESSAGE.imported)} and ispresent(deliveryDelayMs)`,
+          "stats pct(deliveryDelayMs, 50) as p50, pct(deliveryDelayMs, 95) as p95 by bin(1h)",
+        ],
         width: WIDTH,
         height: HEIGHT,
       }),

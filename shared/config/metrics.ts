@@ -1,12 +1,18 @@
 /**
  * The CloudWatch metrics contract: the handlers emit these (Powertools EMF) and the CDK stack's
- * dashboard and alarms read them. A CloudWatch metric is identified by its namespace, name and
- * its exact set of dimensions, so an alarm only sees a datapoint emitted with exactly the
- * dimension set listed in `METRIC_DIMENSIONS` below. Keep both sides on this file.
+ * alarms (and the optional dashboard, and the provider's fleet dashboard) read them. A CloudWatch
+ * metric is identified by its namespace, name and its exact set of dimensions, so an alarm only
+ * sees a datapoint emitted with exactly the dimension set listed in `METRIC_DIMENSIONS` below.
+ * Keep both sides on this file.
  *
- * Cost: every distinct combination of dimension values is one custom metric (about $0.30 a month).
- * Only `PollSucceeded` carries the mailbox, because its alarm must be per mailbox; the rest are
- * per tenant and the logs name the mailbox.
+ * Cost (docs/deploy.md section 7, prices in infra/aws-prices.ts): every distinct combination of
+ * dimension values is one custom metric, billed $0.30 a month prorated by the hours in which it
+ * receives data. So the contract is small and every metric but `TenantProblems` is emitted only
+ * when something happened (never a zero): a healthy idle tenant emits exactly one custom metric
+ * (`METRIC_EMISSION`). Per-message counts and sizes (listed, archived, imported, deleted, bytes,
+ * DeliveryDelay) are not metrics: they are fields of the JSON log lines, which the optional
+ * dashboard queries with Logs Insights. No metric carries the mailbox (one metric per mailbox
+ * would scale the bill with the tenant); the logs name it.
  */
 
 /** The CloudWatch namespace; the stack sets it as `POWERTOOLS_METRICS_NAMESPACE`. */
@@ -23,7 +29,6 @@ export const METRIC_SERVICE_NAME = "pop2gmail";
 export const METRIC_DIMENSION = {
   service: "service",
   tenant: "Tenant",
-  mailbox: "Mailbox",
   /**
    * Which system refused the credentials: `pop3` or `google` (see `CREDENTIAL_SERVICES`).
    * Not named `Service`, which would sit next to Powertools' `service` and differ only in case.
@@ -35,24 +40,6 @@ export type MetricDimensionName = (typeof METRIC_DIMENSION)[keyof typeof METRIC_
 
 /** Metric names and what one datapoint means. */
 export const METRIC = {
-  /** New messages the lister found on the server and enqueued. Count. */
-  messagesListed: "MessagesListed",
-  /** Messages written to S3 and verified (size and SHA-256). Count. */
-  messagesArchived: "MessagesArchived",
-  /** Messages Gmail returned an id for. Count. */
-  messagesImported: "MessagesImported",
-  /** Messages removed from the POP3 server (QUIT committed the DELEs). Count. */
-  messagesDeleted: "MessagesDeleted",
-  /** Messages set aside with a reason (too large, rejected by Gmail, failing repeatedly). Count. */
-  messagesQuarantined: "MessagesQuarantined",
-  /** Bytes written to the archive bucket. Bytes. */
-  bytesArchived: "BytesArchived",
-  /** First listed -> in Gmail. Milliseconds. */
-  pipelineDelay: "PipelineDelay",
-  /** Topmost `Received:` date -> in Gmail (what the reader feels). Milliseconds. */
-  deliveryDelay: "DeliveryDelay",
-  /** One per completed poll of a mailbox (server reached, list diffed). Count. */
-  pollSucceeded: "PollSucceeded",
   /**
    * The tenant's open problems, counted once a minute by the lister's keeper tick (0 when healthy,
    * so a missing datapoint means the keeper itself is not running): mailboxes not polled
@@ -60,6 +47,10 @@ export const METRIC = {
    * error, and 1 each for a non-empty dead-letter and failed-deletes queue. Count.
    */
   tenantProblems: "TenantProblems",
+  /** First listed -> in Gmail, one datapoint per import (its SampleCount is the imports). Milliseconds. */
+  pipelineDelay: "PipelineDelay",
+  /** Messages set aside with a reason (too large, rejected by Gmail, failing repeatedly). Count. */
+  messagesQuarantined: "MessagesQuarantined",
   /** A wrong POP3 password or a revoked/expired Google token. Count. */
   credentialsBroken: "CredentialsBroken",
   /** Gmail answered 429 / rateLimitExceeded; the job was re-enqueued with a delay. Count. */
@@ -75,16 +66,9 @@ export type MetricUnitName = "Count" | "Milliseconds" | "Bytes";
 
 /** The unit each metric is emitted with; statistics over mixed units do not combine. */
 export const METRIC_UNIT: Readonly<Record<MetricName, MetricUnitName>> = {
-  MessagesListed: "Count",
-  MessagesArchived: "Count",
-  MessagesImported: "Count",
-  MessagesDeleted: "Count",
-  MessagesQuarantined: "Count",
-  BytesArchived: "Bytes",
-  PipelineDelay: "Milliseconds",
-  DeliveryDelay: "Milliseconds",
-  PollSucceeded: "Count",
   TenantProblems: "Count",
+  PipelineDelay: "Milliseconds",
+  MessagesQuarantined: "Count",
   CredentialsBroken: "Count",
   GmailRateLimited: "Count",
   MailboxBusy: "Count",
@@ -98,22 +82,55 @@ const TENANT_LEVEL = [METRIC_DIMENSION.service, METRIC_DIMENSION.tenant] as cons
  * `metrics.singleMetric()` with the extra dimension added.
  */
 export const METRIC_DIMENSIONS: Readonly<Record<MetricName, readonly MetricDimensionName[]>> = {
-  MessagesListed: TENANT_LEVEL,
-  MessagesArchived: TENANT_LEVEL,
-  MessagesImported: TENANT_LEVEL,
-  MessagesDeleted: TENANT_LEVEL,
-  MessagesQuarantined: TENANT_LEVEL,
-  BytesArchived: TENANT_LEVEL,
-  PipelineDelay: TENANT_LEVEL,
-  DeliveryDelay: TENANT_LEVEL,
-  PollSucceeded: [...TENANT_LEVEL, METRIC_DIMENSION.mailbox],
   TenantProblems: TENANT_LEVEL,
+  PipelineDelay: TENANT_LEVEL,
+  MessagesQuarantined: TENANT_LEVEL,
   CredentialsBroken: [...TENANT_LEVEL, METRIC_DIMENSION.remoteService],
   GmailRateLimited: TENANT_LEVEL,
   MailboxBusy: TENANT_LEVEL,
 };
 
-/** The values of the `RemoteService` dimension on `CredentialsBroken`; one alarm each. */
+/** The values of the `RemoteService` dimension on `CredentialsBroken`. */
 export const CREDENTIAL_SERVICES = ["pop3", "google"] as const;
 
 export type CredentialService = (typeof CREDENTIAL_SERVICES)[number];
+
+/**
+ * When each metric receives data, which is what CloudWatch bills (per metric, per hour with
+ * data): `every-minute` metrics cost the full $0.30 a month whatever happens; `on-event` ones
+ * only in the hours something happened, and a healthy idle tenant emits none of them. Adding a
+ * metric here is a budget decision: `test/infra/cloudwatch-budget.test.ts` prices the
+ * `every-minute` ones into the fixed cost per tenant.
+ */
+export const METRIC_EMISSION: Readonly<Record<MetricName, "every-minute" | "on-event">> = {
+  TenantProblems: "every-minute",
+  PipelineDelay: "on-event",
+  MessagesQuarantined: "on-event",
+  CredentialsBroken: "on-event",
+  GmailRateLimited: "on-event",
+  MailboxBusy: "on-event",
+};
+
+/** How many custom metrics (dimension-value combinations) each metric name makes per tenant. */
+export const METRIC_SERIES_PER_TENANT: Readonly<Record<MetricName, number>> = {
+  TenantProblems: 1,
+  PipelineDelay: 1,
+  MessagesQuarantined: 1,
+  CredentialsBroken: CREDENTIAL_SERVICES.length,
+  GmailRateLimited: 1,
+  MailboxBusy: 1,
+};
+
+/**
+ * The log lines (Powertools `message`) that stand in for the per-message metrics this contract
+ * does not emit: each carries `tenant`, `mailboxId`, `uidl` and, where it applies, `bytes`,
+ * `pipelineDelayMs` and `deliveryDelayMs`. The optional dashboard counts them with Logs Insights
+ * (infra/constructs/tenant-dashboard.ts), so both sides read them from here.
+ */
+export const PIPELINE_LOG_MESSAGE = {
+  listed: "message listed",
+  archived: "message archived",
+  imported: "message imported into Gmail",
+  deleted: "message deleted from POP3",
+  quarantined: "message quarantined: left on the server, needs a look",
+} as const;

@@ -132,6 +132,12 @@ export const tenantConfigSchema = strictObject({
   tenant: id,
   /** Where alarms go (SNS e-mail subscription). */
   alarmEmail: z.email("give an e-mail address for alarms").optional(),
+  /**
+   * A CloudWatch dashboard for this tenant ($3 a month beyond the account's first three); off by
+   * default: the provider stack's fleet dashboard shows every tenant (docs/deploy.md section 6).
+   * Optional rather than defaulted, so configs that leave it out serialize as before.
+   */
+  dashboard: z.boolean().optional(),
   google: strictObject({
     apiBaseUrl: z.url().default("https://gmail.googleapis.com/"),
     tokenUrl: z.url().default("https://oauth2.googleapis.com/token"),

@@ -9,10 +9,8 @@ import { assertEnvironmentFits } from "../../infra/function-environment";
 import { loadAllTenantConfigs, loadTenantConfig } from "../../infra/load-tenant-configs";
 import { addTenantStacks, assertNoSharedSecrets } from "../../infra/tenant-app";
 import { tenantMetric } from "../../infra/tenant-metric";
-import { TenantStack } from "../../infra/tenant-stack";
 import { ENV_NAMES } from "../../shared/config/env";
 import { METRIC, METRIC_DIMENSION } from "../../shared/config/metrics";
-import type { TenantConfig } from "../../shared/config/tenant-config";
 import { ConfigError } from "../../shared/core/errors";
 import { exampleConfig, TENANTS_DIR } from "./synth-tenants";
 
@@ -34,17 +32,6 @@ function configErrorOf(act: () => unknown): ConfigError {
     throw error;
   }
   throw new Error("expected a ConfigError");
-}
-
-function withMailboxes(config: TenantConfig, count: number): TenantConfig {
-  const [first] = config.mailboxes;
-  return {
-    ...config,
-    mailboxes: Array.from({ length: count }, (_, i) => ({
-      ...first!,
-      id: `box-with-a-long-name-${i}@example.com`,
-    })),
-  };
 }
 
 describe("tenant config errors name the field", () => {
@@ -140,16 +127,16 @@ describe("tenant config errors name the field", () => {
     }
   });
 
-  it("fails synth when the config would not fit Lambda's 4 KB environment", () => {
-    // Prepare
-    const big = withMailboxes(exampleConfig("example"), 12);
+  it("fails synth when an environment would not fit Lambda's 4 KB (the config is bundled, not there)", () => {
+    // Prepare: 12 mailboxes no longer reach it (test/infra/tenant-limits.test.ts synthesizes 200).
+    const environment = { [ENV_NAMES.tenantConfigFile]: "x".repeat(4096) };
 
     // Act
-    const error = configErrorOf(() => new TenantStack(new App(), { config: big }));
+    const error = configErrorOf(() => assertEnvironmentFits("example", environment));
 
     // Assess
-    expect(error.field).toBe("mailboxes");
-    expect(error.message).toMatch(/over Lambda's 4096-byte limit \(TENANT_CONFIG alone is \d+ bytes\)/);
+    expect(error.field).toBe("environment");
+    expect(error.message).toMatch(/over Lambda's 4096-byte limit/);
   });
 
   it("accepts an environment just under the limit", () => {
@@ -168,11 +155,11 @@ describe("metric dimensions follow shared/config/metrics.ts", () => {
   it("refuses a metric with a dimension set the handlers do not emit", () => {
     // Act
     const act = () =>
-      tenantMetric("example", METRIC.messagesImported, {
-        extra: { [METRIC_DIMENSION.mailbox]: "info@example.com" },
+      tenantMetric("example", METRIC.pipelineDelay, {
+        extra: { [METRIC_DIMENSION.remoteService]: "pop3" },
       });
 
     // Assess
-    expect(act).toThrow(/MessagesImported is emitted with dimensions \[Tenant, service\]/);
+    expect(act).toThrow(/PipelineDelay is emitted with dimensions \[Tenant, service\]/);
   });
 });

@@ -3,9 +3,11 @@ import { createLambdaDeps } from "../../shared/adapters/lambda/lambda-deps";
 import {
   METRIC,
   METRIC_DIMENSIONS,
+  METRIC_EMISSION,
   METRIC_NAMESPACE,
   METRIC_UNIT,
   type MetricName,
+  PIPELINE_LOG_MESSAGE,
 } from "../../shared/config/metrics";
 import type { PipelineEvent } from "../../shared/ports/telemetry";
 import { type Emf, tenantEnv } from "./handler-harness";
@@ -71,6 +73,25 @@ const EVENTS: PipelineEvent[] = [
   { type: "delete-uncommitted", tenant: "acme", mailboxId: key.mailboxId, messages: 2 },
 ];
 
+/** Every metric in the EMF documents, by name, with its dimension sets, unit, value and document. */
+function emitted(documents: Record<string, unknown>[]) {
+  const seen = new Map<string, { dimensions: string[][]; unit: string; value: unknown; doc: Emf }>();
+  for (const doc of documents.filter((d) => d._aws !== undefined) as Emf[]) {
+    for (const block of doc._aws.CloudWatchMetrics) {
+      expect(block.Namespace).toBe(METRIC_NAMESPACE);
+      for (const metric of block.Metrics) {
+        seen.set(metric.Name, {
+          dimensions: block.Dimensions,
+          unit: metric.Unit,
+          value: doc[metric.Name],
+          doc,
+        });
+      }
+    }
+  }
+  return seen;
+}
+
 /** The telemetry exactly as a Lambda container builds it, printing through spied console methods. */
 function productionTelemetry() {
   vi.stubEnv("POWERTOOLS_DEV", "true");
@@ -95,24 +116,11 @@ describe("Powertools telemetry", () => {
 
     // Act
     for (const event of EVENTS) telemetry.record(event);
+    telemetry.tenantProblems(2);
     telemetry.flush();
 
     // Assess
-    const emf = documents().filter((d) => d._aws !== undefined) as Emf[];
-    const seen = new Map<string, { dimensions: string[][]; unit: string; value: unknown; doc: Emf }>();
-    for (const doc of emf) {
-      for (const block of doc._aws.CloudWatchMetrics) {
-        expect(block.Namespace).toBe(METRIC_NAMESPACE);
-        for (const metric of block.Metrics) {
-          seen.set(metric.Name, {
-            dimensions: block.Dimensions,
-            unit: metric.Unit,
-            value: doc[metric.Name],
-            doc,
-          });
-        }
-      }
-    }
+    const seen = emitted(documents());
     expect([...seen.keys()].sort()).toEqual(Object.values(METRIC).sort());
     for (const [name, { dimensions, unit, doc }] of seen) {
       expect(dimensions, name).toEqual([[...METRIC_DIMENSIONS[name as MetricName]]]);
@@ -120,10 +128,55 @@ describe("Powertools telemetry", () => {
       for (const dimension of METRIC_DIMENSIONS[name as MetricName])
         expect(doc[dimension], name).toBeDefined();
     }
-    expect(seen.get("BytesArchived")?.value).toBe(900);
-    expect(seen.get("DeliveryDelay")?.value).toBe(40_000);
+    expect(seen.get("PipelineDelay")?.value).toBe(12_000);
+    expect(seen.get("TenantProblems")?.value).toBe(2);
     expect(seen.get("CredentialsBroken")?.doc).toMatchObject({ RemoteService: "google", Tenant: "acme" });
-    expect(seen.get("PollSucceeded")?.doc).toMatchObject({ Mailbox: "info@acme.it", Tenant: "acme" });
+  });
+
+  it("emits only TenantProblems, as 0, for a healthy idle tenant: the one metric billed every hour", () => {
+    // Prepare
+    const { telemetry, documents } = productionTelemetry();
+    const idlePoll = EVENTS.find((e) => e.type === "poll-completed")!;
+
+    // Act: a minute of an idle tenant, an idle poll of each mailbox and the keeper's count.
+    telemetry.record({ ...idlePoll, newMessages: 0, idle: true });
+    telemetry.record({ ...idlePoll, mailboxId: "sales@acme.it", newMessages: 0, idle: true });
+    telemetry.tenantProblems(0);
+    telemetry.flush();
+
+    // Assess
+    const seen = emitted(documents());
+    expect([...seen.keys()]).toEqual([METRIC.tenantProblems]);
+    expect(seen.get(METRIC.tenantProblems)?.value).toBe(0);
+    for (const name of Object.values(METRIC)) {
+      expect(METRIC_EMISSION[name], name).toBe(name === METRIC.tenantProblems ? "every-minute" : "on-event");
+    }
+  });
+
+  it("emits only PipelineDelay for mail that flows without trouble; counts and sizes stay in the log lines", () => {
+    // Prepare
+    const { telemetry, documents } = productionTelemetry();
+    const flowing = EVENTS.filter((e) =>
+      ["listed", "archived", "imported", "retained", "deleted"].includes(e.type),
+    );
+
+    // Act
+    for (const event of flowing) telemetry.record(event);
+    telemetry.flush();
+
+    // Assess
+    const seen = emitted(documents());
+    expect([...seen.keys()]).toEqual([METRIC.pipelineDelay]);
+    const imported = documents().find((d) => d.message === PIPELINE_LOG_MESSAGE.imported);
+    expect(imported).toMatchObject({ bytes: 900, pipelineDelayMs: 12_000, deliveryDelayMs: 40_000 });
+    for (const message of Object.values(PIPELINE_LOG_MESSAGE).filter(
+      (m) => m !== PIPELINE_LOG_MESSAGE.quarantined,
+    )) {
+      expect(
+        documents().some((d) => d.message === message),
+        message,
+      ).toBe(true);
+    }
   });
 
   it("logs JSON lines naming tenant, mailbox, UIDL, S3 key and Gmail id, and nothing secret", () => {

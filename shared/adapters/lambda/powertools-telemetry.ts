@@ -7,6 +7,7 @@ import {
   METRIC_DIMENSION,
   METRIC_UNIT,
   type MetricName,
+  PIPELINE_LOG_MESSAGE,
 } from "../../config/metrics";
 import type { PipelineEvent, Telemetry } from "../../ports/telemetry";
 
@@ -17,9 +18,11 @@ import type { PipelineEvent, Telemetry } from "../../ports/telemetry";
  * exactly the dimension sets the alarms read (`METRIC_DIMENSIONS`).
  *
  * Tenant-level metrics are buffered in `metrics` (default dimension `Tenant`, plus Powertools'
- * `service`) and flushed by the handler at the end of the invocation; `PollSucceeded` (+`Mailbox`)
- * and `CredentialsBroken` (+`RemoteService`) go out at once as single metrics, because a flush
- * carries one dimension set.
+ * `service`) and flushed by the handler at the end of the invocation; `CredentialsBroken`
+ * (+`RemoteService`) goes out at once as a single metric, because a flush carries one dimension
+ * set. Only events that say something become metrics, and never as a zero (CloudWatch bills a
+ * metric per hour it receives data: shared/config/metrics.ts); counts and sizes of ordinary work
+ * (listed, archived, imported, deleted, DeliveryDelay) are log fields only.
  */
 export class PowertoolsTelemetry implements Telemetry {
   constructor(
@@ -45,6 +48,25 @@ export class PowertoolsTelemetry implements Telemetry {
     }
   }
 
+  /**
+   * The keeper's once-a-minute `TenantProblems` count, zero included: the one metric emitted
+   * whatever happens, so its absence means the keeper is not running (the alarm treats missing
+   * data as breaching). Buffered with the rest; the handler's flush publishes it.
+   */
+  tenantProblems(count: number): void {
+    try {
+      this.add(METRIC.tenantProblems, Math.max(0, count));
+    } catch (error) {
+      try {
+        this.logger.warn("TenantProblems could not be recorded", {
+          error: error instanceof Error ? error.message : String(error),
+        });
+      } catch {
+        // Nothing left to report to.
+      }
+    }
+  }
+
   /** Publishes the buffered metrics (one EMF line); a no-op when none are buffered. */
   flush(): void {
     if (this.metrics.hasStoredMetrics()) this.metrics.publishStoredMetrics();
@@ -56,22 +78,9 @@ export class PowertoolsTelemetry implements Telemetry {
 
   private count(event: PipelineEvent): void {
     switch (event.type) {
-      case "listed":
-        this.add(METRIC.messagesListed, 1);
-        return;
-      case "archived":
-        this.add(METRIC.messagesArchived, 1);
-        this.add(METRIC.bytesArchived, event.bytes);
-        return;
       case "imported":
-        this.add(METRIC.messagesImported, 1);
+        // One datapoint per import: its SampleCount is the number of imports.
         this.add(METRIC.pipelineDelay, Math.max(0, event.pipelineDelayMs));
-        if (event.deliveryDelayMs !== undefined) {
-          this.add(METRIC.deliveryDelay, Math.max(0, event.deliveryDelayMs));
-        }
-        return;
-      case "deleted":
-        this.add(METRIC.messagesDeleted, 1);
         return;
       case "quarantined":
         this.add(METRIC.messagesQuarantined, 1);
@@ -82,18 +91,17 @@ export class PowertoolsTelemetry implements Telemetry {
       case "busy":
         this.add(METRIC.mailboxBusy, 1);
         return;
-      case "poll-completed": {
-        const single = this.metrics.singleMetric();
-        single.addDimension(METRIC_DIMENSION.mailbox, event.mailboxId);
-        single.addMetric(METRIC.pollSucceeded, MetricUnit.Count, 1);
-        return;
-      }
       case "credentials-broken": {
         const single = this.metrics.singleMetric();
         single.addDimension(METRIC_DIMENSION.remoteService, credentialService(event.service));
         single.addMetric(METRIC.credentialsBroken, MetricUnit.Count, 1);
         return;
       }
+      // A successful poll is the keeper's business (TenantProblems), not a metric per mailbox.
+      case "poll-completed":
+      case "listed":
+      case "archived":
+      case "deleted":
       case "retained":
       case "requeued":
       case "vanished":
@@ -105,10 +113,10 @@ export class PowertoolsTelemetry implements Telemetry {
   private log(event: PipelineEvent): void {
     switch (event.type) {
       case "listed":
-        this.logger.info("message listed", { ...keys(event), bytes: event.bytes });
+        this.logger.info(PIPELINE_LOG_MESSAGE.listed, { ...keys(event), bytes: event.bytes });
         return;
       case "archived":
-        this.logger.info("message archived", {
+        this.logger.info(PIPELINE_LOG_MESSAGE.archived, {
           ...keys(event),
           s3Key: event.archiveKey,
           bytes: event.bytes,
@@ -116,7 +124,7 @@ export class PowertoolsTelemetry implements Telemetry {
         });
         return;
       case "imported":
-        this.logger.info("message imported into Gmail", {
+        this.logger.info(PIPELINE_LOG_MESSAGE.imported, {
           ...keys(event),
           s3Key: event.archiveKey,
           gmailId: event.gmailId,
@@ -136,14 +144,14 @@ export class PowertoolsTelemetry implements Telemetry {
         });
         return;
       case "deleted":
-        this.logger.info("message deleted from POP3", {
+        this.logger.info(PIPELINE_LOG_MESSAGE.deleted, {
           ...keys(event),
           ...(event.archiveKey === undefined ? {} : { s3Key: event.archiveKey }),
           ...(event.gmailId === undefined ? {} : { gmailId: event.gmailId }),
         });
         return;
       case "quarantined":
-        this.logger.error("message quarantined: left on the server, needs a look", {
+        this.logger.error(PIPELINE_LOG_MESSAGE.quarantined, {
           ...keys(event),
           code: event.code,
           reason: event.reason,

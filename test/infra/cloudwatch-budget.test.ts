@@ -1,0 +1,136 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import { AWS_PRICE } from "../../infra/aws-prices";
+import {
+  alarmedMetrics,
+  CLOUDWATCH_FIXED_BUDGET_PER_TENANT_MONTH,
+  type CloudWatchFixedCost,
+  cloudWatchFixedCost,
+  FIXED_TARGET_PER_TENANT_MONTH,
+  isCustomMetric,
+  OTHER_FIXED_PER_TENANT_MONTH,
+  type TemplateJson,
+} from "../../infra/cloudwatch-budget";
+import {
+  METRIC,
+  METRIC_DIMENSION,
+  METRIC_DIMENSIONS,
+  METRIC_EMISSION,
+  METRIC_SERVICE_NAME,
+  type MetricName,
+} from "../../shared/config/metrics";
+import type { TenantConfig } from "../../shared/config/tenant-config";
+import { exampleConfig, synthTenants } from "./synth-tenants";
+
+/** The example tenant under another name (its secrets renamed with it, as deploys require). */
+function renamed(config: TenantConfig, tenant: string, changes: Partial<TenantConfig> = {}): TenantConfig {
+  const json = JSON.stringify({ ...config, ...changes }).replaceAll(
+    `"pop2gmail/${config.tenant}/`,
+    `"pop2gmail/${tenant}/`,
+  );
+  return { ...(JSON.parse(json) as TenantConfig), tenant };
+}
+
+let example: TenantConfig;
+let cost: CloudWatchFixedCost;
+let oneMailbox: CloudWatchFixedCost;
+let withDashboard: CloudWatchFixedCost;
+let exampleTemplate: TemplateJson;
+
+beforeAll(() => {
+  example = exampleConfig("example");
+  // One app, one synth: the example tenant, the same with one mailbox, the same with a dashboard.
+  const [a, b, c] = synthTenants([
+    example,
+    renamed(example, "budget-one", { mailboxes: [example.mailboxes[0]!] }),
+    renamed(example, "budget-dash", { dashboard: true }),
+  ]);
+  exampleTemplate = a!.template.toJSON() as TemplateJson;
+  cost = cloudWatchFixedCost(exampleTemplate);
+  oneMailbox = cloudWatchFixedCost(b!.template.toJSON() as TemplateJson);
+  withDashboard = cloudWatchFixedCost(c!.template.toJSON() as TemplateJson);
+});
+
+describe("the fixed CloudWatch cost of a tenant (docs/deploy.md section 7)", () => {
+  it("leaves $0.80 for CloudWatch of the $2.50 fixed target, after the key, one secret and the idle work", () => {
+    // Act
+    const others = Object.values(OTHER_FIXED_PER_TENANT_MONTH).reduce((a, b) => a + b, 0);
+
+    // Assess
+    expect(FIXED_TARGET_PER_TENANT_MONTH).toBe(2.5);
+    expect(OTHER_FIXED_PER_TENANT_MONTH.kmsKey).toBe(1);
+    expect(OTHER_FIXED_PER_TENANT_MONTH.oneSecret).toBe(0.4);
+    expect(CLOUDWATCH_FIXED_BUDGET_PER_TENANT_MONTH).toBeCloseTo(FIXED_TARGET_PER_TENANT_MONTH - others, 6);
+    expect(CLOUDWATCH_FIXED_BUDGET_PER_TENANT_MONTH).toBeCloseTo(0.8, 6);
+  });
+
+  it("stays within the budget without a dashboard: 5 alarms of one metric each and one metric sent every minute", () => {
+    // Assess
+    expect(cost.dashboards).toBe(0);
+    expect(cost.alarms).toBe(5);
+    expect(cost.alarmMetrics).toHaveLength(5);
+    expect(cost.alwaysEmittedMetrics).toEqual([METRIC.tenantProblems]);
+    expect(cost.dollars).toEqual({ alarms: 0.5, alwaysEmittedMetrics: 0.3, dashboards: 0, total: 0.8 });
+    expect(cost.dollars.total).toBeLessThanOrEqual(CLOUDWATCH_FIXED_BUDGET_PER_TENANT_MONTH);
+  });
+
+  it("costs the same with one mailbox as with several: nothing CloudWatch bills is per mailbox", () => {
+    // Assess
+    expect(example.mailboxes.length).toBeGreaterThan(1);
+    expect(oneMailbox.dollars).toEqual(cost.dollars);
+  });
+
+  it("adds the dashboard's $3 only when the tenant config asks for it", () => {
+    // Assess
+    expect(withDashboard.dashboards).toBe(1);
+    expect(withDashboard.dollars.total).toBeCloseTo(
+      cost.dollars.total + AWS_PRICE.cloudWatch.dashboardMonth,
+      6,
+    );
+  });
+
+  it("emits nothing every hour but TenantProblems: every other metric only when something happened", () => {
+    // Act
+    const everyMinute = Object.values(METRIC).filter((name) => METRIC_EMISSION[name] === "every-minute");
+
+    // Assess
+    expect(everyMinute).toEqual([METRIC.tenantProblems]);
+  });
+});
+
+describe("the alarms read what the handlers emit", () => {
+  it("reads each custom metric with exactly the dimension set of shared/config/metrics.ts and the tenant's values", () => {
+    // Act
+    const custom = alarmedMetrics(exampleTemplate).filter(isCustomMetric);
+
+    // Assess
+    expect(custom.map((m) => m.metricName).sort()).toEqual(
+      [
+        METRIC.tenantProblems,
+        METRIC.messagesQuarantined,
+        METRIC.pipelineDelay,
+        METRIC.gmailRateLimited,
+      ].sort(),
+    );
+    for (const metric of custom) {
+      const name = metric.metricName as MetricName;
+      expect(Object.values(METRIC), metric.metricName).toContain(name);
+      expect(metric.dimensions.map((d) => d.Name).sort(), name).toEqual([...METRIC_DIMENSIONS[name]].sort());
+      expect(metric.dimensions).toEqual(
+        expect.arrayContaining([
+          { Name: METRIC_DIMENSION.service, Value: METRIC_SERVICE_NAME },
+          { Name: METRIC_DIMENSION.tenant, Value: example.tenant },
+        ]),
+      );
+    }
+  });
+
+  it("reads the work queue's age of its oldest message, a free SQS metric", () => {
+    // Act
+    const free = alarmedMetrics(exampleTemplate).filter((m) => !isCustomMetric(m));
+
+    // Assess
+    expect(free.map((m) => `${m.namespace} ${m.metricName}`)).toEqual([
+      "AWS/SQS ApproximateAgeOfOldestMessage",
+    ]);
+  });
+});
