@@ -6,8 +6,15 @@ import { Match, Template } from "aws-cdk-lib/assertions";
 import { AwsSolutionsChecks } from "cdk-nag";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { providerOpsTopicArn } from "../../infra/provider-app";
-import { FLEET_DASHBOARD_NAME, OPS_TOPIC_NAME, PROVIDER_STACK_ID } from "../../infra/provider-names";
+import {
+  FLEET_DASHBOARD_NAME,
+  OPS_TOPIC_NAME,
+  PROVIDER_STACK_ID,
+  TENANT_ALARM_PREFIX,
+  TENANT_TAG,
+} from "../../infra/provider-names";
 import { ProviderStack } from "../../infra/provider-stack";
+import { STACK_OUTPUT } from "../../infra/stack-outputs";
 import { addTenantStacks } from "../../infra/tenant-app";
 import { METRIC } from "../../shared/config/metrics";
 import { exampleConfig, resourcesOfType } from "./synth-tenants";
@@ -176,6 +183,25 @@ describe("tenant stacks deployed with -c provider=true", () => {
     }
     expect(JSON.stringify(template.toJSON())).not.toContain("Fn::ImportValue");
     expect(stack!.dependencies.map((d) => d.stackName)).not.toContain(PROVIDER_STACK_ID);
+  });
+
+  it("carry what fleet status reads: the tenant tag, the stack id, pop2gmail-<tenant>-* alarm names, the work-queue output", () => {
+    // Prepare
+    const app = new App({ builtinCloudFormationValidation: false });
+    const [stack] = addTenantStacks(app, [exampleConfig("example")], { opsTopicArn: providerOpsTopicArn() });
+
+    // Act
+    const template = Template.fromStack(stack!);
+    const alarmNames = Object.values(resourcesOfType(template, "AWS::CloudWatch::Alarm")).map(
+      (a) => a.Properties.AlarmName,
+    );
+
+    // Assess
+    expect(stack!.stackName).toBe(`Pop2Gmail-example`);
+    expect(stack!.tags.tagValues()).toMatchObject({ [TENANT_TAG]: "example" });
+    expect(alarmNames.length).toBeGreaterThan(0);
+    for (const name of alarmNames) expect(name).toMatch(new RegExp(`^${TENANT_ALARM_PREFIX}example-[a-z]`));
+    expect(Object.keys(template.toJSON().Outputs as object)).toContain(STACK_OUTPUT.workQueueUrl);
   });
 });
 
