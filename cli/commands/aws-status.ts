@@ -10,7 +10,7 @@ import { type MailboxStatus, quarantineView } from "./status";
 
 /**
  * One mailbox in `status --aws --json`: the fields of the local `MailboxStatus` the deployed
- * ledger can answer cheaply. Last poll and delays live in CloudWatch (dashboard `pop2gmail-<tenant>`).
+ * ledger can answer cheaply. Open problems and delays live in CloudWatch (docs/deploy.md section 6).
  */
 export type AwsMailboxStatus = Pick<MailboxStatus, "mailboxId" | "counts" | "preExisting" | "quarantined">;
 
@@ -78,7 +78,9 @@ export async function awsStatusCommand(args: readonly string[]): Promise<number>
         `  what to do: read the copy-message log for the cause, then \`pop2gmail redrive --aws --tenant ${config.tenant}\`\n`,
       );
     }
-    process.stdout.write(`last poll and delays: CloudWatch dashboard pop2gmail-${config.tenant}\n`);
+    process.stdout.write(
+      `open problems and delays: the alarm pop2gmail-${config.tenant}-problems (the list-new-messages log names each), \`pop2gmail fleet status\`, the fleet dashboard${config.dashboard === true ? ` or the dashboard pop2gmail-${config.tenant}` : ""}\n`,
+    );
     return EXIT.ok;
   } finally {
     context.close();
