@@ -132,7 +132,7 @@ describe("provider stack (ops topic, fleet dashboard)", () => {
     }
     expect(expressions).toContainEqual(
       expect.stringContaining(
-        `SEARCH('{AWS/SQS,QueueName} MetricName="ApproximateNumberOfMessagesVisible" Pop2Gmail Work'`,
+        `SEARCH('{AWS/SQS,QueueName} MetricName="ApproximateNumberOfMessagesVisible" Pop2Gmail QueuesWork'`,
       ),
     );
     expect(expressions).toContainEqual(
