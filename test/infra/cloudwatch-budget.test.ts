@@ -15,6 +15,7 @@ import {
   METRIC_DIMENSION,
   METRIC_DIMENSIONS,
   METRIC_EMISSION,
+  METRIC_SERIES_PER_TENANT,
   METRIC_SERVICE_NAME,
   type MetricName,
 } from "../../shared/config/metrics";
@@ -94,6 +95,15 @@ describe("the fixed CloudWatch cost of a tenant (docs/deploy.md section 7)", () 
 
     // Assess
     expect(everyMinute).toEqual([METRIC.tenantProblems]);
+  });
+
+  it("creates at most 7 custom metrics per tenant at all, none per mailbox", () => {
+    // Act
+    const series = Object.values(METRIC).reduce((sum, name) => sum + METRIC_SERIES_PER_TENANT[name], 0);
+
+    // Assess: 6 names, CredentialsBroken once per remote service; no dimension names a mailbox.
+    expect(series).toBe(7);
+    for (const name of Object.values(METRIC)) expect(METRIC_DIMENSIONS[name], name).not.toContain("Mailbox");
   });
 });
 
