@@ -140,7 +140,7 @@ export function assertAlarmsReachSomeone(config: TenantConfig, opsTopicArn: stri
     "alarmEmail",
     `tenant ${config.tenant}: its alarms would reach nobody: no alarmEmail and no operations topic`,
     {
-      hint: `Set "alarmEmail" in tenants/${config.tenant}.json, or deploy with -c opsTopicArn=<the provider's SNS operations topic ARN>.`,
+      hint: `Set "alarmEmail" in tenants/${config.tenant}.json, or deploy with -c provider=true (the provider stack's topic, docs/deploy.md section 10) or -c opsTopicArn=<the provider's SNS operations topic ARN>.`,
     },
   );
 }

@@ -15,9 +15,9 @@ import {
 } from "../../infra/provider-names";
 import { ProviderStack } from "../../infra/provider-stack";
 import { STACK_OUTPUT } from "../../infra/stack-outputs";
-import { addTenantStacks } from "../../infra/tenant-app";
+import { addTenantStacks, addTenantStacksFromContext } from "../../infra/tenant-app";
 import { METRIC } from "../../shared/config/metrics";
-import { exampleConfig, resourcesOfType } from "./synth-tenants";
+import { exampleConfig, resourcesOfType, TENANTS_DIR } from "./synth-tenants";
 
 /** The provider stack as `cdk synth` builds it: its own app, the cdk-nag plugin, a report on disk. */
 describe("provider stack (ops topic, fleet dashboard)", () => {
@@ -183,6 +183,27 @@ describe("tenant stacks deployed with -c provider=true", () => {
     }
     expect(JSON.stringify(template.toJSON())).not.toContain("Fn::ImportValue");
     expect(stack!.dependencies.map((d) => d.stackName)).not.toContain(PROVIDER_STACK_ID);
+  });
+
+  it("get the provider topic from -c provider=true, and an explicit -c opsTopicArn wins", () => {
+    // Prepare
+    const withContext = (context: Record<string, string>) => {
+      const app = new App({
+        builtinCloudFormationValidation: false,
+        context: { tenant: "example", ...context },
+      });
+      const [stack] = addTenantStacksFromContext(app, TENANTS_DIR);
+      return JSON.stringify(Template.fromStack(stack!).toJSON());
+    };
+
+    // Act
+    const provider = withContext({ provider: "true" });
+    const explicit = withContext({ provider: "true", opsTopicArn: "arn:aws:sns:eu-west-1:111122223333:noc" });
+
+    // Assess
+    expect(provider).toContain(`":${OPS_TOPIC_NAME}"`);
+    expect(explicit).toContain("arn:aws:sns:eu-west-1:111122223333:noc");
+    expect(explicit).not.toContain(`":${OPS_TOPIC_NAME}"`);
   });
 
   it("carry what fleet status reads: the tenant tag, the stack id, pop2gmail-<tenant>-* alarm names, the work-queue output", () => {
