@@ -184,3 +184,26 @@ describe("unknown config keys (docs/pipeline.md: a config key we do not know is 
     expect(error.message).not.toContain("did you mean");
   });
 });
+
+describe("the dashboard option", () => {
+  it("is off unless set, and leaves a config without it as it was", () => {
+    // Act
+    const without = parseTenantConfig(validTenant());
+    const withDashboard = parseTenantConfig({ ...validTenant(), dashboard: true });
+
+    // Assess
+    expect(without.dashboard).toBeUndefined();
+    expect(JSON.stringify(without)).not.toContain("dashboard");
+    expect(withDashboard.dashboard).toBe(true);
+  });
+
+  it("refuses a misspelt or non-boolean dashboard, naming it", () => {
+    // Act
+    const typo = parseError({ ...validTenant(), dashbord: true });
+    const text = parseError({ ...validTenant(), dashboard: "yes" });
+
+    // Assess
+    expect(typo.message).toContain('did you mean "dashboard"?');
+    expect(text.field).toBe("dashboard");
+  });
+});
