@@ -3,6 +3,7 @@ import { ENV_NAMES } from "../shared/config/env";
 import { METRIC_NAMESPACE, METRIC_SERVICE_NAME } from "../shared/config/metrics";
 import type { TenantConfig } from "../shared/config/tenant-config";
 import { ConfigError } from "../shared/core/errors";
+import { TENANT_CONFIG_BUNDLE_FILE } from "./constructs/pipeline-function";
 import { LAMBDA_ENV_LIMIT_BYTES } from "./function-settings";
 
 /**
@@ -20,16 +21,18 @@ export interface DeployedResources {
 }
 
 /**
- * The environment of every pipeline function (names from `ENV_NAMES`): the validated tenant
- * config as compact JSON plus the resource names. Secret values are never here, only the
- * secret names the config holds.
+ * The environment of every pipeline function (names from `ENV_NAMES`): the resource names and
+ * where the bundled tenant config lies. The config itself is bundled with the code
+ * (`PipelineFunction`'s `tenantConfigJson`), not put here: in Lambda's 4 KB environment it left
+ * room for only 5-10 mailboxes (docs/deploy.md, section 2). `config` stays a parameter for what
+ * a tenant may one day add here, and so callers keep one shape.
  */
 export function functionEnvironment(
-  config: TenantConfig,
+  _config: TenantConfig,
   resources: DeployedResources,
 ): Record<string, string> {
   return {
-    [ENV_NAMES.tenantConfig]: JSON.stringify(config),
+    [ENV_NAMES.tenantConfigFile]: TENANT_CONFIG_BUNDLE_FILE,
     [ENV_NAMES.ledgerTable]: resources.ledgerTableName,
     [ENV_NAMES.archiveBucket]: resources.archiveBucketName,
     [ENV_NAMES.archiveKmsKeyId]: resources.archiveKeyArn,
@@ -53,11 +56,10 @@ export function assertEnvironmentFits(tenant: string, environment: Readonly<Reco
       (Token.isUnresolved(value) ? DEPLOY_TIME_VALUE_BYTES : Buffer.byteLength(value));
   }
   if (bytes > LAMBDA_ENV_LIMIT_BYTES) {
-    const configBytes = Buffer.byteLength(environment[ENV_NAMES.tenantConfig] ?? "");
     throw new ConfigError(
-      "mailboxes",
-      `tenant ${tenant}: the functions' environment would be about ${bytes} bytes, over Lambda's ${LAMBDA_ENV_LIMIT_BYTES}-byte limit (${ENV_NAMES.tenantConfig} alone is ${configBytes} bytes)`,
-      { hint: "Split the mailboxes over two tenant files, or shorten labels and secret names." },
+      "environment",
+      `tenant ${tenant}: the functions' environment would be about ${bytes} bytes, over Lambda's ${LAMBDA_ENV_LIMIT_BYTES}-byte limit`,
+      { hint: "The tenant config belongs in the bundle (TENANT_CONFIG_FILE), not in the environment." },
     );
   }
 }

@@ -26,7 +26,7 @@ import { WorkQueues } from "./constructs/work-queues";
 import { FEATURE_FLAGS } from "./feature-flags";
 import { assertEnvironmentFits, functionEnvironment } from "./function-environment";
 import { COPY_BATCH_SIZE, COPY_MAX_CONCURRENCY, FUNCTION_SETTINGS } from "./function-settings";
-import { secretArn, secretNames } from "./secret-arns";
+import { secretGrantArns, secretNames } from "./secret-arns";
 import { STACK_OUTPUT, tenantStackId } from "./stack-outputs";
 
 export { tenantStackId };
@@ -82,6 +82,8 @@ export class TenantStack extends Stack {
       consumerTimeout: FUNCTION_SETTINGS.copyMessage.timeout,
     });
 
+    // Each function's bundle carries the validated config (PipelineFunction, docs/deploy.md section 2).
+    const tenantConfigJson = JSON.stringify(config);
     const environment = functionEnvironment(config, {
       ledgerTableName: ledger.table.tableName,
       archiveBucketName: archive.bucket.bucketName,
@@ -93,6 +95,7 @@ export class TenantStack extends Stack {
       ...FUNCTION_SETTINGS.deleteCopied,
       description: `pop2gmail ${config.tenant}: DELE messages safely archived and imported`,
       environment,
+      tenantConfigJson,
       logLevel,
       // A missed delete is picked up by the next poll's due-delete check; one retry is enough,
       // and a pass that still fails lands in the failed-deletes queue, which is alarmed.
@@ -108,6 +111,7 @@ export class TenantStack extends Stack {
       ...FUNCTION_SETTINGS.listNewMessages,
       description: `pop2gmail ${config.tenant}: poll POP3 and enqueue new messages`,
       environment: listerEnvironment,
+      tenantConfigJson,
       logLevel,
       // The schedule fires again next minute; a retried poll would only overlap it.
       asyncRetryAttempts: 0,
@@ -117,6 +121,7 @@ export class TenantStack extends Stack {
       ...FUNCTION_SETTINGS.copyMessage,
       description: `pop2gmail ${config.tenant}: POP3 RETR -> S3 -> Gmail import`,
       environment,
+      tenantConfigJson,
       logLevel,
       asyncRetryAttempts: 0,
       asyncMaxEventAge: Duration.minutes(1),
@@ -126,8 +131,8 @@ export class TenantStack extends Stack {
     assertEnvironmentFits(config.tenant, listerEnvironment);
 
     const secrets = secretNames(config);
-    const pop3SecretArns = secrets.pop3.map((name) => secretArn(this, name));
-    const googleSecretArns = secrets.google.map((name) => secretArn(this, name));
+    const pop3SecretArns = secretGrantArns(this, config.tenant, secrets.pop3, secrets.all);
+    const googleSecretArns = secretGrantArns(this, config.tenant, secrets.google, secrets.all);
     const ledgerStatement = ledgerAccess(ledger.table.tableArn, ledger.stateIndexArn);
     const keyStatement = keyAccess(key.keyArn);
 
@@ -160,9 +165,10 @@ export class TenantStack extends Stack {
     if (config.mailboxes.some((m) => m.gmail.auth === "oauth")) {
       this.onboarding = new OnboardingUrl(this, "OnboardingPages", {
         config,
-        tenantConfigJson: environment[ENV_NAMES.tenantConfig] ?? JSON.stringify(config),
+        tenantConfigJson,
         ledgerTableName: ledger.table.tableName,
         ledgerStateIndexArn: ledger.stateIndexArn,
+        ledgerTableArn: ledger.table.tableArn,
         keyArn: key.keyArn,
         logLevel,
       });

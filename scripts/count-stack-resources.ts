@@ -1,18 +1,22 @@
-// `npx tsx scripts/count-stack-resources.ts [mailboxes...]` (default 1 2 10 50): synthesizes the
-// tenant stack offline for a generated tenant with N mailboxes and prints what it creates, by
-// CloudFormation type, plus what the tenant needs outside the stack (secrets) and the custom
-// metrics its alarms read. docs/deploy.md "Account limits" quotes its output.
+// `npx tsx scripts/count-stack-resources.ts [--secrets=mailbox] [mailboxes...]` (default 1 5 50
+// 200): synthesizes the tenant stack offline for a generated tenant with N mailboxes and prints
+// what it creates, by CloudFormation type, plus what the tenant needs outside the stack (secrets),
+// the custom metrics its alarms read, the template's size and the largest role policy.
+// docs/deploy.md sections 2 and 9 quote its output.
 //
-// The generated tenant is the worst case of today's config: every mailbox has its own POP3
-// secret and its own Google OAuth secret (each owner connects their own Gmail), so the onboarding
-// function exists. A tenant that the stack refuses (the 4 KB function environment) is reported
-// with the refusal; its counts are then projected from the measured per-mailbox increment.
+// Every mailbox has its own Google OAuth credentials (each owner connects their own Gmail), so
+// the onboarding function exists. By default all credentials live in one tenant secret
+// (`pop2gmail/<tenant>/credentials#<key>`); `--secrets=mailbox` gives each mailbox its own two
+// secrets, as tenants did before. A tenant that the stack refuses is reported with the refusal;
+// its counts are then projected from the measured per-mailbox increment.
 import { App } from "aws-cdk-lib";
 import { Template } from "aws-cdk-lib/assertions";
 import { addTenantStacks } from "../infra/tenant-app";
 import { parseTenantConfig } from "../shared/config/parse-tenant-config";
+import { secretNamesOf } from "../shared/config/secret-reference";
 import type { TenantConfig } from "../shared/config/tenant-config";
 import { Pop2GmailError } from "../shared/core/errors";
+import { rolePolicyCharacters } from "../test/infra/generated-tenant";
 
 const TENANT = "fleet-sample";
 
@@ -41,18 +45,24 @@ const TYPES: [string, string][] = [
   ["AWS::S3::Bucket", "S3 buckets"],
 ];
 
+const perMailboxSecrets = process.argv.includes("--secrets=mailbox");
+const SHARED_SECRET = `pop2gmail/${TENANT}/credentials`;
+
 function mailbox(i: number) {
+  const id = `box${i}@${TENANT}.example`;
   return {
-    id: `box${i}@${TENANT}.example`,
+    id,
     pop3: {
       host: "pop.mail-host.example",
-      user: `box${i}@${TENANT}.example`,
-      passwordSecret: `pop2gmail/${TENANT}/box${i}-pop3`,
+      user: id,
+      passwordSecret: perMailboxSecrets ? `pop2gmail/${TENANT}/box${i}-pop3` : `${SHARED_SECRET}#${id}`,
     },
     gmail: {
       user: `box${i}.${TENANT}@gmail.com`,
       auth: "oauth",
-      credentialsSecret: `pop2gmail/${TENANT}/box${i}-google`,
+      credentialsSecret: perMailboxSecrets
+        ? `pop2gmail/${TENANT}/box${i}-google`
+        : `${SHARED_SECRET}#${id}/google`,
     },
   };
 }
@@ -77,6 +87,7 @@ interface Count {
   readonly secrets: number;
   readonly customMetrics: number;
   readonly templateBytes: number;
+  readonly largestRolePolicy: number;
 }
 
 type Outcome = { count: Count } | { refused: string };
@@ -105,8 +116,9 @@ function count(mailboxes: number): Outcome {
       for (const metric of customMetricsOf(resource.Properties ?? {})) metrics.add(metric);
     }
   }
+  // By secret name: the keys of the tenant secret are one secret.
   const secrets = new Set(
-    config.mailboxes.flatMap((m) => [m.pop3.passwordSecret, m.gmail.credentialsSecret]),
+    secretNamesOf(config.mailboxes.flatMap((m) => [m.pop3.passwordSecret, m.gmail.credentialsSecret])),
   );
   return {
     count: {
@@ -118,6 +130,7 @@ function count(mailboxes: number): Outcome {
       secrets: secrets.size + (config.mailboxes.some((m) => m.gmail.auth === "oauth") ? 1 : 0),
       customMetrics: metrics.size,
       templateBytes: Buffer.byteLength(JSON.stringify(json)),
+      largestRolePolicy: Math.max(...Object.values(rolePolicyCharacters(template))),
     },
   };
 }
@@ -136,8 +149,11 @@ function customMetricsOf(properties: Record<string, unknown>): string[] {
   return found;
 }
 
-const sizes = process.argv.slice(2).map(Number);
-const requested = sizes.length > 0 ? sizes : [1, 2, 10, 50];
+const sizes = process.argv
+  .slice(2)
+  .filter((arg) => !arg.startsWith("--"))
+  .map(Number);
+const requested = sizes.length > 0 ? sizes : [1, 5, 50, 200];
 const outcomes = requested.map((n) => ({ n, outcome: count(n) }));
 const measured = outcomes.flatMap(({ outcome }) => ("count" in outcome ? [outcome.count] : []));
 
@@ -150,6 +166,7 @@ const rows: [string, (c: Count) => number][] = [
   ["stack outputs", (c) => c.outputs],
   ["secrets the tenant creates (outside the stack)", (c) => c.secrets],
   ["custom metrics the alarms read", (c) => c.customMetrics],
+  ["largest role's inline policies, characters (limit 10,240)", (c) => c.largestRolePolicy],
   ["template size, bytes (minified JSON)", (c) => c.templateBytes],
 ];
 
@@ -173,7 +190,7 @@ console.log(`| ${header.map(() => "---").join(" | ")} |`);
 for (const row of table) console.log(`| ${row.join(" | ")} |`);
 
 for (const c of measured.slice(2)) {
-  for (const [label, f] of rows.slice(0, -1)) {
+  for (const [label, f] of rows.slice(0, -2)) {
     const projected = base(f) + perMailbox(f) * c.mailboxes;
     if (projected !== f(c))
       console.log(`note: ${label} at ${c.mailboxes} is ${f(c)}, not linear (${projected})`);

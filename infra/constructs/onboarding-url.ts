@@ -2,22 +2,25 @@ import { CfnOutput, Duration, Validations } from "aws-cdk-lib";
 import { PolicyStatement } from "aws-cdk-lib/aws-iam";
 import { type ApplicationLogLevel, type FunctionUrl, FunctionUrlAuthType } from "aws-cdk-lib/aws-lambda";
 import { Construct } from "constructs";
+import { secretLeaseMailboxId } from "../../shared/adapters/secrets-manager/secret-write-lock";
 import { onboardingSecretName } from "../../shared/adapters/web/onboarding-app";
 import { ENV_NAMES } from "../../shared/config/env";
+import { secretNamesOf } from "../../shared/config/secret-reference";
 import type { TenantConfig } from "../../shared/config/tenant-config";
 import { TENANT_TAG_KEY } from "../access-statements";
-import { secretArn } from "../secret-arns";
-import { PipelineFunction } from "./pipeline-function";
+import { secretArn, secretGrantArns, secretNames } from "../secret-arns";
+import { PipelineFunction, TENANT_CONFIG_BUNDLE_FILE } from "./pipeline-function";
 
 /** The stack output `pop2gmail invite --url` takes on AWS. */
 export const ONBOARDING_URL_OUTPUT = "OnboardingUrl";
 
 export interface OnboardingUrlProps {
   readonly config: TenantConfig;
-  /** The tenant's config as the functions read it (`TENANT_CONFIG`). */
+  /** The tenant's config as the functions read it (bundled as `TENANT_CONFIG_BUNDLE_FILE`). */
   readonly tenantConfigJson: string;
   readonly ledgerTableName: string;
   readonly ledgerStateIndexArn: string;
+  readonly ledgerTableArn: string;
   readonly keyArn: string;
   readonly logLevel: ApplicationLogLevel;
 }
@@ -36,11 +39,10 @@ export class OnboardingUrl extends Construct {
   constructor(scope: Construct, id: string, props: OnboardingUrlProps) {
     super(scope, id);
     const { config } = props;
-    const googleSecrets = [
-      ...new Set(
-        config.mailboxes.filter((m) => m.gmail.auth === "oauth").map((m) => m.gmail.credentialsSecret),
-      ),
-    ].sort();
+    // By secret name: a `name#key` reference is a key of the tenant's shared secret.
+    const googleSecrets = secretNamesOf(
+      config.mailboxes.filter((m) => m.gmail.auth === "oauth").map((m) => m.gmail.credentialsSecret),
+    );
     this.fn = new PipelineFunction(this, "Onboarding", {
       folder: "onboarding",
       description: `pop2gmail ${config.tenant}: the onboarding pages (connect Gmail by link)`,
@@ -48,15 +50,16 @@ export class OnboardingUrl extends Construct {
       // A page, or a token exchange and a check at Google (each bounded at 15 s).
       timeout: Duration.seconds(45),
       environment: {
-        [ENV_NAMES.tenantConfig]: props.tenantConfigJson,
+        [ENV_NAMES.tenantConfigFile]: TENANT_CONFIG_BUNDLE_FILE,
         [ENV_NAMES.ledgerTable]: props.ledgerTableName,
       },
+      tenantConfigJson: props.tenantConfigJson,
       logLevel: props.logLevel,
       asyncRetryAttempts: 0,
       asyncMaxEventAge: Duration.minutes(1),
     });
     const tagged = { StringEquals: { [`aws:ResourceTag/${TENANT_TAG_KEY}`]: config.tenant } };
-    const googleArns = googleSecrets.map((name) => secretArn(this, name));
+    const googleArns = secretGrantArns(this, config.tenant, googleSecrets, secretNames(config).all);
     this.fn.allow(
       new PolicyStatement({
         sid: "OnboardingSecretsRead",
@@ -74,6 +77,20 @@ export class OnboardingUrl extends Construct {
         sid: "LedgerStatusRead",
         actions: ["dynamodb:Query"],
         resources: [props.ledgerStateIndexArn],
+      }),
+      // Writers of a shared secret take turns through a lease item (secret-write-lock.ts), whose
+      // partition key is `<tenant>#secret:<name>`: no other item of the ledger can be written.
+      new PolicyStatement({
+        sid: "SecretWriteLease",
+        actions: ["dynamodb:PutItem", "dynamodb:DeleteItem"],
+        resources: [props.ledgerTableArn],
+        // ForAllValues alone would also match a request without the key: Null false requires it.
+        conditions: {
+          "ForAllValues:StringLike": {
+            "dynamodb:LeadingKeys": [`${config.tenant}#${secretLeaseMailboxId("*")}`],
+          },
+          Null: { "dynamodb:LeadingKeys": "false" },
+        },
       }),
       new PolicyStatement({ sid: "TenantKeyDecrypt", actions: ["kms:Decrypt"], resources: [props.keyArn] }),
     );

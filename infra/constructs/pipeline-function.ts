@@ -1,5 +1,9 @@
+import { createHash } from "node:crypto";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type Duration, RemovalPolicy } from "aws-cdk-lib";
+import { type Duration, RemovalPolicy, Stage } from "aws-cdk-lib";
 import { type IGrantable, PolicyStatement, Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
 import {
   type ApplicationLogLevel,
@@ -67,6 +71,43 @@ export interface PipelineFunctionProps {
   readonly onFailure?: IDestination;
   /** The lowest level the function logs (Lambda's JSON log format filters below it). */
   readonly logLevel: ApplicationLogLevel;
+  /**
+   * The validated tenant config as JSON, bundled with the code as `TENANT_CONFIG_BUNDLE_FILE`
+   * (the function finds it through `TENANT_CONFIG_FILE`, shared/config/env.ts). Not in the
+   * environment: Lambda's 4 KB there held only 5-10 mailboxes (docs/deploy.md, section 2).
+   */
+  readonly tenantConfigJson?: string;
+}
+
+/** The name of the tenant config file in each function's bundle. */
+export const TENANT_CONFIG_BUNDLE_FILE = "tenant-config.json";
+
+/** A path as one shell word (CDK runs local bundling commands with `bash -c`). */
+function shellWord(path: string): string {
+  return `'${path.replaceAll("'", `'"'"'`)}'`;
+}
+
+/**
+ * Writes `json` under the app's output folder, named by its hash, and returns the bundling hook
+ * that copies it into the bundle. The hash in the path also keys CDK's bundling cache, which is
+ * shared by the stacks of one app: without it two tenants' lister bundles would be one asset.
+ * Local bundling only: the copy reads a path of this machine, which a Docker build cannot see
+ * (FUNCTION_BUNDLING runs esbuild locally; forceDockerBundling stays false).
+ */
+function bundledConfigHook(
+  scope: Construct,
+  json: string,
+): { afterBundling(input: string, output: string): string[] } {
+  const hash = createHash("sha256").update(json).digest("hex").slice(0, 16);
+  const folder = join(Stage.of(scope)?.outdir ?? tmpdir(), "pop2gmail-bundled");
+  const staged = join(folder, `tenant-config-${hash}.json`);
+  mkdirSync(folder, { recursive: true });
+  writeFileSync(staged, json);
+  return {
+    afterBundling: (_input, output) => [
+      `cp ${shellWord(staged)} ${shellWord(join(output, TENANT_CONFIG_BUNDLE_FILE))}`,
+    ],
+  };
 }
 
 /**
@@ -121,7 +162,19 @@ export class PipelineFunction extends Construct implements IGrantable {
       environment: { ...props.environment },
       retryAttempts: props.asyncRetryAttempts,
       maxEventAge: props.asyncMaxEventAge,
-      bundling: { ...FUNCTION_BUNDLING, forceDockerBundling: false },
+      bundling: {
+        ...FUNCTION_BUNDLING,
+        forceDockerBundling: false,
+        ...(props.tenantConfigJson === undefined
+          ? {}
+          : {
+              commandHooks: {
+                beforeBundling: () => [],
+                beforeInstall: () => [],
+                ...bundledConfigHook(this, props.tenantConfigJson),
+              },
+            }),
+      },
     });
   }
 

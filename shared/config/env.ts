@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import { ConfigError } from "../core/errors";
 import { parseTenantConfig } from "./parse-tenant-config";
 import type { TenantConfig } from "./tenant-config";
@@ -7,8 +9,14 @@ import type { TenantConfig } from "./tenant-config";
  * place that reads `process.env` for them.
  */
 export const ENV_NAMES = {
-  /** The validated tenant config as JSON (no secret values, only secret names). */
+  /**
+   * The validated tenant config as JSON (no secret values, only secret names). Tests and local
+   * harnesses inject the config here; the stack does not (Lambda's 4 KB environment would hold
+   * only 5-10 mailboxes): it bundles the config as a file, `TENANT_CONFIG_FILE`.
+   */
   tenantConfig: "TENANT_CONFIG",
+  /** The tenant config file the stack bundles with each function, relative to `LAMBDA_TASK_ROOT`. */
+  tenantConfigFile: "TENANT_CONFIG_FILE",
   ledgerTable: "LEDGER_TABLE_NAME",
   archiveBucket: "ARCHIVE_BUCKET_NAME",
   /** KMS key id or ARN used for SSE-KMS on archived objects. */
@@ -31,14 +39,43 @@ export function requireEnv(name: EnvName, env: NodeJS.ProcessEnv = process.env):
   return value;
 }
 
-/** Parses and validates TENANT_CONFIG. */
+/**
+ * Parses and validates the tenant config: `TENANT_CONFIG` when set (tests, local harnesses),
+ * else the file `TENANT_CONFIG_FILE` names, which the stack bundles next to the function's code
+ * (infra/constructs/pipeline-function.ts; docs/deploy.md, section 2). Called once per container
+ * at module load, so the synchronous read costs one cold start a few hundred microseconds.
+ */
 export function tenantConfigFromEnv(env: NodeJS.ProcessEnv = process.env): TenantConfig {
-  const raw = requireEnv(ENV_NAMES.tenantConfig, env);
+  const inline = env[ENV_NAMES.tenantConfig];
+  if (inline !== undefined && inline !== "") return parseConfigJson(inline, ENV_NAMES.tenantConfig);
+  const file = env[ENV_NAMES.tenantConfigFile];
+  if (file === undefined || file === "") {
+    throw new ConfigError(
+      ENV_NAMES.tenantConfigFile,
+      `neither ${ENV_NAMES.tenantConfig} nor ${ENV_NAMES.tenantConfigFile} is set`,
+      { hint: "The CDK stack sets TENANT_CONFIG_FILE and bundles the file; redeploy the tenant stack." },
+    );
+  }
+  // Lambda unpacks the bundle into LAMBDA_TASK_ROOT (/var/task) and runs with that as the cwd.
+  const path = resolve(env.LAMBDA_TASK_ROOT ?? ".", file);
+  let raw: string;
+  try {
+    raw = readFileSync(path, "utf8");
+  } catch (cause) {
+    throw new ConfigError(ENV_NAMES.tenantConfigFile, `the tenant config file ${path} cannot be read`, {
+      cause,
+      hint: "The CDK stack bundles it with the function's code; redeploy the tenant stack.",
+    });
+  }
+  return parseConfigJson(raw, path);
+}
+
+function parseConfigJson(raw: string, source: string): TenantConfig {
   let json: unknown;
   try {
     json = JSON.parse(raw);
   } catch (cause) {
-    throw new ConfigError(ENV_NAMES.tenantConfig, `${ENV_NAMES.tenantConfig} is not valid JSON`, { cause });
+    throw new ConfigError(source, `${source} is not valid JSON`, { cause });
   }
-  return parseTenantConfig(json, ENV_NAMES.tenantConfig);
+  return parseTenantConfig(json, source);
 }

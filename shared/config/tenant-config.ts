@@ -1,4 +1,5 @@
 import * as z from "zod";
+import { parseSecretReference, secretReferenceProblem } from "./secret-reference";
 import { strictObject } from "./strict-object";
 
 /**
@@ -6,7 +7,7 @@ import { strictObject } from "./strict-object";
  * the CLI. Every object is strict: a key we do not know is an error naming the closest valid key
  * (strict-object.ts), never silently dropped. Secret values never live here: `passwordSecret`
  * and `credentialsSecret` name a secret (a Secrets Manager name on AWS; a key in the local
- * credentials file or environment locally).
+ * credentials file or environment locally), or `name#key`, one key of a secret's JSON object.
  */
 
 const id = z
@@ -36,14 +37,23 @@ function isControlCharacter(char: string): boolean {
 }
 
 /**
- * A secret name: never a wildcard. On AWS the name becomes an IAM resource ARN, where `*` and `?`
- * would match other secrets (another tenant's); Secrets Manager itself never allows them in names.
+ * A secret reference: a secret's name, or `name#key` for one key of the JSON object a shared
+ * secret holds (secret-reference.ts). Never a wildcard: on AWS the name becomes an IAM resource
+ * ARN, where `*` and `?` would match other secrets (another tenant's); Secrets Manager itself
+ * never allows them in names.
  */
 function secretName(required: string) {
   return z
     .string()
     .min(1, required)
-    .refine((name) => !/[*?]/.test(name), "a secret name must not contain '*' or '?'");
+    .refine(
+      (name) => !/[*?]/.test(parseSecretReference(name).secret),
+      "a secret name must not contain '*' or '?'",
+    )
+    .superRefine((reference, context) => {
+      const problem = secretReferenceProblem(reference);
+      if (problem !== undefined) context.addIssue({ code: "custom", message: problem });
+    });
 }
 
 /** The prefix every secret of a deployed tenant must have (docs/deploy.md): `pop2gmail/<tenant>/`. */
@@ -52,10 +62,13 @@ export function tenantSecretPrefix(tenant: string): string {
 }
 
 /**
- * Why `name` may not be a secret of `tenant` on AWS, or undefined when it may: it must be
- * `pop2gmail/<tenant>/<rest>` with a non-empty rest, so no tenant's grant can name another's secret.
+ * Why `reference` may not name a secret of `tenant` on AWS, or undefined when it may: its secret
+ * (the part before `#`) must be `pop2gmail/<tenant>/<rest>` with a non-empty rest, so no tenant's
+ * grant can name another's secret, and the stack may grant `pop2gmail/<tenant>/*` (infra/secret-arns.ts).
  */
-export function deployedSecretNameProblem(tenant: string, name: string): string | undefined {
+export function deployedSecretNameProblem(tenant: string, reference: string): string | undefined {
+  // The rule is about the secret (what IAM names); the key inside it is not part of any ARN.
+  const name = parseSecretReference(reference).secret;
   if (/[*?]/.test(name)) return `secret name "${name}" contains '*' or '?'`;
   const prefix = tenantSecretPrefix(tenant);
   if (!name.startsWith(prefix) || name.length === prefix.length) {

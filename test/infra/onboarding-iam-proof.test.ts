@@ -86,12 +86,19 @@ describe("the onboarding function's role", () => {
       ]),
       { principal, action: "dynamodb:Query", resource: `${own.tableArn}/index/byState` },
       { principal, action: "kms:Decrypt", resource: own.keyArn },
+      // The write lease of a shared secret (secret-write-lock.ts): its own partition only.
+      ...["dynamodb:PutItem", "dynamodb:DeleteItem"].map((action) => ({
+        principal,
+        action,
+        resource: own.tableArn,
+        context: { "dynamodb:LeadingKeys": ["example#secret:pop2gmail/example/credentials"] },
+      })),
     ];
     // Act
     const got = await decisions(requests);
     // Assess
     expect(got.filter((d) => !d.startsWith("Allowed"))).toEqual([]);
-    expect(got.length).toBe(3 + 2 * google.length);
+    expect(got.length).toBe(5 + 2 * google.length);
   });
 
   it("may not write a POP3 password or its own link key, read a POP3 password, touch the archive, queues or ledger items, or anything of another tenant", async () => {
@@ -158,6 +165,13 @@ describe("the onboarding function's role", () => {
         "dynamodb:DeleteItem",
         "dynamodb:Scan",
       ].map((action) => ({ principal, action, resource: own.tableArn })),
+      // A ledger item of a mailbox is not a secret's write lease.
+      ...["dynamodb:PutItem", "dynamodb:DeleteItem"].map((action) => ({
+        principal,
+        action,
+        resource: own.tableArn,
+        context: { "dynamodb:LeadingKeys": ["example#info@example.com"] },
+      })),
       { principal, action: "dynamodb:Query", resource: `${other.tableArn}/index/byState` },
       { principal, action: "s3:GetObject", resource: `${own.bucketArn}/example/info@example.com/1.eml` },
       { principal, action: "s3:PutObject", resource: `${own.bucketArn}/example/info@example.com/1.eml` },

@@ -315,7 +315,7 @@ describe("functions", () => {
     expect(lister.Properties.Timeout).toBe(copier.Properties.Timeout);
   });
 
-  it("passes the validated config and every resource name through ENV_NAMES, and source maps", () => {
+  it("passes every resource name through ENV_NAMES and the bundled config's file name, and source maps", () => {
     // Prepare
     const listerId = functionIdWithDescription("poll POP3");
 
@@ -327,8 +327,12 @@ describe("functions", () => {
     ).Variables;
 
     // Assess
-    expect(JSON.parse(variables[ENV_NAMES.tenantConfig] as string)).toEqual(config);
-    for (const name of Object.values(ENV_NAMES)) expect(variables[name]).toBeDefined();
+    // The config is bundled with the code (docs/deploy.md, section 2), never in the 4 KB environment.
+    expect(variables[ENV_NAMES.tenantConfig]).toBeUndefined();
+    expect(variables[ENV_NAMES.tenantConfigFile]).toBe("tenant-config.json");
+    for (const name of Object.values(ENV_NAMES).filter((n) => n !== ENV_NAMES.tenantConfig)) {
+      expect(variables[name]).toBeDefined();
+    }
     expect(variables.DELETE_FUNCTION_NAME).toEqual({ Ref: functionIdWithDescription("DELE") });
     expect(variables.POWERTOOLS_METRICS_NAMESPACE).toBe(METRIC_NAMESPACE);
     expect(variables.NODE_OPTIONS).toBe("--enable-source-maps");

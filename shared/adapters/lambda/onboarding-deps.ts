@@ -5,7 +5,9 @@ import type { LambdaEvent } from "hono/aws-lambda";
 import { ENV_NAMES, requireEnv, tenantConfigFromEnv } from "../../config/env";
 import type { Clock } from "../../ports/clock";
 import type { Ledger } from "../../ports/ledger";
+import type { SessionLeases } from "../../ports/session-leases";
 import { DynamoDbLedger } from "../dynamodb/dynamodb-ledger";
+import { leaseSecretWriteLock } from "../secrets-manager/secret-write-lock";
 import { SecretsManagerSecretWriter } from "../secrets-manager/secrets-manager-secret-writer";
 import { systemClock } from "../system-clock";
 import { checkGoogleConnection, googleEndpoints } from "../web/google-oauth";
@@ -19,6 +21,8 @@ export const ONBOARDING_PUBLIC_URL_ENV = "ONBOARDING_PUBLIC_URL";
 export interface OnboardingLambdaOverrides {
   readonly secretsManager?: SecretsManagerClient;
   readonly ledger?: Pick<Ledger, "listByState">;
+  /** Where writers of a shared secret take turns (default the DynamoDB ledger's lease items). */
+  readonly leases?: SessionLeases;
   readonly clock?: Clock;
   readonly log?: (line: string) => void;
 }
@@ -36,10 +40,18 @@ function eventOf(c: Context): LambdaEvent | undefined {
 export function createOnboardingLambdaApp(env: NodeJS.ProcessEnv, overrides: OnboardingLambdaOverrides = {}) {
   const config = tenantConfigFromEnv(env);
   const clock = overrides.clock ?? systemClock;
-  const secrets = new SecretsManagerSecretWriter(overrides.secretsManager ?? new SecretsManagerClient({}));
-  const ledger =
-    overrides.ledger ??
-    new DynamoDbLedger({ client: new DynamoDBClient({}), tableName: requireEnv(ENV_NAMES.ledgerTable, env) });
+  const dynamoDbLedger = new DynamoDbLedger({
+    client: new DynamoDBClient({}),
+    tableName: requireEnv(ENV_NAMES.ledgerTable, env),
+    now: () => clock.now(),
+  });
+  const ledger = overrides.ledger ?? dynamoDbLedger;
+  // Writers of the tenant's shared secret take turns through a lease item in the ledger table
+  // (docs/onboarding.md, "One secret per tenant"): two Lambda containers may onboard at once.
+  const lock = leaseSecretWriteLock({ leases: overrides.leases ?? dynamoDbLedger, tenant: config.tenant });
+  const secrets = new SecretsManagerSecretWriter(overrides.secretsManager ?? new SecretsManagerClient({}), {
+    lock,
+  });
   const endpoints = googleEndpoints(config.google);
   const fixedUrl = env[ONBOARDING_PUBLIC_URL_ENV];
   const log = overrides.log ?? ((line: string) => console.log(line));

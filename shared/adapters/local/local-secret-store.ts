@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { mkdir, open, readFile, rename, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { parseSecretReference, valueAtReference, withKeySet } from "../../config/secret-reference";
 import { ConfigError } from "../../core/errors";
 import type { SecretStore } from "../../ports/secret-store";
 
@@ -18,7 +19,8 @@ export function secretEnvName(name: string): string {
 /**
  * Secrets of the local runtime: first the environment (`POP2GMAIL_SECRET_<NAME upper-snake>`),
  * then the JSON credentials file (`<dataDir>/credentials.json`, `{ "<name>": "value" | {...} }`,
- * an object value is handed out as its JSON, e.g. Google credentials). The file must be readable
+ * an object value is handed out as its JSON, e.g. Google credentials; `name#key` reads the key of
+ * the object under `name`, the local form of one secret per tenant). The file must be readable
  * by its owner only (mode 0600), like an SSH key. Values are never logged or put in an error.
  */
 export class LocalSecretStore implements SecretStore {
@@ -27,21 +29,66 @@ export class LocalSecretStore implements SecretStore {
     private readonly env: NodeJS.ProcessEnv = process.env,
   ) {}
 
-  async get(name: string): Promise<string> {
-    const fromEnv = this.env[secretEnvName(name)];
+  /**
+   * `name`, or for `name#key` the key inside the secret's object (docs/deploy.md, section 2):
+   * the variable of the whole reference first, then the secret's variable, then the file.
+   */
+  async get(reference: string): Promise<string> {
+    const fromEnv = this.env[secretEnvName(reference)];
     if (fromEnv !== undefined && fromEnv !== "") return fromEnv;
-    const value = (await this.readFile())[name];
-    if (typeof value === "string" && value !== "") return value;
-    if (typeof value === "object" && value !== null) return JSON.stringify(value);
-    throw new ConfigError(name, `the secret "${name}" is not set`, {
-      hint: `Set the environment variable ${secretEnvName(name)}, or add "${name}" to ${this.credentialsFile} (mode 0600).`,
-    });
+    const { secret, key } = parseSecretReference(reference);
+    const secretFromEnv = key === undefined ? undefined : this.env[secretEnvName(secret)];
+    if (secretFromEnv !== undefined && secretFromEnv !== "")
+      return valueAtReference(reference, secretFromEnv);
+    const value = (await this.readFile())[secret];
+    if (key !== undefined && value !== undefined && value !== null) {
+      return valueAtReference(reference, typeof value === "string" ? value : JSON.stringify(value));
+    }
+    if (key === undefined && typeof value === "string" && value !== "") return value;
+    if (key === undefined && typeof value === "object" && value !== null) return JSON.stringify(value);
+    throw new ConfigError(
+      reference,
+      key === undefined ? `the secret "${secret}" is not set` : `secret ${secret} has no key ${key}`,
+      {
+        hint:
+          key === undefined
+            ? `Set the environment variable ${secretEnvName(secret)}, or add "${secret}" to ${this.credentialsFile} (mode 0600).`
+            : `Add { "${secret}": { "${key}": ... } } to ${this.credentialsFile} (mode 0600), or set ${secretEnvName(reference)}.`,
+      },
+    );
   }
 
-  /** Stores a secret in the credentials file (mode 0600), replacing the file atomically. */
-  async set(name: string, value: string | Record<string, unknown>): Promise<void> {
+  /**
+   * Stores a secret (or, for `name#key`, one key of the secret's object, keeping the others) in
+   * the credentials file (mode 0600), replacing the file atomically. Writes of this store are
+   * serialized, so two mailboxes set at once both keep their key.
+   */
+  set(reference: string, value: string | Record<string, unknown>): Promise<void> {
+    const write = this.#writes.then(() => this.write(reference, value));
+    this.#writes = write.catch(() => undefined);
+    return write;
+  }
+
+  #writes: Promise<unknown> = Promise.resolve();
+
+  private async write(reference: string, value: string | Record<string, unknown>): Promise<void> {
     const current = await this.readFile();
-    current[name] = value;
+    const { secret, key } = parseSecretReference(reference);
+    if (key === undefined) {
+      current[secret] = value;
+    } else {
+      const existing = current[secret];
+      current[secret] = withKeySet(
+        secret,
+        key,
+        existing === undefined
+          ? undefined
+          : typeof existing === "string"
+            ? existing
+            : JSON.stringify(existing),
+        value,
+      );
+    }
     await mkdir(dirname(this.credentialsFile), { recursive: true, mode: 0o700 });
     const temp = join(dirname(this.credentialsFile), `.credentials-${randomUUID()}.tmp`);
     const file = await open(temp, "w", 0o600);

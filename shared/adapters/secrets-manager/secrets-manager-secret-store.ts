@@ -1,4 +1,5 @@
 import { GetSecretValueCommand, type SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { parseSecretReference, valueAtReference } from "../../config/secret-reference";
 import { ConfigError } from "../../core/errors";
 import type { SecretStore } from "../../ports/secret-store";
 import { awsErrorName, mapAwsError } from "../aws/map-aws-error";
@@ -20,7 +21,8 @@ interface CachedSecret {
 /**
  * Secrets from AWS Secrets Manager, cached per Lambda container for `ttlMs` so a warm function
  * does not pay a GetSecretValue per message. Concurrent first reads share one call. A failed read
- * is not cached. Values are never logged and never put into an error: errors name the secret only.
+ * is not cached. Values are never logged and never put into an error: errors name the secret (and
+ * the key of a `name#key` reference) only.
  */
 export class SecretsManagerSecretStore implements SecretStore {
   private readonly client: SecretsManagerClient;
@@ -34,8 +36,21 @@ export class SecretsManagerSecretStore implements SecretStore {
     this.now = options.now ?? Date.now;
   }
 
-  /** The secret's string value (a binary secret is read as UTF-8). */
-  async get(name: string): Promise<string> {
+  /**
+   * The secret's string value (a binary secret is read as UTF-8), or for `name#key` the key's value
+   * in the secret's JSON object. The cache holds whole secrets: a tenant secret shared by 200
+   * mailboxes costs one GetSecretValue per container and TTL, not one per mailbox.
+   */
+  async get(reference: string): Promise<string> {
+    return valueAtReference(reference, await this.whole(parseSecretReference(reference).secret));
+  }
+
+  /** The whole value of the secret `name`, uncached: for a read-modify-write. */
+  async fresh(name: string): Promise<string> {
+    return this.fetch(name);
+  }
+
+  private whole(name: string): Promise<string> {
     const now = this.now();
     const cached = this.cache.get(name);
     if (cached !== undefined && now - cached.fetchedAt < this.ttlMs) return cached.value;
