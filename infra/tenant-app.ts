@@ -77,9 +77,11 @@ export function addTenantStacksFromContext(app: App, defaultTenantsDir: string):
   // The selected tenant first, so a typo in its name is the error reported.
   const selected = tenant === undefined ? undefined : loadTenantConfig(tenantsDir, tenant);
   const allTenants = loadAllTenantConfigs(tenantsDir);
-  // `-c provider=true`: the provider stack's topic (infra/provider-stack.ts), named by ARN.
+  // `-c provider=true` (or `"provider": true` in cdk.json): the provider stack's topic
+  // (infra/provider-stack.ts), named by ARN.
+  const provider: unknown = app.node.tryGetContext("provider");
   const opsTopicArn =
-    context("opsTopicArn") ?? (context("provider") === "true" ? providerOpsTopicArn() : undefined);
+    context("opsTopicArn") ?? (provider === true || provider === "true" ? providerOpsTopicArn() : undefined);
   const breakGlassRoleName = context("breakGlassRoleName");
   return addTenantStacks(app, selected === undefined ? allTenants : [selected], {
     allTenants,
