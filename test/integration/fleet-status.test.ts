@@ -55,6 +55,20 @@ describe("pop2gmail fleet status", () => {
     );
   }
 
+  /** A clean environment for the child process: dummy credentials, the stand-in as both endpoints. */
+  function cliEnv(): Record<string, string> {
+    return {
+      AWS_REGION: REGION,
+      AWS_ACCESS_KEY_ID: "test",
+      AWS_SECRET_ACCESS_KEY: "test",
+      AWS_ENDPOINT_URL_CLOUDFORMATION: aws.endpoint,
+      AWS_ENDPOINT_URL_CLOUDWATCH: aws.endpoint,
+      AWS_CONFIG_FILE: "/nonexistent/aws-config",
+      AWS_SHARED_CREDENTIALS_FILE: "/nonexistent/aws-credentials",
+      AWS_EC2_METADATA_DISABLED: "true",
+    };
+  }
+
   async function fleetStatus(args: readonly string[]) {
     let out = "";
     const code = await fleetStatusCommand(args, {
@@ -193,16 +207,7 @@ describe("pop2gmail fleet status", () => {
     };
 
     // Act
-    const result = await runCli(["fleet", "status"], {
-      AWS_REGION: REGION,
-      AWS_ACCESS_KEY_ID: "test",
-      AWS_SECRET_ACCESS_KEY: "test",
-      AWS_ENDPOINT_URL_CLOUDFORMATION: aws.endpoint,
-      AWS_ENDPOINT_URL_CLOUDWATCH: aws.endpoint,
-      AWS_CONFIG_FILE: "/nonexistent/aws-config",
-      AWS_SHARED_CREDENTIALS_FILE: "/nonexistent/aws-credentials",
-      AWS_EC2_METADATA_DISABLED: "true",
-    });
+    const result = await runCli(["fleet", "status"], cliEnv());
 
     // Assess
     expect(result.code).toBe(1);
@@ -217,16 +222,7 @@ describe("pop2gmail fleet status", () => {
     aws.alarms = [{ name: "pop2gmail-acme-credentials-pop3", state: "ALARM" }];
 
     // Act
-    const result = await runCli(["fleet", "status", "--json"], {
-      AWS_REGION: REGION,
-      AWS_ACCESS_KEY_ID: "test",
-      AWS_SECRET_ACCESS_KEY: "test",
-      AWS_ENDPOINT_URL_CLOUDFORMATION: aws.endpoint,
-      AWS_ENDPOINT_URL_CLOUDWATCH: aws.endpoint,
-      AWS_CONFIG_FILE: "/nonexistent/aws-config",
-      AWS_SHARED_CREDENTIALS_FILE: "/nonexistent/aws-credentials",
-      AWS_EC2_METADATA_DISABLED: "true",
-    });
+    const result = await runCli(["fleet", "status", "--json"], cliEnv());
 
     // Assess
     expect(result.code, result.stderr).toBe(1);
