@@ -88,6 +88,15 @@ export function queueSendAccess(queueArn: string, sid = "WorkQueueSend"): Policy
   return new PolicyStatement({ sid, actions: ["sqs:SendMessage"], resources: [queueArn] });
 }
 
+/** Reading the depth of the named queues (the keeper counts a non-empty one as a problem). */
+export function queueDepthAccess(queueArns: readonly string[]): PolicyStatement {
+  return new PolicyStatement({
+    sid: "ProblemQueueDepth",
+    actions: ["sqs:GetQueueAttributes"],
+    resources: [...queueArns],
+  });
+}
+
 /** Invoking exactly one function (its unqualified ARN). */
 export function invokeAccess(functionArn: string): PolicyStatement {
   return new PolicyStatement({

@@ -10,12 +10,12 @@ const COPY_TIMEOUT = Duration.minutes(5);
 export const FUNCTION_SETTINGS = {
   listNewMessages: {
     folder: "list-new-messages",
-    // A poll is one POP3 session (UIDL, LIST) and a few ledger reads: little memory. With
-    // pollSeconds < 60 the lister repeats inside one invocation for the whole minute, so the
-    // timeout must exceed the 60 s between EventBridge triggers. For a server with a long
-    // LOGIN-DELAY it copies in its one session until its timeout margin is left (docs/pipeline.md
-    // "Login delay and UTF8"): the copier's timeout, so such a poll copies what one copier
-    // invocation would and the largest message fits as it does in the copier.
+    // A poll is one POP3 session (UIDL, LIST) and a few ledger reads: little memory, and an
+    // invocation polls once (the poll chains pace the polls, docs/lambda-handlers.md "Sub-minute
+    // polling"). For a server with a long LOGIN-DELAY it copies in its one session until its
+    // timeout margin is left (docs/pipeline.md "Login delay and UTF8"): the copier's timeout, so
+    // such a poll copies what one copier invocation would and the largest message fits as it
+    // does in the copier.
     memoryMiB: 256,
     timeout: COPY_TIMEOUT,
   },
@@ -47,6 +47,12 @@ export const COPY_MAX_CONCURRENCY = 5;
 
 /** Copy jobs per invocation. */
 export const COPY_BATCH_SIZE = 10;
+
+/**
+ * Poll messages per lister invocation: the polls of one batch run at once (different mailboxes;
+ * a duplicate is turned away by its chain item), so at many mailboxes a batch saves invocations.
+ */
+export const POLL_BATCH_SIZE = 10;
 
 /** Log retention in days for the three functions. */
 export const LOG_RETENTION_DAYS = 90;

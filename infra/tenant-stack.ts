@@ -4,6 +4,7 @@ import { SqsEventSource } from "aws-cdk-lib/aws-lambda-event-sources";
 import type { CfnBucket } from "aws-cdk-lib/aws-s3";
 import type { Construct } from "constructs";
 import { ENV_NAMES } from "../shared/config/env";
+import { LISTER_ENV_NAMES } from "../shared/config/lister-env";
 import type { TenantConfig } from "../shared/config/tenant-config";
 import {
   archiveReadAccess,
@@ -11,6 +12,7 @@ import {
   invokeAccess,
   keyAccess,
   ledgerAccess,
+  queueDepthAccess,
   queueSendAccess,
   secretAccess,
 } from "./access-statements";
@@ -48,7 +50,7 @@ export interface TenantStackProps extends StackProps {
 
 /**
  * Everything one customer needs, and nothing shared with another: key, archive bucket, ledger,
- * queues, the three functions, a poll schedule per mailbox, dashboard and alarms. Env-agnostic
+ * queues, the three functions, one keeper schedule and a poll queue, dashboard and alarms. Env-agnostic
  * (no account lookups), so `cdk synth` works offline without credentials.
  */
 export class TenantStack extends Stack {
@@ -80,6 +82,7 @@ export class TenantStack extends Stack {
     const queues = new WorkQueues(this, "Queues", {
       key,
       consumerTimeout: FUNCTION_SETTINGS.copyMessage.timeout,
+      pollerTimeout: FUNCTION_SETTINGS.listNewMessages.timeout,
     });
 
     // Each function's bundle carries the validated config (PipelineFunction, docs/deploy.md section 2).
@@ -106,6 +109,10 @@ export class TenantStack extends Stack {
     const listerEnvironment = {
       ...environment,
       [ENV_NAMES.deleteFunctionName]: this.deleter.function.functionName,
+      // The poll chains and the keeper's problem count (docs/lambda-handlers.md "Sub-minute polling").
+      [LISTER_ENV_NAMES.pollQueueUrl]: queues.pollQueue.queueUrl,
+      [LISTER_ENV_NAMES.deadLetterQueueUrl]: queues.deadLetterQueue.queueUrl,
+      [LISTER_ENV_NAMES.failedDeletesQueueUrl]: queues.failedDeletes.queueUrl,
     };
     this.lister = new PipelineFunction(this, "ListNewMessages", {
       ...FUNCTION_SETTINGS.listNewMessages,
@@ -113,7 +120,7 @@ export class TenantStack extends Stack {
       environment: listerEnvironment,
       tenantConfigJson,
       logLevel,
-      // The schedule fires again next minute; a retried poll would only overlap it.
+      // The keeper ticks again next minute; a retried tick would only overlap it.
       asyncRetryAttempts: 0,
       asyncMaxEventAge: Duration.minutes(1),
     });
@@ -150,7 +157,13 @@ export class TenantStack extends Stack {
     // own login, so the lister copies and deletes in its one session (docs/pipeline.md "Login
     // delay and UTF8"). Whether a server does is known only when it answers, so it always holds
     // the copier's grants, for this tenant only; it never deletes archive objects either.
-    this.lister.allow(...copierAccess, invokeAccess(this.deleter.function.functionArn));
+    this.lister.allow(
+      ...copierAccess,
+      invokeAccess(this.deleter.function.functionArn),
+      // The next poll message of a chain; the keeper's look at the two queues that hold failures.
+      queueSendAccess(queues.pollQueue.queueArn, "PollQueueSend"),
+      queueDepthAccess([queues.deadLetterQueue.queueArn, queues.failedDeletes.queueArn]),
+    );
     this.deleter.allow(
       ledgerStatement,
       keyStatement,
@@ -181,7 +194,7 @@ export class TenantStack extends Stack {
         maxConcurrency: COPY_MAX_CONCURRENCY,
       }),
     );
-    new PollSchedules(this, "Schedules", { mailboxes: config.mailboxes, lister: this.lister.function });
+    new PollSchedules(this, "Schedules", { lister: this.lister.function, pollQueue: queues.pollQueue });
 
     const functions = {
       "list-new-messages": this.lister.function,

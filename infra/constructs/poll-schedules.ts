@@ -2,38 +2,38 @@ import { Duration } from "aws-cdk-lib";
 import { Rule, RuleTargetInput, Schedule } from "aws-cdk-lib/aws-events";
 import { LambdaFunction } from "aws-cdk-lib/aws-events-targets";
 import type { IFunction } from "aws-cdk-lib/aws-lambda";
+import { SqsEventSource } from "aws-cdk-lib/aws-lambda-event-sources";
+import type { IQueue } from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
-import type { MailboxConfig } from "../../shared/config/tenant-config";
-import { mailboxConstructId } from "../mailbox-construct-id";
+import { KEEPER_EVENT } from "../../shared/core/poll-chain";
+import { POLL_BATCH_SIZE } from "../function-settings";
 
 /**
- * One EventBridge rule per mailbox, invoking the lister with `{"mailboxId": "<id>"}` every
- * `pollSeconds` rounded down to whole minutes, at least every minute (EventBridge's finest rate).
- * A shorter `pollSeconds` is handled by the lister repeating inside the invocation.
+ * What makes the lister poll (docs/lambda-handlers.md "Sub-minute polling"): the tenant's poll
+ * queue as an event source (each delayed poll message is one poll of one mailbox, which sends the
+ * next), and one EventBridge rule per tenant, not per mailbox, that runs the keeper once a minute
+ * (it starts and restarts the chains and counts the tenant's problems). Adding a mailbox adds no
+ * resource.
  */
 export class PollSchedules extends Construct {
-  readonly rules: Rule[];
+  readonly keeperRule: Rule;
 
-  constructor(
-    scope: Construct,
-    id: string,
-    props: { mailboxes: readonly MailboxConfig[]; lister: IFunction },
-  ) {
+  constructor(scope: Construct, id: string, props: { lister: IFunction; pollQueue: IQueue }) {
     super(scope, id);
-    this.rules = props.mailboxes.map(
-      (mailbox) =>
-        new Rule(this, mailboxConstructId("Poll", mailbox.id), {
-          description: `pop2gmail: poll ${mailbox.id}`,
-          schedule: Schedule.rate(Duration.minutes(Math.max(1, Math.floor(mailbox.pollSeconds / 60)))),
-          targets: [
-            new LambdaFunction(props.lister, {
-              event: RuleTargetInput.fromObject({ mailboxId: mailbox.id }),
-              // The next minute polls again: a retried, late poll would only overlap it.
-              retryAttempts: 0,
-              maxEventAge: Duration.minutes(1),
-            }),
-          ],
+    this.keeperRule = new Rule(this, "Keeper", {
+      description: "pop2gmail: the keeper tick (poll chains, TenantProblems)",
+      schedule: Schedule.rate(Duration.minutes(1)),
+      targets: [
+        new LambdaFunction(props.lister, {
+          event: RuleTargetInput.fromObject(KEEPER_EVENT),
+          // The next minute ticks again: a retried, late tick would only overlap it.
+          retryAttempts: 0,
+          maxEventAge: Duration.minutes(1),
         }),
+      ],
+    });
+    props.lister.addEventSource(
+      new SqsEventSource(props.pollQueue, { batchSize: POLL_BATCH_SIZE, reportBatchItemFailures: true }),
     );
   }
 }

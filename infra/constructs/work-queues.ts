@@ -20,8 +20,14 @@ export class WorkQueues extends Construct {
   readonly deadLetterQueue: Queue;
   /** Where Lambda puts a delete-copied invocation that failed all its attempts (its on-failure destination). */
   readonly failedDeletes: Queue;
+  /** The poll chains' delayed poll messages (docs/lambda-handlers.md "Sub-minute polling"). */
+  readonly pollQueue: Queue;
 
-  constructor(scope: Construct, id: string, props: { key: IKey; consumerTimeout: Duration }) {
+  constructor(
+    scope: Construct,
+    id: string,
+    props: { key: IKey; consumerTimeout: Duration; pollerTimeout: Duration },
+  ) {
     super(scope, id);
     this.deadLetterQueue = new Queue(this, "DeadLetters", {
       fifo: true,
@@ -50,6 +56,23 @@ export class WorkQueues extends Construct {
       encryptionMasterKey: props.key,
       enforceSSL: true,
       retentionPeriod: Duration.days(14),
+    });
+    // Standard, not FIFO: only standard queues have per-message timers (DelaySeconds), which
+    // are the poll interval.
+    this.pollQueue = new Queue(this, "Poll", {
+      encryption: QueueEncryption.KMS,
+      encryptionMasterKey: props.key,
+      enforceSSL: true,
+      // As the work queue: a batch Lambda retries after a throttle is not handed to a second
+      // poller meanwhile. A crashed poll is resumed sooner by the keeper (its pollUntil passed).
+      visibilityTimeout: Duration.seconds(props.pollerTimeout.toSeconds() * VISIBILITY_TIMEOUT_FACTOR),
+      // A poll message older than an hour is stale: the keeper restarted its chain long ago.
+      retentionPeriod: Duration.hours(1),
+    });
+    Validations.of(this.pollQueue).acknowledge({
+      id: "AwsSolutions-SQS3",
+      reason:
+        "A poll message is a token of its mailbox's poll chain, not work: one that cannot be handled is replaced by the keeper's restart of the chain within two minutes, and a dead-letter queue would only collect stale tokens no one may replay.",
     });
     Validations.of(this.failedDeletes).acknowledge({
       id: "AwsSolutions-SQS3",

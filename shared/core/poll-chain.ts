@@ -16,6 +16,9 @@ import type {
  * whose message went missing and counts the tenant's problems.
  */
 
+/** What the tenant's one schedule sends the lister once a minute: run the keeper tick. */
+export const KEEPER_EVENT = { keeper: true } as const;
+
 /** SQS's longest per-message timer (DelaySeconds). */
 export const MAX_POLL_DELAY_SECONDS = 900;
 

@@ -173,6 +173,10 @@ describe("too narrow: every AWS call the handlers make is allowed for their role
     await rig.poll();
     await rig.runDeletes();
     expect(await rig.onServer()).toEqual([]);
+    // The poll chain (docs/lambda-handlers.md "Sub-minute polling"): the keeper starts it and
+    // reads the problem queues; its first message, due at once, polls and sends the next.
+    await rig.keeperTick();
+    expect(await rig.pollChainOnce()).toBe(1);
     const calls = pipelineAwsCalls.calls().slice(before);
     const recorded = {
       source: "iam-proof",
@@ -191,6 +195,10 @@ describe("too narrow: every AWS call the handlers make is allowed for their role
     expect(operations).toEqual(
       expect.arrayContaining([
         "list-new-messages sqs:SendMessageBatch",
+        "list-new-messages sqs:SendMessage",
+        "list-new-messages sqs:GetQueueAttributes",
+        "list-new-messages dynamodb:Query",
+        "list-new-messages dynamodb:UpdateItem",
         "list-new-messages lambda:Invoke",
         "copy-message s3:CreateMultipartUpload",
         "copy-message s3:CopyObject",
@@ -337,8 +345,18 @@ describe("too wide: calls that must be denied", () => {
           ]) {
             add(action, theirs.tableArn);
           }
-          for (const queue of [theirs.workQueueArn, theirs.deadLetterQueueArn]) {
-            for (const action of ["sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage"])
+          for (const queue of [
+            theirs.workQueueArn,
+            theirs.deadLetterQueueArn,
+            theirs.pollQueueArn,
+            theirs.failedDeletesQueueArn,
+          ]) {
+            for (const action of [
+              "sqs:SendMessage",
+              "sqs:ReceiveMessage",
+              "sqs:DeleteMessage",
+              "sqs:GetQueueAttributes",
+            ])
               add(action, queue);
           }
           for (const action of ["kms:Decrypt", "kms:GenerateDataKey"]) add(action, theirs.keyArn);
@@ -553,14 +571,15 @@ describe("service paths: every alarm, schedule and event source can reach its ta
     counts.servicePaths += requests.length;
   });
 
-  it("lets every poll schedule invoke the lister, the lister invoke the deleter, the deleter reach its failure destination, and each send traces", async () => {
+  it("lets the keeper schedule invoke the lister, the lister invoke the deleter, the deleter reach its failure destination, and each send traces", async () => {
     // Prepare
     const requests: IamRequest[] = [];
     for (const config of tenants) {
       const stack = account.stack(config.tenant);
       const own = tenantResources(account, config.tenant);
       const rules = stack.byType("AWS::Events::Rule");
-      expect(rules).toHaveLength(config.mailboxes.length);
+      // One per tenant, not per mailbox: the keeper tick.
+      expect(rules).toHaveLength(1);
       for (const rule of rules)
         requests.push(scheduleInvoke(own.functions["list-new-messages"], rule.attributes.Arn!));
       requests.push({
@@ -606,28 +625,35 @@ describe("service paths: every alarm, schedule and event source can reach its ta
     counts.servicePaths += requests.length;
   });
 
-  it("lets the copier's SQS event source receive, delete and return jobs of the work queue", async () => {
+  it("lets the copier's SQS event source receive, delete and return jobs of the work queue, and the lister's its poll messages", async () => {
     // Prepare
     const requests: IamRequest[] = [];
     for (const config of tenants) {
       const own = tenantResources(account, config.tenant);
-      const principal = account.roleOf(config.tenant, "copy-message");
       const mappings = account.stack(config.tenant).byType("AWS::Lambda::EventSourceMapping");
-      expect(mappings.map((m) => m.properties.EventSourceArn)).toEqual([own.workQueueArn]);
-      for (const action of [
-        "sqs:ReceiveMessage",
-        "sqs:DeleteMessage",
-        "sqs:ChangeMessageVisibility",
-        "sqs:GetQueueAttributes",
-      ]) {
-        requests.push({ principal, action, resource: own.workQueueArn });
+      expect(mappings.map((m) => m.properties.EventSourceArn).sort()).toEqual(
+        [own.workQueueArn, own.pollQueueArn].sort(),
+      );
+      for (const [fn, queueArn] of [
+        ["copy-message", own.workQueueArn],
+        ["list-new-messages", own.pollQueueArn],
+      ] as const) {
+        const principal = account.roleOf(config.tenant, fn);
+        for (const action of [
+          "sqs:ReceiveMessage",
+          "sqs:DeleteMessage",
+          "sqs:ChangeMessageVisibility",
+          "sqs:GetQueueAttributes",
+        ]) {
+          requests.push({ principal, action, resource: queueArn });
+        }
+        requests.push({
+          principal,
+          action: "kms:Decrypt",
+          resource: own.keyArn,
+          context: { "kms:ViaService": `sqs.${PROOF_REGION}.amazonaws.com` },
+        });
       }
-      requests.push({
-        principal,
-        action: "kms:Decrypt",
-        resource: own.keyArn,
-        context: { "kms:ViaService": `sqs.${PROOF_REGION}.amazonaws.com` },
-      });
     }
 
     // Act

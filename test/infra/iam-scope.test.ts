@@ -108,7 +108,7 @@ describe("IAM statements are scoped to this tenant", () => {
     }
   });
 
-  it("gives the lister exactly the copier's grants plus invoking the deleter (it copies for a LOGIN-DELAY server)", () => {
+  it("gives the lister exactly the copier's grants plus invoking the deleter (it copies for a LOGIN-DELAY server) and its poll chains' queue grants", () => {
     // Prepare: each function writes its own log group.
     const grants = (fragment: string) =>
       statementsOfFunction(fragment)
@@ -122,14 +122,22 @@ describe("IAM statements are scoped to this tenant", () => {
     // Assess: docs/pipeline.md "Login delay and UTF8"; the same statements, not copies of them.
     expect(
       lister.filter((s) => !copier.includes(s)).map((s) => (JSON.parse(s) as PolicyStatementJson).Sid),
-    ).toEqual(["InvokeDeleteCopied"]);
-    // All the copier has beyond: its SQS event source's receive (the lister never receives jobs).
+    ).toEqual(["InvokeDeleteCopied", "PollQueueSend", "ProblemQueueDepth", undefined]);
+    // The unnamed one is its poll-queue event source's (docs/lambda-handlers.md "Sub-minute polling").
+    const pollSource = lister
+      .map((s) => JSON.parse(s) as PolicyStatementJson)
+      .filter((s) => s.Sid === undefined && !copier.includes(JSON.stringify(s)));
+    expect(pollSource.flatMap((s) => asList(s.Resource)).map((r) => JSON.stringify(r))).toEqual(
+      expect.arrayContaining([expect.stringMatching(/QueuesPoll/)]),
+    );
+    expect(JSON.stringify(pollSource)).not.toMatch(/QueuesWork/);
+    // All the copier has beyond: its SQS event source's receive (the lister never receives jobs;
+    // the key's Decrypt for an event source both have).
     const eventSource = copier
       .filter((s) => !lister.includes(s))
       .flatMap((s) => asList((JSON.parse(s) as PolicyStatementJson).Action))
       .sort();
     expect(eventSource).toEqual([
-      "kms:Decrypt",
       "sqs:ChangeMessageVisibility",
       "sqs:DeleteMessage",
       "sqs:GetQueueAttributes",
@@ -153,7 +161,7 @@ describe("IAM statements are scoped to this tenant", () => {
     }
   });
 
-  it("lets the lister invoke exactly the delete function and send to the work queue", () => {
+  it("lets the lister invoke exactly the delete function, send to the work and poll queues, and receive only poll messages", () => {
     // Act
     const lister = statementsOfFunction("poll POP3");
 
@@ -162,7 +170,10 @@ describe("IAM statements are scoped to this tenant", () => {
     expect(asList(invoke.Resource)).toHaveLength(1);
     expect(JSON.stringify(invoke.Resource)).toMatch(/DeleteCopiedFunction/);
     expect(actionsOf(lister)).toContain("sqs:SendMessage");
-    expect(actionsOf(lister)).not.toContain("sqs:ReceiveMessage");
+    const receive = lister.filter((s) => asList(s.Action).includes("sqs:ReceiveMessage"));
+    expect(receive.flatMap((s) => asList(s.Resource)).map((r) => JSON.stringify(r))).toEqual([
+      expect.stringMatching(/QueuesPoll/),
+    ]);
   });
 
   it("uses no action wildcard and no AWS managed policy", () => {

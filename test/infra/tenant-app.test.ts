@@ -42,27 +42,29 @@ describe("two tenants", () => {
     );
 
     // Assess
-    // Queues: work, dead letters, failed deletes (delete-copied's on-failure destination).
+    // Queues: work, dead letters, failed deletes (delete-copied's on-failure destination), poll.
     // Functions: the pipeline's three, and the onboarding pages where a mailbox uses OAuth
     // (example; example-b imports with a Workspace service account and needs no link).
     expect(counts).toEqual([
-      [1, 2, 1, 3, 1, 4],
-      [1, 2, 1, 3, 1, 3],
+      [1, 2, 1, 4, 1, 4],
+      [1, 2, 1, 4, 1, 3],
     ]);
   });
 
-  it("poll each mailbox every pollSeconds rounded down to whole minutes", () => {
+  it("have one schedule each, the keeper's minute, whatever their mailboxes' pollSeconds (the poll chains pace the polls)", () => {
     // Prepare: example-b polls every 300 s.
     const tenantB = tenants[1]!;
 
     // Act
-    const expressions = Object.values(tenantB.template.findResources("AWS::Events::Rule")).map(
-      (rule) => (rule.Properties as { ScheduleExpression: string }).ScheduleExpression,
+    const expressions = tenants.map((t) =>
+      Object.values(t.template.findResources("AWS::Events::Rule")).map(
+        (rule) => (rule.Properties as { ScheduleExpression: string }).ScheduleExpression,
+      ),
     );
 
     // Assess
     expect(tenantB.stack.config.mailboxes.map((m) => m.pollSeconds)).toEqual([300]);
-    expect(expressions).toEqual(["rate(5 minutes)"]);
+    expect(expressions).toEqual([["rate(1 minute)"], ["rate(1 minute)"]]);
   });
 
   it("share nothing: no fixed physical names, imports or references to the other stack", () => {
@@ -156,12 +158,12 @@ describe("cdk-nag AwsSolutionsChecks", () => {
 
     // Assess, per stack: IAM5 for X-Ray and for the archive objects on each role (the lister
     // copies for a LOGIN-DELAY server), IAM5 for X-Ray on the onboarding role of example;
-    // S1 on the access-log bucket; SQS3 on the failed-deletes queue.
+    // S1 on the access-log bucket; SQS3 on the failed-deletes queue and on the poll queue.
     expect(acknowledgements.map(([id]) => id.replace(/\[.*/, "")).sort()).toEqual(
       [
         ...Array(13).fill("Annotation::AwsSolutions-IAM5"),
         ...Array(2).fill("Annotation::AwsSolutions-S1"),
-        ...Array(2).fill("Annotation::AwsSolutions-SQS3"),
+        ...Array(4).fill("Annotation::AwsSolutions-SQS3"),
       ].sort(),
     );
     for (const [, reason] of acknowledgements) expect(reason.length).toBeGreaterThan(40);

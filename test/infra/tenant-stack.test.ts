@@ -6,13 +6,16 @@ import { TENANT_ALARM_NAMES } from "../../infra/constructs/tenant-alarms";
 import {
   COPY_MAX_CONCURRENCY,
   MAX_RECEIVE_COUNT,
+  POLL_BATCH_SIZE,
   VISIBILITY_TIMEOUT_FACTOR,
 } from "../../infra/function-settings";
 import { STACK_OUTPUT } from "../../infra/stack-outputs";
 import { LEDGER_TABLE } from "../../shared/adapters/dynamodb/ledger-table";
 import { ENV_NAMES } from "../../shared/config/env";
+import { LISTER_ENV_NAMES } from "../../shared/config/lister-env";
 import { METRIC, METRIC_DIMENSION, METRIC_NAMESPACE } from "../../shared/config/metrics";
 import type { TenantConfig } from "../../shared/config/tenant-config";
+import { KEEPER_EVENT } from "../../shared/core/poll-chain";
 import { exampleConfig, resourcesOfType, synthTenants } from "./synth-tenants";
 
 let config: TenantConfig;
@@ -170,7 +173,7 @@ describe("encryption at rest with the tenant key", () => {
     const topics = Object.values(resourcesOfType(template, "AWS::SNS::Topic"));
 
     // Assess
-    expect(queues).toHaveLength(3);
+    expect(queues).toHaveLength(4);
     for (const queue of queues) expect(queue.Properties.KmsMasterKeyId).toEqual(keyArn);
     expect(topics).toHaveLength(1);
     expect(topics[0]!.Properties.KmsMasterKeyId).toEqual(keyArn);
@@ -197,7 +200,7 @@ describe("TLS only", () => {
 
   it.each([
     ["AWS::S3::BucketPolicy", 2],
-    ["AWS::SQS::QueuePolicy", 3],
+    ["AWS::SQS::QueuePolicy", 4],
     ["AWS::SNS::TopicPolicy", 1],
   ])("%s: every policy denies requests without TLS", (type, expected) => {
     // Act
@@ -267,12 +270,13 @@ describe("work queue", () => {
     const { work } = queueIds();
 
     // Act
-    const mappings = Object.values(resourcesOfType(template, "AWS::Lambda::EventSourceMapping"));
+    const mappings = Object.values(resourcesOfType(template, "AWS::Lambda::EventSourceMapping")).filter(
+      (m) => JSON.stringify(m.Properties.EventSourceArn) === JSON.stringify({ "Fn::GetAtt": [work, "Arn"] }),
+    );
 
     // Assess
     expect(mappings).toHaveLength(1);
     expect(mappings[0]!.Properties).toMatchObject({
-      EventSourceArn: { "Fn::GetAtt": [work, "Arn"] },
       FunctionName: { Ref: functionIdWithDescription("Gmail import") },
       BatchSize: 10,
       FunctionResponseTypes: ["ReportBatchItemFailures"],
@@ -339,8 +343,8 @@ describe("functions", () => {
   });
 });
 
-describe("poll schedule", () => {
-  it("invokes the lister every minute once per mailbox with its id", () => {
+describe("poll trigger", () => {
+  it("has one rule per tenant, not per mailbox: the keeper tick every minute, without retries", () => {
     // Prepare
     const listerArn = { "Fn::GetAtt": [functionIdWithDescription("poll POP3"), "Arn"] };
 
@@ -348,14 +352,59 @@ describe("poll schedule", () => {
     const rules = Object.values(resourcesOfType(template, "AWS::Events::Rule"));
 
     // Assess
-    expect(rules).toHaveLength(config.mailboxes.length);
-    const inputs = rules.map((rule) => {
-      expect(rule.Properties.ScheduleExpression).toBe("rate(1 minute)");
-      const [target] = rule.Properties.Targets as { Arn: unknown; Input: string }[];
-      expect(target!.Arn).toEqual(listerArn);
-      return JSON.parse(target!.Input) as unknown;
+    expect(config.mailboxes.length).toBeGreaterThan(1);
+    expect(rules).toHaveLength(1);
+    expect(rules[0]!.Properties.ScheduleExpression).toBe("rate(1 minute)");
+    const [target] = rules[0]!.Properties.Targets as { Arn: unknown; Input: string; RetryPolicy: unknown }[];
+    expect(target!.Arn).toEqual(listerArn);
+    expect(JSON.parse(target!.Input)).toEqual(KEEPER_EVENT);
+    expect(target!.RetryPolicy).toEqual({ MaximumEventAgeInSeconds: 60, MaximumRetryAttempts: 0 });
+  });
+
+  it("feeds the lister from a standard poll queue (per-message delays) with the tenant key, TLS only and partial failures", () => {
+    // Prepare
+    const queues = resourcesOfType(template, "AWS::SQS::Queue");
+    const poll = Object.keys(queues).find((id) => id.startsWith("QueuesPoll"));
+    const lister = resourcesOfType(template, "AWS::Lambda::Function")[
+      functionIdWithDescription("poll POP3")
+    ]!;
+
+    // Act
+    const mappings = Object.values(resourcesOfType(template, "AWS::Lambda::EventSourceMapping")).filter(
+      (m) =>
+        JSON.stringify(m.Properties.FunctionName) ===
+        JSON.stringify({ Ref: functionIdWithDescription("poll POP3") }),
+    );
+
+    // Assess
+    expect(poll).toBeDefined();
+    expect(queues[poll!]!.Properties.FifoQueue).toBeUndefined();
+    expect(queues[poll!]!.Properties.KmsMasterKeyId).toEqual({
+      "Fn::GetAtt": [onlyLogicalId("AWS::KMS::Key"), "Arn"],
     });
-    expect(inputs).toEqual(expect.arrayContaining(config.mailboxes.map((m) => ({ mailboxId: m.id }))));
+    expect(queues[poll!]!.Properties.VisibilityTimeout).toBeGreaterThanOrEqual(
+      lister.Properties.Timeout as number,
+    );
+    const variables = (lister.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+    expect(variables[LISTER_ENV_NAMES.pollQueueUrl]).toEqual({ Ref: poll });
+    expect(mappings.map((m) => m.Properties)).toEqual([
+      expect.objectContaining({
+        EventSourceArn: { "Fn::GetAtt": [poll, "Arn"] },
+        BatchSize: POLL_BATCH_SIZE,
+        FunctionResponseTypes: ["ReportBatchItemFailures"],
+      }),
+    ]);
+  });
+
+  it("adds no resource per mailbox", () => {
+    // Prepare
+    const one = { ...config, mailboxes: [config.mailboxes[0]!] };
+
+    // Act
+    const count = (t: Template) => Object.keys(t.toJSON().Resources as object).length;
+
+    // Assess
+    expect(count(synthTenants([one])[0]!.template)).toBe(count(template));
   });
 });
 

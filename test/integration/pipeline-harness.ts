@@ -21,7 +21,7 @@ import {
   type LambdaDeps,
   S3_FORCE_PATH_STYLE_ENV,
 } from "../../shared/adapters/lambda/lambda-deps";
-import { createChainPorts, LISTER_ENV_NAMES } from "../../shared/adapters/lambda/list-new-messages-deps";
+import { createChainPorts } from "../../shared/adapters/lambda/list-new-messages-deps";
 import {
   KEEPER_EVENT,
   makeKeeperHandler,
@@ -29,6 +29,7 @@ import {
   makePollChainHandler,
 } from "../../shared/adapters/lambda/list-new-messages-handler";
 import { ENV_NAMES } from "../../shared/config/env";
+import { LISTER_ENV_NAMES } from "../../shared/config/lister-env";
 import { METRIC_SERVICE_NAME } from "../../shared/config/metrics";
 import type { LedgerEntry, ServerMessage } from "../../shared/core/model";
 import type { ArchiveStore } from "../../shared/ports/archive-store";

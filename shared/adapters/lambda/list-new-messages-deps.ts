@@ -3,7 +3,7 @@ import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import type { LambdaClient } from "@aws-sdk/client-lambda";
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import { ENV_NAMES, requireEnv } from "../../config/env";
-import { ConfigError } from "../../core/errors";
+import { LISTER_ENV_NAMES, requireListerEnv } from "../../config/lister-env";
 import type { KeeperDeps } from "../../core/poll-chain";
 import type { CopyPorts } from "../../core/poll-in-one-session";
 import type { Clock } from "../../ports/clock";
@@ -46,30 +46,6 @@ export interface ListNewMessagesDeps extends FunctionDeps<ListPipelineDeps, List
 
 export interface ListNewMessagesOverrides extends LambdaBaseOverrides<ListPipelineDeps> {
   readonly deleteInvoker?: DeleteInvoker;
-}
-
-/**
- * The lister's own variables (set by the stack on the lister only): the tenant's poll queue and
- * the two queues whose depth the keeper counts as problems (docs/lambda-handlers.md "Sub-minute
- * polling").
- */
-export const LISTER_ENV_NAMES = {
-  pollQueueUrl: "POLL_QUEUE_URL",
-  deadLetterQueueUrl: "DEAD_LETTER_QUEUE_URL",
-  failedDeletesQueueUrl: "FAILED_DELETES_QUEUE_URL",
-} as const;
-
-function requireListerEnv(
-  name: (typeof LISTER_ENV_NAMES)[keyof typeof LISTER_ENV_NAMES],
-  env: NodeJS.ProcessEnv,
-) {
-  const value = env[name];
-  if (value === undefined || value === "") {
-    throw new ConfigError(name, `environment variable ${name} is not set`, {
-      hint: "The CDK stack sets it on the list-new-messages function; redeploy the tenant stack.",
-    });
-  }
-  return value;
 }
 
 /**

@@ -19,8 +19,7 @@ import type { ListNewMessagesDeps } from "./list-new-messages-deps";
 /** A direct poll of one mailbox: `{"mailboxId": "info@acme.it"}` (an operator's or a test's invocation). */
 const listEventSchema = z.object({ mailboxId: z.string().min(1) });
 
-/** What the tenant's one schedule sends once a minute (docs/lambda-handlers.md "Sub-minute polling"). */
-export const KEEPER_EVENT = { keeper: true } as const;
+export { KEEPER_EVENT } from "../../core/poll-chain";
 
 const keeperEventSchema = z.object({ keeper: z.literal(true) });
 

@@ -40,6 +40,8 @@ export function tenantResources(account: ProofAccount, tenant: string) {
   const table = resourceOf(stack, "AWS::DynamoDB::Table", "LedgerTable");
   const workQueue = resourceOf(stack, "AWS::SQS::Queue", "QueuesWork");
   const deadLetters = resourceOf(stack, "AWS::SQS::Queue", "QueuesDeadLetters");
+  const failedDeletes = resourceOf(stack, "AWS::SQS::Queue", "QueuesFailedDeletes");
+  const pollQueue = resourceOf(stack, "AWS::SQS::Queue", "QueuesPoll");
   const key = resourceOf(stack, "AWS::KMS::Key", "Key");
   return {
     stack,
@@ -47,6 +49,8 @@ export function tenantResources(account: ProofAccount, tenant: string) {
     tableArn: table.attributes.Arn!,
     workQueueArn: workQueue.attributes.Arn!,
     deadLetterQueueArn: deadLetters.attributes.Arn!,
+    failedDeletesQueueArn: failedDeletes.attributes.Arn!,
+    pollQueueArn: pollQueue.attributes.Arn!,
     keyArn: key.attributes.Arn!,
     functions: Object.fromEntries(
       (Object.keys(FUNCTION_IDS) as FunctionName[]).map((fn) => [
@@ -112,7 +116,18 @@ export function deployedRequest(
     const suffix = resource.slice(recordedArn("dynamodb").length).replace(/^table\/[^/]+/, "");
     return { principal, action: request.action, resource: `${target.tableArn}${suffix}`, context };
   }
-  if (service === "sqs") return { principal, action: request.action, resource: target.workQueueArn, context };
+  if (service === "sqs") {
+    // The rig names its queues after their role (test/integration/pipeline-harness.ts).
+    const name = resource.split(":").pop() ?? "";
+    const queueArn = name.startsWith("poll-")
+      ? target.pollQueueArn
+      : name.startsWith("deadletters-")
+        ? target.deadLetterQueueArn
+        : name.startsWith("faileddeletes-")
+          ? target.failedDeletesQueueArn
+          : target.workQueueArn;
+    return { principal, action: request.action, resource: queueArn, context };
+  }
   if (service === "lambda" && resource.endsWith("delete-copied")) {
     return { principal, action: request.action, resource: target.functions["delete-copied"], context };
   }
