@@ -162,7 +162,7 @@ const rows: [string, (c: Count) => number][] = [
     `${label} (${type})`,
     (c) => c.byType.get(type) ?? 0,
   ]),
-  ["CloudFormation resources in the stack (limit 500)", (c) => c.total],
+  ["CloudFormation resources in the stack (limit 500; 200 in the 2023 quota table)", (c) => c.total],
   ["stack outputs", (c) => c.outputs],
   ["secrets the tenant creates (outside the stack)", (c) => c.secrets],
   ["custom metrics the alarms read", (c) => c.customMetrics],

@@ -6,6 +6,7 @@ import type * as z from "zod";
 import { LocalSecretStore } from "../../shared/adapters/local/local-secret-store";
 import { localConfigSchema, parseLocalConfig } from "../../shared/config/local-config";
 import { describeIssues } from "../../shared/config/parse-tenant-config";
+import { describeSecretReference } from "../../shared/config/secret-reference";
 import { deleteAfterSchema, gmailSchema, mailboxSchema, pop3Schema } from "../../shared/config/tenant-config";
 import { ConfigError } from "../../shared/core/errors";
 import { EXIT, UsageError } from "../output";
@@ -185,7 +186,7 @@ export async function initCommand(args: readonly string[], prompter?: Prompter):
     if (password !== "") await secrets.set(mailbox.pop3.passwordSecret, password);
   }
   process.stdout.write(
-    `secrets: the POP3 password goes in "${mailbox.pop3.passwordSecret}" and the Google credentials JSON ({clientId, clientSecret, refreshToken}) in "${mailbox.gmail.credentialsSecret}", in ${localPaths(config.local.dataDir).credentials} (mode 0600) or POP2GMAIL_SECRET_* variables\n`,
+    `secrets: the POP3 password goes in ${describeSecretReference(mailbox.pop3.passwordSecret)} and the Google credentials JSON ({clientId, clientSecret, refreshToken}) in ${describeSecretReference(mailbox.gmail.credentialsSecret)}, in ${localPaths(config.local.dataDir).credentials} (mode 0600) or POP2GMAIL_SECRET_* variables\n`,
   );
   if (values["mark-existing-delivered"]) {
     const lock = await acquireRunLock(config.local.dataDir);

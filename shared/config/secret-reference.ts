@@ -24,6 +24,12 @@ export function parseSecretReference(reference: string): SecretReference {
   return { secret: reference.slice(0, at), key: reference.slice(at + 1) };
 }
 
+/** A reference as a person reads it: `"name"`, or `key "k" of "name"`. */
+export function describeSecretReference(reference: string): string {
+  const { secret, key } = parseSecretReference(reference);
+  return key === undefined ? `"${secret}"` : `key "${key}" of "${secret}"`;
+}
+
 /** Why `reference` is malformed (an empty name or an empty key), or undefined when it is not. */
 export function secretReferenceProblem(reference: string): string | undefined {
   const { secret, key } = parseSecretReference(reference);

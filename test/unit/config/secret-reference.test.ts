@@ -6,7 +6,7 @@ import { secretNames } from "../../../infra/secret-arns";
 import { LocalSecretStore, secretEnvName } from "../../../shared/adapters/local/local-secret-store";
 import { tenantConfigFromEnv } from "../../../shared/config/env";
 import { parseTenantConfig } from "../../../shared/config/parse-tenant-config";
-import { parseSecretReference } from "../../../shared/config/secret-reference";
+import { describeSecretReference, parseSecretReference } from "../../../shared/config/secret-reference";
 import { deployedSecretNameProblem } from "../../../shared/config/tenant-config";
 import { ConfigError } from "../../../shared/core/errors";
 
@@ -37,6 +37,14 @@ describe("secret references in the tenant config", () => {
       { secret: SECRET, key: "info@acme.it" },
       { secret: SECRET, key: "a#b" },
     ]);
+  });
+
+  it("describes a reference as a person reads it (init's closing line)", () => {
+    // Act
+    const described = [SECRET, `${SECRET}#info@acme.it`].map(describeSecretReference);
+
+    // Assess
+    expect(described).toEqual([`"${SECRET}"`, `key "info@acme.it" of "${SECRET}"`]);
   });
 
   it("accepts a key of the tenant secret and refuses an empty name or key", () => {
