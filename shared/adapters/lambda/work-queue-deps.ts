@@ -11,6 +11,12 @@ export function createWorkQueueDeps(base: LambdaBase): {
   const sqs = new SQSClient(base.sdkClientSettings("SQS"));
   return {
     sqs,
-    queue: new SqsWorkQueue({ client: sqs, queueUrl: requireEnv(ENV_NAMES.workQueueUrl, base.env) }),
+    // The function's clock dates a FIFO job's `notBefore`, the clock the copier compares it with
+    // (docs/pipeline.md, "One mailbox, one copier on AWS").
+    queue: new SqsWorkQueue({
+      client: sqs,
+      queueUrl: requireEnv(ENV_NAMES.workQueueUrl, base.env),
+      now: () => base.clock.now(),
+    }),
   };
 }
