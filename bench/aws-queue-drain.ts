@@ -26,10 +26,10 @@ import {
 import type { SQSBatchResponse } from "aws-lambda";
 import { COPY_BATCH_SIZE, COPY_MAX_CONCURRENCY } from "../infra/function-settings";
 import { STAND_IN_REGION } from "../test/fakes/aws-stand-ins";
+import { fauxqsFifoBatchesLikeSqs } from "../test/fakes/fauxqs-fifo";
 import { sqsEvent } from "../test/fakes/sqs-lambda-events";
 import { messageWithAttachment } from "../test/fixtures/awkward-messages";
 import { type AwsRig, startAwsRig } from "./support/aws-rig";
-import { fauxqsFifoBatchesLikeSqs } from "./support/fauxqs-fifo-batches";
 import { machineLine } from "./support/local-rig";
 import { type SqsRequestCounter, startSqsRequestCounter } from "./support/sqs-request-counter";
 

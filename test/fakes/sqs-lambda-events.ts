@@ -36,6 +36,8 @@ export function sqsEvent(queueArn: string, messages: readonly Message[]): SQSEve
           SenderId: m.Attributes?.SenderId ?? "000000000000",
           ApproximateFirstReceiveTimestamp:
             m.Attributes?.ApproximateFirstReceiveTimestamp ?? String(Date.now()),
+          // A FIFO queue's records carry their group, deduplication id and sequence number.
+          ...fifoAttributes(m),
         },
         messageAttributes: {},
         md5OfBody: m.MD5OfBody ?? "",
@@ -44,5 +46,14 @@ export function sqsEvent(queueArn: string, messages: readonly Message[]): SQSEve
         awsRegion: STAND_IN_REGION,
       }),
     ),
+  };
+}
+
+function fifoAttributes(m: Message): Partial<SQSRecord["attributes"]> {
+  const { MessageGroupId, MessageDeduplicationId, SequenceNumber } = m.Attributes ?? {};
+  return {
+    ...(MessageGroupId === undefined ? {} : { MessageGroupId }),
+    ...(MessageDeduplicationId === undefined ? {} : { MessageDeduplicationId }),
+    ...(SequenceNumber === undefined ? {} : { SequenceNumber }),
   };
 }

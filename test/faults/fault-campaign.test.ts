@@ -58,6 +58,11 @@ describe("the seeded fault campaign", () => {
       // Bounded resources (issue 10 item 10): no S3 request is left holding a connection once the
       // run is over (a GetObject body let go unread keeps its socket; 50 of them stall every call).
       expect(report.s3SocketsBusyAtEnd, `${replay}: ${report.unreadArchiveBodies}`).toBe(0);
+      // The AWS leg runs on the stack's FIFO work queue (issue 13): FIFO delays were taken (jobs
+      // early for their notBefore held back, their group waiting), never run early (a breach).
+      expect(report.queue.queueType, replay).toBe("FIFO");
+      expect(report.queue.heldBack, replay).toBeGreaterThan(0);
+      expect(report.queue.releasedWhenDue, replay).toBeGreaterThan(0);
       // Faults were on through every kind of step, delete passes included.
       expect(report.deletePassesWithFaults, replay).toBeGreaterThan(0);
       for (const step of ["list", "copy", "delete"]) {

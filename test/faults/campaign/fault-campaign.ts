@@ -1,12 +1,13 @@
 import { createHash } from "node:crypto";
 import { inspect } from "node:util";
 import { GetObjectCommand } from "@aws-sdk/client-s3";
-import {
-  ChangeMessageVisibilityBatchCommand,
-  DeleteMessageBatchCommand,
-  type Message,
-} from "@aws-sdk/client-sqs";
+import type { Message } from "@aws-sdk/client-sqs";
 import type { SQSBatchResponse } from "aws-lambda";
+import {
+  FUNCTION_SETTINGS,
+  MAX_RECEIVE_COUNT,
+  VISIBILITY_TIMEOUT_FACTOR,
+} from "../../../infra/function-settings";
 import { createLedgerTable } from "../../../shared/adapters/dynamodb/create-ledger-table";
 import { DynamoDbLedger } from "../../../shared/adapters/dynamodb/dynamodb-ledger";
 import { S3_FORCE_PATH_STYLE_ENV } from "../../../shared/adapters/lambda/copy-message-deps";
@@ -17,12 +18,12 @@ import { LEDGER_STATES, type LedgerEntry } from "../../../shared/core/model";
 import type { PipelineEvent } from "../../../shared/ports/telemetry";
 import { STAND_IN_REGION, uniqueName } from "../../fakes/aws-stand-ins";
 import { EventLog } from "../../fakes/event-log";
+import { fauxqsDedupWindowOn, fauxqsFifoBatchesLikeSqs } from "../../fakes/fauxqs-fifo";
 import type { StoredMessage } from "../../fakes/gmail-api-stand-in";
 import { OffsetClock } from "../../fakes/offset-clock";
 import { quietMetrics } from "../../fakes/quiet-metrics";
 import { RawPop3Reader, uidlListing } from "../../fakes/raw-pop3-reader";
 import { lambdaContext, sqsEvent } from "../../fakes/sqs-lambda-events";
-import { queueDepth, receiptEntries, receiveBatch } from "../../fakes/sqs-queue-driver";
 import { generateMailbox } from "../../fixtures/awkward-messages";
 import { messageIdOf, shareMessageIds, withoutTraceLines } from "./campaign-corpus";
 import { CampaignWorld, gmailUserOf, type MailboxCredentials, secretNames } from "./campaign-world";
@@ -38,6 +39,7 @@ import {
   FaultyQueue,
   FaultySink,
 } from "./fault-decorators";
+import { FifoEventSource, type FifoFigures, uidlOf } from "./fifo-event-source";
 import { GmailFaultProxy, type GmailProxyRules } from "./gmail-fault-proxy";
 import { buildLambdaFunctions, type LambdaFunctions } from "./lambda-functions";
 import { emptyLedgerTable, scanLedgerItems } from "./ledger-table-tools";
@@ -79,7 +81,12 @@ export const DEFAULT_RATES: Readonly<Record<FaultKind, number>> = {
   "gmail-token-5xx": 0.05,
   "sqs-redelivery": 0.04,
   "sqs-concurrent-redelivery": 0.03,
+  // Per job sent: a second send within SQS FIFO's deduplication window (SQS drops it) ...
   "duplicate-enqueue": 0.02,
+  // ... and past it (SQS takes it: a duplicate delivery).
+  "duplicate-past-dedup-window": 0.01,
+  // Per hold-back of early FIFO jobs: ChangeMessageVisibility fails, the visibility timeout brings them back.
+  "sqs-hold-back-fails": 0.2,
   // Per archive write: starts a stretch of 2-8 writes on a full or read-only disk.
   "archive-enospc": 0.006,
   "archive-erofs": 0.004,
@@ -182,6 +189,8 @@ export interface CampaignReport {
   /** Rounds with faults on. */
   readonly faultRounds: number;
   readonly copyInvocations: number;
+  /** The work queue as the event source saw it (FIFO, as the stack configures it). */
+  readonly queue: FifoFigures;
   readonly durationMs: number;
 }
 
@@ -202,6 +211,14 @@ interface Served {
   readonly messageId: string | undefined;
   /** Carries the Message-ID of an earlier, different message. */
   readonly sharesMessageId: boolean;
+}
+
+/** The work queue and its dead-letter queue, as `Campaign.workQueue` made them. */
+interface WorkQueueUrls {
+  readonly queueUrl: string;
+  readonly queueArn: string;
+  readonly deadLetterUrl: string;
+  readonly visibilityTimeoutSeconds: number;
 }
 
 /** The kind of driver step a fault or event belongs to. */
@@ -322,17 +339,31 @@ class Campaign {
   auditedCommits = 0;
   copyInvocations = 0;
   private reuseBatches = 0;
+  /** The round in progress (see `run`). */
+  private round = 0;
+  /** Lambda's event source on the FIFO work queue, in the campaign's virtual time. */
+  readonly source: FifoEventSource;
+  readonly queueArn: string;
 
   private constructor(
     readonly world: CampaignWorld,
     readonly proxies: CampaignProxies,
     readonly dice: CampaignDice,
     readonly options: CampaignOptions,
-    readonly queueUrl: string,
-    readonly queueArn: string,
+    queues: WorkQueueUrls,
     readonly bucket: string,
     readonly tableName: string,
   ) {
+    this.queueArn = queues.queueArn;
+    this.source = new FifoEventSource(
+      world.fauxqs.sqs,
+      queues.queueUrl,
+      queues.deadLetterUrl,
+      this.clock,
+      queues.visibilityTimeoutSeconds,
+      (text) => this.breaches.push(text),
+    );
+    fauxqsDedupWindowOn(() => this.clock.now());
     this.checkLedger = new DynamoDbLedger({ client: world.dynalite.newClient(), tableName });
     this.secrets = new SecretsWatch({ user: USER, ...CREDENTIALS }, () => world.issuedAccessTokens);
     this.emptyLedgerAfter = dice.between(1, Math.max(2, Math.ceil(options.messages / 10)));
@@ -363,12 +394,13 @@ class Campaign {
       [ENV_NAMES.tenantConfig]: JSON.stringify(config),
       [ENV_NAMES.ledgerTable]: tableName,
       [ENV_NAMES.archiveBucket]: bucket,
-      [ENV_NAMES.workQueueUrl]: queueUrl,
+      [ENV_NAMES.workQueueUrl]: queues.queueUrl,
       [ENV_NAMES.deleteFunctionName]: "pop2gmail-acme-delete-copied",
       [S3_FORCE_PATH_STYLE_ENV]: "true",
       ...world.awsEndpointEnv(),
     };
-    const advance = (ms: number) => this.clock.advance(ms);
+    const heldBack = (receipts: readonly string[], seconds: number) =>
+      this.source.heldBackBy(receipts, seconds);
     const slow = (text: string) => this.note(text, [], true);
     const audit = (uidls: readonly string[]) => this.audit(uidls);
     this.functions = buildLambdaFunctions({
@@ -404,13 +436,13 @@ class Campaign {
         },
         list: (deps) => ({
           ...deps,
-          queue: new FaultyQueue(deps.queue, dice, advance, this.requestedDelays),
+          queue: new FaultyQueue(deps.queue, dice, this.requestedDelays, heldBack),
         }),
         copy: (deps) => ({
           ...deps,
           archive: timed(this.watchArchive(new FaultyArchive(deps.archive, dice)), "archive", slow),
           sink: timed(new FaultySink(deps.sink, dice, this.hooks), "sink", slow),
-          queue: new FaultyQueue(deps.queue, dice, advance, this.requestedDelays),
+          queue: new FaultyQueue(deps.queue, dice, this.requestedDelays, heldBack),
         }),
       },
     });
@@ -426,15 +458,41 @@ class Campaign {
   ): Promise<Campaign> {
     const tableName = uniqueName("ledger");
     const bucket = uniqueName("archive");
-    const queueName = uniqueName("work");
     await createLedgerTable(world.dynalite.dynamodb, tableName);
     await world.fauxqs.createBucket(bucket);
-    const queueUrl = await world.fauxqs.createQueue(queueName, { VisibilityTimeout: "300" });
-    const queueArn = `arn:aws:sqs:${STAND_IN_REGION}:000000000000:${queueName}`;
-    const campaign = new Campaign(world, proxies, dice, options, queueUrl, queueArn, bucket, tableName);
+    const queues = await Campaign.workQueue(world);
+    const campaign = new Campaign(world, proxies, dice, options, queues, bucket, tableName);
     await campaign.deliver();
     campaign.injectGmailFaults();
     return campaign;
+  }
+
+  /**
+   * The work queue exactly as `infra/constructs/work-queues.ts` makes it: FIFO, deduplication ids
+   * from the sender (no content-based deduplication), deduplication and throughput per message
+   * group, the visibility timeout of 6 x the copier's timeout, and a FIFO dead-letter queue after
+   * `MAX_RECEIVE_COUNT` receives; fauxqs patched to batch a group's messages and to keep the
+   * deduplication window on the campaign's clock (`test/fakes/fauxqs-fifo.ts`).
+   */
+  private static async workQueue(world: CampaignWorld): Promise<WorkQueueUrls> {
+    fauxqsFifoBatchesLikeSqs();
+    const queueName = `${uniqueName("work")}.fifo`;
+    const deadName = `${uniqueName("work-dead-letters")}.fifo`;
+    const arnOf = (name: string) => `arn:aws:sqs:${STAND_IN_REGION}:000000000000:${name}`;
+    const deadLetterUrl = await world.fauxqs.createQueue(deadName, { FifoQueue: "true" });
+    const visibility = FUNCTION_SETTINGS.copyMessage.timeout.toSeconds() * VISIBILITY_TIMEOUT_FACTOR;
+    const queueUrl = await world.fauxqs.createQueue(queueName, {
+      FifoQueue: "true",
+      ContentBasedDeduplication: "false",
+      DeduplicationScope: "messageGroup",
+      FifoThroughputLimit: "perMessageGroupId",
+      VisibilityTimeout: String(visibility),
+      RedrivePolicy: JSON.stringify({
+        deadLetterTargetArn: arnOf(deadName),
+        maxReceiveCount: MAX_RECEIVE_COUNT,
+      }),
+    });
+    return { queueUrl, queueArn: arnOf(queueName), deadLetterUrl, visibilityTimeoutSeconds: visibility };
   }
 
   /**
@@ -741,6 +799,7 @@ class Campaign {
     this.dice.force("dynamodb-5xx-attempt");
     for (let round = 1; round <= maxRounds; round++) {
       rounds = round;
+      this.round = round;
       if (round === faultRounds + 1) {
         this.dice.enabled = false;
         this.world.gmail.clearFaults();
@@ -955,13 +1014,19 @@ class Campaign {
     return this.events.flatMap((log) => log.events.flatMap((e) => (e.type === "busy" ? [e.reason] : [])));
   }
 
-  /** Copies batches until nothing is visible, in flight or delayed; redeliveries come from the dice. */
+  /**
+   * Copies batches until the work queue is empty, as Lambda's event source on the FIFO queue does
+   * (`FifoEventSource`): when nothing is visible, the clock moves to the next delivery that comes
+   * back (a held-back job when due, a failed one when its visibility timeout runs out).
+   * Redeliveries come from the dice.
+   */
   private async drain(): Promise<void> {
-    const maxBatches = 50 + this.served.length;
-    for (let batches = 0; batches < maxBatches; batches++) {
+    const maxSteps = 50 + 2 * this.served.length;
+    for (let steps = 0; steps < maxSteps; steps++) {
       await this.maybeEmptyLedger(undefined);
       const messages = await this.receive();
       if (messages.length === 0) {
+        if (await this.source.releaseNext()) continue;
         if ((await this.queueDepth()) === 0) return;
         continue;
       }
@@ -970,19 +1035,33 @@ class Campaign {
         await this.concurrentRedelivery(messages);
         continue;
       }
-      const response = await this.invokeCopy(messages);
-      // The acknowledgement is lost (or the visibility timeout ran out): SQS delivers the batch again.
+      await this.maybeDelayWholeQueue(messages);
+      const { response, invokedAt } = await this.invokeCopy(messages);
+      // The acknowledgement is lost: SQS delivers the batch again once its visibility timeout runs out.
       this.stepKind = "driver";
       const redeliver = this.dice.roll("sqs-redelivery");
       if (redeliver) this.note("acknowledgement lost: SQS delivers the batch again", messages.map(uidlOf));
-      await this.settle(
+      this.source.checkNotBefore(messages, response, invokedAt);
+      await this.source.settle(
         messages,
         redeliver
           ? { batchItemFailures: messages.map((m) => ({ itemIdentifier: m.MessageId ?? "" })) }
           : response,
       );
     }
-    throw new Error(`queue not drained after ${maxBatches} batches`);
+    throw new Error(`queue not drained after ${maxSteps} steps`);
+  }
+
+  /**
+   * FIFO's delays must be met under faults (a copier holding back jobs that came early for their
+   * `notBefore` while their group waits): until one was, a batch (from round 2 on) that holds
+   * every job left on the queue meets the server's LOGIN-DELAY, so its jobs are re-sent for 5
+   * minutes later and, nothing being ahead of them in their group, come back at once, early.
+   */
+  private async maybeDelayWholeQueue(messages: readonly Message[]): Promise<void> {
+    if (!this.dice.enabled || this.round < 2 || this.source.heldBackSoFar > 0) return;
+    if ((await this.queueDepth()) !== messages.length) return;
+    this.dice.force("login-delay");
   }
 
   /**
@@ -998,17 +1077,20 @@ class Campaign {
     const first = this.copyMessages(messages);
     await Promise.race([inImport, first]);
     this.hooks.onImportStart = undefined;
-    await this.makeVisible(messages);
-    const again = await this.receive();
+    await this.source.expireNow(messages);
+    const again = await this.source.receive(true);
     await Promise.all([first, this.copyMessages(again)]);
   }
 
   /** One copy invocation; a thrown invocation returns the whole batch to the queue, as Lambda does. */
-  private async invokeCopy(messages: readonly Message[]): Promise<SQSBatchResponse> {
+  private async invokeCopy(
+    messages: readonly Message[],
+  ): Promise<{ response: SQSBatchResponse; invokedAt: number }> {
     this.copyInvocations++;
     this.note(`copy invocation ${this.copyInvocations}`, messages.map(uidlOf), false, "copy");
     const step = this.step;
     const began = Date.now();
+    const invokedAt = this.clock.now();
     try {
       const response = await this.functions.copy(
         sqsEvent(this.queueArn, messages),
@@ -1016,51 +1098,31 @@ class Campaign {
       );
       this.secrets.scan("a copy-message result", JSON.stringify(response));
       this.noteIfSlow(step, began);
-      return response;
+      return { response, invokedAt };
     } catch (error) {
       this.scanError("an error copy-message threw", error);
       if (!(error instanceof CrashError))
         this.unexpectedErrors.push(`copy-message threw ${describeError(error)}`);
-      return { batchItemFailures: messages.map((m) => ({ itemIdentifier: m.MessageId ?? "" })) };
+      return {
+        response: { batchItemFailures: messages.map((m) => ({ itemIdentifier: m.MessageId ?? "" })) },
+        invokedAt,
+      };
     }
   }
 
   private async copyMessages(messages: readonly Message[]): Promise<void> {
     if (messages.length === 0) return;
-    await this.settle(messages, await this.invokeCopy(messages));
+    const { response, invokedAt } = await this.invokeCopy(messages);
+    this.source.checkNotBefore(messages, response, invokedAt);
+    await this.source.settle(messages, response);
   }
 
-  private async receive(): Promise<Message[]> {
-    return receiveBatch(this.world.fauxqs.sqs, this.queueUrl);
-  }
-
-  /** Deletes acknowledged messages; failed ones become visible again at once (time is compressed). */
-  private async settle(messages: readonly Message[], response: SQSBatchResponse): Promise<void> {
-    const failed = new Set(response.batchItemFailures.map((f) => f.itemIdentifier));
-    const done = messages.filter((m) => !failed.has(m.MessageId ?? ""));
-    if (done.length > 0) {
-      // A receipt handle made stale by a redelivery may fail to delete: SQS then delivers again.
-      await this.world.fauxqs.sqs
-        .send(new DeleteMessageBatchCommand({ QueueUrl: this.queueUrl, Entries: receiptEntries(done) }))
-        .catch(() => undefined);
-    }
-    await this.makeVisible(messages.filter((m) => failed.has(m.MessageId ?? "")));
-  }
-
-  private async makeVisible(messages: readonly Message[]): Promise<void> {
-    if (messages.length === 0) return;
-    await this.world.fauxqs.sqs
-      .send(
-        new ChangeMessageVisibilityBatchCommand({
-          QueueUrl: this.queueUrl,
-          Entries: receiptEntries(messages).map((e) => ({ ...e, VisibilityTimeout: 0 })),
-        }),
-      )
-      .catch(() => undefined);
+  private receive(): Promise<Message[]> {
+    return this.source.receive();
   }
 
   private queueDepth(): Promise<number> {
-    return queueDepth(this.world.fauxqs.sqs, this.queueUrl);
+    return this.source.depth();
   }
 
   /** Every ledger entry of the mailbox (all states), on the checks' own client. */
@@ -1353,6 +1415,7 @@ class Campaign {
       busyByReason,
       rounds,
       copyInvocations: this.copyInvocations,
+      queue: await this.source.figures(),
       durationMs: Date.now() - started,
     };
   }
@@ -1390,6 +1453,7 @@ export function formatReport(report: CampaignReport): string[] {
     `archive bodies opened: ${report.unreadArchiveBodies}; after the run ${report.s3PoolAtEnd}`,
     `secrets found ${report.secretsFound.length} in ${report.textsScannedForSecrets} texts scanned${report.secretsFound.length === 0 ? "" : `: ${report.secretsFound.join("; ")}`}`,
     `busy outcomes ${JSON.stringify(report.busyByReason)}; lock episode: poll ${report.lockEpisode.pollOutcome}, busy ${JSON.stringify(report.lockEpisode.busyReasons)}`,
+    `work queue ${report.queue.queueType}: batches ${report.queue.batches}; held back for notBefore ${report.queue.heldBack} (released when due ${report.queue.releasedWhenDue}); back after the visibility timeout ${report.queue.visibilityTimeouts}; virtual time waited ${(report.queue.waitedMs / 60_000).toFixed(1)} min; dead-lettered ${report.queue.deadLettered}`,
     `rounds ${report.rounds} (with faults ${report.faultRounds}); copy invocations ${report.copyInvocations}; duration ${(report.durationMs / 1000).toFixed(1)} s`,
     ...report.slowSteps.slice(0, 5).map((step) => `SLOW ${step}`),
     ...report.breaches.slice(0, 20).map((b) => `BREACH ${b}`),
@@ -1431,16 +1495,6 @@ function timed<T extends object>(target: T, name: string, slow: (text: string) =
       };
     },
   });
-}
-
-/** The UIDL of a copy job's SQS body, or "?" (the timeline names messages by UIDL). */
-function uidlOf(message: Message): string {
-  try {
-    const job = JSON.parse(message.Body ?? "") as { uidl?: unknown };
-    return typeof job.uidl === "string" ? job.uidl : "?";
-  } catch {
-    return "?";
-  }
 }
 
 function describeError(error: unknown): string {

@@ -1,11 +1,11 @@
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import type { S3Client } from "@aws-sdk/client-s3";
-import { ConnectionClosedError, MailboxBusyError } from "../../../shared/core/errors";
-import type { ServerMessage } from "../../../shared/core/model";
+import { ConnectionClosedError, MailboxBusyError, TransientError } from "../../../shared/core/errors";
+import type { CopyJob, ServerMessage } from "../../../shared/core/model";
 import type { ArchiveStore } from "../../../shared/ports/archive-store";
 import type { ImportRequest, MailSink } from "../../../shared/ports/mail-sink";
 import type { Pop3Session, Pop3Source } from "../../../shared/ports/pop3-source";
-import type { WorkQueue } from "../../../shared/ports/work-queue";
+import type { EnqueueOptions, WorkQueue } from "../../../shared/ports/work-queue";
 import type { FaultDice } from "./seeded-faults";
 
 /** Stands for the process dying at a seam: not one of our errors, so the core never handles it. */
@@ -40,6 +40,8 @@ export const FAULT_KINDS = [
   "sqs-redelivery",
   "sqs-concurrent-redelivery",
   "duplicate-enqueue",
+  "duplicate-past-dedup-window",
+  "sqs-hold-back-fails",
   "archive-enospc",
   "archive-erofs",
   "s3-access-denied",
@@ -276,26 +278,44 @@ export class FaultySink implements MailSink {
 }
 
 /**
- * The work queue as the functions see it. Duplicate delivery: a job is sometimes enqueued a
- * second time. A crash after a successful enqueue (the lister before its snapshot write, the
- * copier after re-sending a postponed job). Postponed jobs are sent at once and the rig's clock
- * moves by the delay instead, so nothing waits for time.
+ * The work queue as the functions see it: the product's FIFO `SqsWorkQueue` with its options
+ * (delays become `notBefore`, re-sends get a fresh deduplication id) and its `holdBack`. Faults:
+ * a job enqueued a second time, either within SQS FIFO's 5-minute deduplication window (the same
+ * listing: SQS drops it) or past it (a listing sent again much later: SQS takes it, a duplicate
+ * delivery); a crash after a successful enqueue (the lister before its snapshot write, the copier
+ * after re-sending a postponed job); a hold-back whose ChangeMessageVisibility fails (the
+ * delivery then stays invisible for the visibility timeout). Nothing waits for time: the event
+ * source (`FifoEventSource`) moves the rig's clock to the moment a held-back job is due.
  */
 export class FaultyQueue implements WorkQueue {
+  readonly holdBack?: (receipts: readonly string[], delaySeconds: number) => Promise<void>;
+
   constructor(
     private readonly inner: WorkQueue,
     private readonly dice: CampaignDice,
-    private readonly advanceClock: (ms: number) => void,
     private readonly delays: number[],
-  ) {}
-  async enqueue(jobs: Parameters<WorkQueue["enqueue"]>[0], options: { delaySeconds?: number } = {}) {
-    if (options.delaySeconds !== undefined) {
-      this.delays.push(options.delaySeconds);
-      this.advanceClock(options.delaySeconds * 1000);
+    /** Told of every hold-back SQS accepted (the event source keeps the delivery invisible that long). */
+    heldBack: (receipts: readonly string[], delaySeconds: number) => void,
+  ) {
+    const holdBack = inner.holdBack;
+    if (holdBack !== undefined) {
+      this.holdBack = async (receipts, delaySeconds) => {
+        if (this.dice.roll("sqs-hold-back-fails"))
+          throw new TransientError("queue", "injected: ChangeMessageVisibilityBatch failed (SQS 500)");
+        await holdBack.call(inner, receipts, delaySeconds);
+        heldBack(receipts, delaySeconds);
+      };
     }
-    await this.inner.enqueue(jobs);
+  }
+
+  async enqueue(jobs: readonly CopyJob[], options: EnqueueOptions = {}) {
+    if (options.delaySeconds !== undefined) this.delays.push(options.delaySeconds);
+    await this.inner.enqueue(jobs, options);
     const twice = jobs.filter(() => this.dice.roll("duplicate-enqueue"));
-    if (twice.length > 0) await this.inner.enqueue(twice);
+    if (twice.length > 0) await this.inner.enqueue(twice, options);
+    const late = jobs.filter(() => this.dice.roll("duplicate-past-dedup-window"));
+    // SQS no longer remembers the first send: the same job under a deduplication id it takes.
+    if (late.length > 0) await this.inner.enqueue(late, { ...options, resend: true });
     if (this.dice.roll("crash-after-enqueue")) throw new CrashError("after enqueue");
   }
 }
