@@ -228,7 +228,8 @@ type StepKind = "list" | "copy" | "delete" | "driver";
  * The seeded fault campaign of issue 7: the real handlers (each built by its own factory) against
  * Dovecot (behind a proxy that cuts RETR replies), fauxqs, dynalite and the Gmail API stand-in,
  * driven like Lambda: the schedule calls the lister, delete-copied runs when it asks (with
- * Lambda's one async retry), the SQS event source receives batches of 10 and calls the copier.
+ * Lambda's one async retry), the SQS event source receives batches of 10 from the stack's FIFO
+ * work queue and calls the copier (`FifoEventSource`: virtual time, a group's failed records wait).
  * Faults come from one seeded PRNG (decorators at every seam, SDK middleware, stand-in rules, the
  * driver's redeliveries). Then faults stop and the rounds go on until the mailbox is quiet; every
  * message is then checked against the invariants and the counts are returned.
