@@ -1,143 +1,821 @@
 /**
- * Dollars per idle mailbox-month and per 10,000 messages, from handler durations measured here
- * and the memory settings of `infra/function-settings.ts`, at the prices of docs/deploy.md §7
- * (AWS list prices, us-east-1, as that section states them on 2026-11-27; not re-checked here).
+ * Dollars per mailbox-month (pollSeconds 60 and 10), per tenant-month fixed, and a 500-tenant x
+ * 5-mailbox projection (issue 14), from handler runs measured here and requests counted on the
+ * wire, priced with infra/aws-prices.ts (us-east-1, arm64). docs/deploy.md section 7 shows the
+ * result; bench/README.md "Cost per mailbox and per tenant" the run.
  *
- * Measured, in child processes running the real function modules (bundled, plain `node`) against
- * Dovecot (implicit TLS), fauxqs, dynalite, the Gmail API stand-in and a Secrets Manager stand-in
- * on loopback:
- * - T_list: a lister invocation on an idle mailbox (pollSeconds 60: one poll per invocation);
- *   the first invocation of a container (secrets fetched, first TLS session) and warm ones.
- * - T_copy: copy-message invocations with one job of ~100 KB (the docs' typical size; messages of
- *   a typical mailbox arrive apart), and with 10 jobs (a backlog: there the Gmail sink paces imports
- *   at the quota, 6,000 units/min = one import per 250 ms, and the invocation waits for it).
- * Loopback has no network latency and this machine's cores are not Lambda's CPU share (256 MB
- * gets ~1/7 of a vCPU, 512 MB ~2/7: full vCPU at 1,769 MB), so a second estimate scales the
- * measured CPU time by 1769 / memory and takes the larger of that and the wall time.
+ * What runs: the three pipeline function modules, bundled by esbuild and run by plain `node` in
+ * one child process (`support/cost-child.ts`, one warm container per function), against Dovecot
+ * (implicit TLS), fauxqs (SQS, S3), dynalite, the Gmail API stand-in and a Secrets Manager
+ * stand-in on loopback, through counting proxies (`support/cost-proxy.ts`: every request by
+ * action, DynamoDB capacity units by DynamoDB's rules). The bench plays the AWS side: it hands
+ * the lister the keeper event and each poll message the previous poll sent (as the poll queue's
+ * event source mapping would, without waiting out the delay), the copier each job the lister
+ * queued, and delete-copied each payload the lister invoked it with.
  *
- *   npx tsx bench/cost.ts [idlePolls=20] [singleCopies=10] [copyBatches=3]
+ * Counted per invocation: Lambda duration (wall time here, and a CPU-scaled figure, see below),
+ * SQS/DynamoDB/S3/Secrets Manager requests, DynamoDB read and write units, log bytes and lines at
+ * the stack's log level (INFO, JSON; system logs at WARN, so no START/REPORT lines), EMF metric
+ * lines. Modelled from AWS documentation (cited where used): the event source mappings' own
+ * receives and deletes, KMS requests, X-Ray traces. Counted from the synthesized tenant template
+ * (infra/cloudwatch-budget.ts): alarms, the metrics they read, always-emitted custom metrics,
+ * dashboards; and from it the memory sizes, event source mappings and tracing mode.
+ *
+ * Durations: this machine is not Lambda. Loopback has no network latency, and Lambda gives a
+ * function CPU in proportion to memory (a full vCPU at 1,769 MB). The headline scales each
+ * invocation's measured CPU time by 1769 / memory and takes the larger of that and the measured
+ * wall time ("scaled"); "measured" is the wall time as is. A sensitivity line prices 100 ms more
+ * per poll (a POP3 server 10-20 ms away: TLS, greeting, USER/PASS, UIDL, LIST, QUIT).
+ *
+ *   npx tsx bench/cost.ts [idlePolls=30] [messages=10] [keeperTicks=10] [messagesPerDay=50]
  */
+import { spawn } from "node:child_process";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { DeleteMessageCommand } from "@aws-sdk/client-sqs";
+import { App } from "aws-cdk-lib";
+import { Template } from "aws-cdk-lib/assertions";
+import type { SQSEvent } from "aws-lambda";
+import { AWS_PRICE, HOURS_PER_MONTH } from "../infra/aws-prices";
+import { type CloudWatchFixedCost, cloudWatchFixedCost, type TemplateJson } from "../infra/cloudwatch-budget";
 import { FUNCTION_SETTINGS } from "../infra/function-settings";
+import { ProviderStack } from "../infra/provider-stack";
+import { LISTER_ENV_NAMES } from "../shared/config/lister-env";
+import { METRIC_EMISSION, type MetricName } from "../shared/config/metrics";
+import type { TenantConfig } from "../shared/config/tenant-config";
+import { STAND_IN_REGION } from "../test/fakes/aws-stand-ins";
+import { sqsEvent } from "../test/fakes/sqs-lambda-events";
 import { messageWithAttachment } from "../test/fixtures/awkward-messages";
+import { exampleConfig, synthTenants } from "../test/infra/synth-tenants";
 import { startAwsRig } from "./support/aws-rig";
+import type { CountedRequest } from "./support/cost-proxy";
+import { startCostProxies } from "./support/cost-proxy";
 import { machineLine, median } from "./support/local-rig";
 
-/** docs/deploy.md §7, "AWS list prices, us-east-1, as published in 2026 (checked 2026-11-27)". */
-const PRICE = {
-  lambdaRequest: 0.2e-6,
-  lambdaGbSecond: 13.3334e-6, // arm64
-  dynamoWrite: 0.625e-6,
-  dynamoRead: 0.125e-6,
-  sqsRequest: 0.4e-6,
-  s3PutPer1k: 0.005,
-  s3GetPer1k: 0.0004,
-  s3IaTransitionPer1k: 0.01,
-} as const;
-/** docs/deploy.md §7's estimates of DynamoDB units (not measured here). */
-const UNITS = { wPoll: 2, rPoll: 2, wMsg: 10, rMsg: 4 } as const;
-const MINUTES_PER_MONTH = 43_200;
+const SECONDS_PER_MONTH = HOURS_PER_MONTH * 3600;
+const MINUTES_PER_MONTH = HOURS_PER_MONTH * 60;
 const FULL_VCPU_MIB = 1769;
 const MESSAGE_BYTES = 100 * 1024;
+const GIB = 1024 ** 3;
+/** CloudWatch Logs counts 26 bytes per event on top of its message (PutLogEvents' batch size rule). */
+const LOG_EVENT_OVERHEAD_BYTES = 26;
+/** Long polls per minute of one idle event source mapping poller: 20 s waits (SQS's longest). */
+const LONG_POLLS_PER_POLLER_MINUTE = 3;
+/** SQS's default data key reuse period (KmsDataKeyReusePeriodSeconds), which the stack keeps. */
+const SQS_DATA_KEY_REUSE_SECONDS = 300;
+/** DynamoDB asks KMS for a table key again after 5 minutes, per caller (assumed active all month). */
+const DYNAMODB_TABLE_KEY_SECONDS = 300;
+/** Lambda documents no container lifetime: counted as one cold start per function and hour. */
+const COLD_STARTS_PER_FUNCTION_MONTH = HOURS_PER_MONTH;
+const KMS_REQUEST = AWS_PRICE.kms.requestsPer10k / 10_000;
 
-function lambdaCost(requests: number, seconds: number, memoryMiB: number, requestShare = 1): number {
-  return (
-    requests * (PRICE.lambdaRequest * requestShare + seconds * (memoryMiB / 1024) * PRICE.lambdaGbSecond)
+type Fn = "list-new-messages" | "copy-message" | "delete-copied";
+const MEMORY: Record<Fn, number> = {
+  "list-new-messages": FUNCTION_SETTINGS.listNewMessages.memoryMiB,
+  "copy-message": FUNCTION_SETTINGS.copyMessage.memoryMiB,
+  "delete-copied": FUNCTION_SETTINGS.deleteCopied.memoryMiB,
+};
+
+/** One measured invocation with the requests it made. */
+interface Invocation {
+  readonly fn: Fn;
+  readonly response: unknown;
+  readonly initMs: number;
+  readonly durationMs: number;
+  readonly cpuMs: number;
+  readonly logBytes: number;
+  readonly logLines: number;
+  readonly metrics: readonly string[];
+  readonly requests: readonly CountedRequest[];
+}
+
+type Scaling = "scaled" | "measured";
+
+/** Dollars by line (`lambda duration`, `sqs`, ...). */
+type Lines = Record<string, number>;
+
+function add(into: Lines, from: Lines, times = 1): Lines {
+  for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v * times;
+  return into;
+}
+function total(lines: Lines): number {
+  return Object.values(lines).reduce((a, b) => a + b, 0);
+}
+function minus(a: Lines, b: Lines): Lines {
+  const out: Lines = { ...a };
+  for (const [k, v] of Object.entries(b)) out[k] = (out[k] ?? 0) - v;
+  return out;
+}
+
+function billedSeconds(inv: Pick<Invocation, "fn" | "durationMs" | "cpuMs">, scaling: Scaling): number {
+  const mem = MEMORY[inv.fn];
+  const ms =
+    scaling === "measured" ? inv.durationMs : Math.max(inv.durationMs, (inv.cpuMs * FULL_VCPU_MIB) / mem);
+  // Lambda rounds duration up to the millisecond.
+  return Math.ceil(ms) / 1000;
+}
+
+function isFifo(request: CountedRequest): boolean {
+  try {
+    return String((JSON.parse(request.body ?? "{}") as { QueueUrl?: string }).QueueUrl).endsWith(".fifo");
+  } catch {
+    return false;
+  }
+}
+
+const S3_PUT_CLASS = new Set([
+  "PutObject",
+  "UploadPart",
+  "CreateMultipartUpload",
+  "CompleteMultipartUpload",
+  "ListObjectsV2",
+]);
+
+/** What the requests of one invocation cost, by line. */
+function priceRequests(requests: readonly CountedRequest[]): Lines {
+  const lines: Lines = {};
+  const put = (k: string, v: number) => {
+    lines[k] = (lines[k] ?? 0) + v;
+  };
+  for (const r of requests) {
+    if (r.service === "sqs")
+      put("sqs", isFifo(r) ? AWS_PRICE.sqs.fifoRequest : AWS_PRICE.sqs.standardRequest);
+    if (r.service === "dynamodb") {
+      put(
+        "dynamodb",
+        (r.writeUnits ?? 0) * AWS_PRICE.dynamodb.writeUnit + (r.readUnits ?? 0) * AWS_PRICE.dynamodb.readUnit,
+      );
+    }
+    if (r.service === "s3") {
+      if (S3_PUT_CLASS.has(r.action)) put("s3 requests", AWS_PRICE.s3.putPer1k / 1000);
+      else if (r.action === "GetObject" || r.action === "HeadObject")
+        put("s3 requests", AWS_PRICE.s3.getPer1k / 1000);
+      // SSE-KMS: at most one KMS request per object written or read (the bucket key makes it far fewer).
+      if (r.action === "PutObject" || r.action === "CreateMultipartUpload" || r.action === "GetObject") {
+        put("kms requests", KMS_REQUEST);
+      }
+    }
+    if (r.service === "secretsmanager")
+      put("secrets manager calls", AWS_PRICE.secretsManager.callsPer10k / 10_000);
+    // Lambda Invoke (async) is billed as the invoked function's request, priced with that invocation.
+  }
+  return lines;
+}
+
+/** What one invocation costs, by line: Lambda, its requests, its logs, its X-Ray trace. */
+function priceInvocation(inv: Invocation, scaling: Scaling, tracing: boolean): Lines {
+  const lines: Lines = {
+    "lambda requests": AWS_PRICE.lambda.request,
+    "lambda duration": billedSeconds(inv, scaling) * (MEMORY[inv.fn] / 1024) * AWS_PRICE.lambda.arm64GbSecond,
+    "logs ingested":
+      ((inv.logBytes + LOG_EVENT_OVERHEAD_BYTES * inv.logLines) / GIB) *
+      AWS_PRICE.cloudWatch.logsIngestedPerGb,
+  };
+  // Active tracing: below Lambda's 1 request/s reservoir every invocation is a trace recorded.
+  if (tracing) lines["x-ray traces"] = AWS_PRICE.xray.traceRecorded;
+  return add(lines, priceRequests(inv.requests));
+}
+
+/** The mean of each line over invocations (request counts are the same each time; durations vary). */
+function meanLines(invs: readonly Invocation[], scaling: Scaling, tracing: boolean): Lines {
+  const sum: Lines = {};
+  for (const inv of invs) add(sum, priceInvocation(inv, scaling, tracing));
+  for (const k of Object.keys(sum)) sum[k] = (sum[k] ?? 0) / invs.length;
+  return sum;
+}
+
+/** Requests by `service:action` (mean per invocation), for the table of counts. */
+function requestCounts(invs: readonly Invocation[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const inv of invs) {
+    for (const r of inv.requests) {
+      const key = `${r.service}:${r.action}${r.service === "sqs" && isFifo(r) ? " (fifo)" : ""}`;
+      counts[key] = (counts[key] ?? 0) + 1 / invs.length;
+    }
+  }
+  return counts;
+}
+
+function units(invs: readonly Invocation[]): { read: number; write: number; items: number[] } {
+  let read = 0;
+  let write = 0;
+  const items: number[] = [];
+  for (const inv of invs) {
+    for (const r of inv.requests) {
+      read += r.readUnits ?? 0;
+      write += r.writeUnits ?? 0;
+      if (r.itemBytes !== undefined) items.push(r.itemBytes);
+    }
+  }
+  return { read: read / invs.length, write: write / invs.length, items };
+}
+
+/** The DynamoDB calls of one invocation, with units and item sizes, e.g. `UpdateItem 1W (187 B)`. */
+function dynamoCalls(inv: Invocation): string[] {
+  return inv.requests
+    .filter((r) => r.service === "dynamodb")
+    .map((r) => {
+      const u = (r.writeUnits ?? 0) > 0 ? `${r.writeUnits}W` : `${r.readUnits ?? 0}R`;
+      return `${r.action} ${u}${r.itemBytes === undefined ? "" : ` (${r.itemBytes} B)`}`;
+    });
+}
+
+/** What the synthesized tenant template says the bench needs. */
+interface TemplateFacts {
+  readonly cloudWatch: CloudWatchFixedCost;
+  readonly cloudWatchWithDashboard: CloudWatchFixedCost;
+  readonly eventSourceMappings: { readonly queueFifo: boolean; readonly maxConcurrency: boolean }[];
+  readonly tracing: boolean;
+  readonly memory: Record<string, number>;
+  readonly kmsKeys: number;
+  readonly rules: number;
+  /** The provider stack (one per account): its CloudWatch cost and KMS keys. */
+  readonly provider: { readonly cloudWatch: CloudWatchFixedCost; readonly kmsKeys: number };
+}
+
+function templateFacts(mailboxes: number): TemplateFacts {
+  const example = exampleConfig("example");
+  const first = example.mailboxes[0];
+  if (first === undefined) throw new Error("tenants/example.json has no mailbox");
+  const five: TenantConfig = {
+    ...example,
+    tenant: "cost",
+    mailboxes: Array.from({ length: mailboxes }, (_, i) => ({ ...first, id: `box-${i + 1}@example.com` })),
+  };
+  const rename = (config: TenantConfig, tenant: string, changes: Partial<TenantConfig>) =>
+    ({
+      ...(JSON.parse(
+        JSON.stringify({ ...config, ...changes }).replaceAll('"pop2gmail/example/', `"pop2gmail/${tenant}/`),
+      ) as TenantConfig),
+      tenant,
+    }) as TenantConfig;
+  const [plain, dashboard] = synthTenants([
+    rename(five, "cost", {}),
+    rename(five, "cost-dash", { dashboard: true } as Partial<TenantConfig>),
+  ]);
+  if (plain === undefined || dashboard === undefined) throw new Error("synth gave no stacks");
+  const json = plain.template.toJSON() as TemplateJson & {
+    Resources: Record<string, { Type: string; Properties?: Record<string, unknown> }>;
+  };
+  const resources = Object.entries(json.Resources);
+  const queues = new Map(resources.filter(([, r]) => r.Type === "AWS::SQS::Queue"));
+  const esms = resources
+    .filter(([, r]) => r.Type === "AWS::Lambda::EventSourceMapping")
+    .map(([, r]) => {
+      const arn = JSON.stringify(r.Properties?.EventSourceArn ?? "");
+      const queueId = [...queues.keys()].find((id) => arn.includes(`"${id}"`));
+      const queue = queueId === undefined ? undefined : queues.get(queueId);
+      return {
+        queueFifo: queue?.Properties?.FifoQueue === true,
+        maxConcurrency:
+          (r.Properties?.ScalingConfig as { MaximumConcurrency?: number } | undefined)?.MaximumConcurrency !==
+          undefined,
+      };
+    });
+  const functions = resources.filter(([, r]) => r.Type === "AWS::Lambda::Function");
+  const tracing = functions.some(
+    ([, r]) => (r.Properties?.TracingConfig as { Mode?: string } | undefined)?.Mode === "Active",
   );
+  const memory: Record<string, number> = {};
+  for (const [id, r] of functions) memory[id] = Number(r.Properties?.MemorySize ?? 128);
+  const providerJson = Template.fromStack(
+    new ProviderStack(new App(), { opsEmail: "noc@provider.example" }),
+  ).toJSON() as TemplateJson & { Resources: Record<string, { Type: string }> };
+  return {
+    provider: {
+      cloudWatch: cloudWatchFixedCost(providerJson),
+      kmsKeys: Object.values(providerJson.Resources).filter((r) => r.Type === "AWS::KMS::Key").length,
+    },
+    cloudWatch: cloudWatchFixedCost(json),
+    cloudWatchWithDashboard: cloudWatchFixedCost(dashboard.template.toJSON() as TemplateJson),
+    eventSourceMappings: esms,
+    tracing,
+    memory,
+    kmsKeys: resources.filter(([, r]) => r.Type === "AWS::KMS::Key").length,
+    rules: resources.filter(([, r]) => r.Type === "AWS::Events::Rule").length,
+  };
+}
+
+/** The child container: invoke a function with an event, get the measured invocation. */
+interface Container {
+  invoke(fn: Fn, event: unknown): Promise<Invocation>;
+  stop(): void;
+}
+
+async function startContainer(
+  script: string,
+  env: NodeJS.ProcessEnv,
+  take: () => CountedRequest[],
+): Promise<Container> {
+  const child = spawn(process.execPath, [script], { env, stdio: ["ignore", "ignore", "inherit", "ipc"] });
+  let next = 0;
+  const waiting = new Map<number, (message: Record<string, unknown>) => void>();
+  await new Promise<void>((resolve, reject) => {
+    child.once("error", reject);
+    child.on("message", (message: Record<string, unknown>) => {
+      if (message.ready === true) resolve();
+      const id = message.id as number | undefined;
+      if (id !== undefined) waiting.get(id)?.(message);
+    });
+  });
+  return {
+    async invoke(fn, event) {
+      take();
+      const id = ++next;
+      const message = await new Promise<Record<string, unknown>>((resolve) => {
+        waiting.set(id, resolve);
+        child.send({ id, fn, event, memoryMiB: MEMORY[fn] });
+      });
+      waiting.delete(id);
+      if (message.error !== undefined) throw new Error(`${fn} failed: ${String(message.error)}`);
+      return {
+        fn,
+        response: message.response,
+        initMs: message.initMs as number,
+        durationMs: message.durationMs as number,
+        cpuMs: message.cpuMs as number,
+        logBytes: message.logBytes as number,
+        logLines: message.logLines as number,
+        metrics: message.metrics as string[],
+        requests: take(),
+      };
+    },
+    stop: () => {
+      if (child.exitCode === null) child.kill("SIGKILL");
+    },
+  };
+}
+
+/** The last message a function sent to the queue whose URL ends with `queueSuffix`. */
+function sentBodies(inv: Invocation, queueUrl: string): string[] {
+  const bodies: string[] = [];
+  for (const r of inv.requests) {
+    if (r.service !== "sqs" || r.body === undefined) continue;
+    const input = JSON.parse(r.body) as {
+      QueueUrl?: string;
+      MessageBody?: string;
+      Entries?: { MessageBody: string }[];
+    };
+    if (input.QueueUrl !== queueUrl) continue;
+    if (input.MessageBody !== undefined) bodies.push(input.MessageBody);
+    for (const e of input.Entries ?? []) bodies.push(e.MessageBody);
+  }
+  return bodies;
+}
+
+function pollEvent(queueArn: string, body: string) {
+  return sqsEvent(queueArn, [
+    { MessageId: crypto.randomUUID(), ReceiptHandle: crypto.randomUUID(), Body: body },
+  ]);
+}
+
+interface Measured {
+  readonly keeperCold: Invocation;
+  readonly keeper: Invocation[];
+  readonly firstPoll: Invocation;
+  readonly idle: Invocation[];
+  readonly pollNew: Invocation[];
+  /** The poll after the copy (the message gone from the server, or due for a delete pass). */
+  readonly pollAfter: Invocation[];
+  readonly copyCold: Invocation;
+  readonly copy: Invocation[];
+  /** Delete-copied, when the poll after the copy started a pass (not with deleteAfter "immediately"). */
+  readonly deleteCold: Invocation | undefined;
+  readonly deletes: Invocation[];
+}
+
+async function measure(idlePolls: number, messages: number, keeperTicks: number): Promise<Measured> {
+  const rig = await startAwsRig({ pollSeconds: 60, fifo: true });
+  const stamp = Date.now().toString(36);
+  const pollQueueUrl = await rig.fauxqs.createQueue(`poll-${stamp}`, { VisibilityTimeout: "1800" });
+  const pollQueueArn = `arn:aws:sqs:${STAND_IN_REGION}:000000000000:poll-${stamp}`;
+  const deadLetters = await rig.fauxqs.createQueue(`dead-${stamp}.fifo`, { FifoQueue: "true" });
+  const failedDeletes = await rig.fauxqs.createQueue(`failed-${stamp}`);
+  const proxies = await startCostProxies({
+    sqs: String(rig.env.AWS_ENDPOINT_URL_SQS),
+    dynamodb: String(rig.env.AWS_ENDPOINT_URL_DYNAMODB),
+    s3: String(rig.env.AWS_ENDPOINT_URL_S3),
+    secretsManager: String(rig.env.AWS_ENDPOINT_URL_SECRETS_MANAGER),
+  });
+  const { POWERTOOLS_LOG_LEVEL: _quiet, ...rigEnv } = rig.env;
+  const env: NodeJS.ProcessEnv = {
+    ...rigEnv,
+    ...proxies.env,
+    [LISTER_ENV_NAMES.pollQueueUrl]: pollQueueUrl,
+    [LISTER_ENV_NAMES.deadLetterQueueUrl]: deadLetters,
+    [LISTER_ENV_NAMES.failedDeletesQueueUrl]: failedDeletes,
+    // The stack's levels: application INFO (Lambda sets AWS_LAMBDA_LOG_LEVEL), metrics on.
+    AWS_LAMBDA_LOG_LEVEL: "INFO",
+    POWERTOOLS_METRICS_DISABLED: "false",
+  };
+  const script = await rig.bundleEntry(fileURLToPath(new URL("./support/cost-child.ts", import.meta.url)));
+  const container = await startContainer(script, env, () => proxies.take());
+  try {
+    const lister = (event: unknown) => container.invoke("list-new-messages", event);
+    const keeperCold = await lister({ keeper: true });
+    let [pollBody] = sentBodies(keeperCold, pollQueueUrl);
+    if (pollBody === undefined) throw new Error("the keeper started no poll chain");
+    const keeper: Invocation[] = [];
+    for (let i = 0; i < keeperTicks; i++) keeper.push(await lister({ keeper: true }));
+    const poll = async () => {
+      const inv = await lister(pollEvent(pollQueueArn, pollBody ?? ""));
+      const [sent] = sentBodies(inv, pollQueueUrl);
+      if (sent === undefined)
+        throw new Error(`a poll sent no next poll message: ${JSON.stringify(inv.response)}`);
+      pollBody = sent;
+      return inv;
+    };
+    const firstPoll = await poll();
+    const idle: Invocation[] = [];
+    for (let i = 0; i < idlePolls; i++) idle.push(await poll());
+
+    const attachment = Math.floor(((MESSAGE_BYTES - 1200) * 57) / 78);
+    const pollNew: Invocation[] = [];
+    const pollAfter: Invocation[] = [];
+    const copy: Invocation[] = [];
+    const deletes: Invocation[] = [];
+    let copyCold: Invocation | undefined;
+    let deleteCold: Invocation | undefined;
+    for (let i = 0; i <= messages; i++) {
+      await rig.deliver(messageWithAttachment(attachment, 9000 + i).bytes);
+      const listed = await poll();
+      const { file, records } = await rig.receiveEventFile(1);
+      if (records !== 1) throw new Error(`expected one copy job, got ${records}`);
+      const job = JSON.parse(await readFile(file, "utf8")) as SQSEvent;
+      const copied = await container.invoke("copy-message", job);
+      // As the event source mapping does after a successful batch (a FIFO group stays blocked until then).
+      for (const record of job.Records) {
+        await rig.fauxqs.sqs.send(
+          new DeleteMessageCommand({ QueueUrl: rig.queueUrl, ReceiptHandle: record.receiptHandle }),
+        );
+      }
+      // With deleteAfter "immediately" the copier deletes in its own session; a retained message
+      // (deleteAfter Nd) falls due later and the lister starts delete-copied for it.
+      const after = await poll();
+      const invoke = after.requests.find((r) => r.service === "lambda");
+      const deleted =
+        invoke?.body === undefined
+          ? undefined
+          : await container.invoke("delete-copied", JSON.parse(invoke.body));
+      if (i === 0) {
+        copyCold = copied;
+        deleteCold = deleted;
+        continue;
+      }
+      pollNew.push(listed);
+      pollAfter.push(after);
+      copy.push(copied);
+      if (deleted !== undefined) deletes.push(deleted);
+    }
+    if (copyCold === undefined) throw new Error("no message measured");
+    const imported = rig.gmail.messages().length;
+    if (imported !== messages + 1) throw new Error(`Gmail holds ${imported} of ${messages + 1} messages`);
+    return { keeperCold, keeper, firstPoll, idle, pollNew, pollAfter, copyCold, copy, deleteCold, deletes };
+  } finally {
+    container.stop();
+    await proxies.stop();
+    await rig.close();
+  }
+}
+
+function fmt(d: number): string {
+  return d >= 1 ? `$${d.toFixed(2)}` : d >= 0.01 ? `$${d.toFixed(3)}` : `$${d.toFixed(4)}`;
+}
+
+function dominant(lines: Lines, scale = 1): string {
+  const sorted = Object.entries(lines).sort((a, b) => b[1] - a[1]);
+  const t = total(lines);
+  return sorted
+    .slice(0, 3)
+    .map(([k, v]) => `${k} ${fmt(v * scale)} (${Math.round((v / t) * 100)}%)`)
+    .join(", ");
+}
+
+function without(lines: Lines, key: string): Lines {
+  const { [key]: _dropped, ...rest } = lines;
+  return rest;
 }
 
 async function main(): Promise<void> {
-  const idlePolls = Number(process.argv[2] ?? 20);
-  const singles = Number(process.argv[3] ?? 10);
-  const copyBatches = Number(process.argv[4] ?? 3);
-  console.log(`cost: ${await machineLine()}`);
-  const rig = await startAwsRig({ pollSeconds: 60 });
-  let list: { first: number; warm: number; warmCpu: number };
-  let copy: { single: number; singleCpu: number; perMessage: number; perMessageCpu: number };
-  try {
-    const listed = await rig.runChild(["list", String(idlePolls + 1)]);
-    const [first = Number.NaN, ...warm] = listed.durationsMs;
-    list = { first, warm: median(warm), warmCpu: median(listed.cpuMs.slice(1)) };
-    console.log(
-      `lister, idle mailbox: first invocation ${first.toFixed(0)} ms, warm median ${list.warm.toFixed(1)} ms (CPU ${list.warmCpu.toFixed(1)} ms) over ${warm.length}; all: ${listed.durationsMs.map((d) => d.toFixed(0)).join(", ")}`,
-    );
-
-    // One warm-up job, `singles` jobs copied one per invocation (a gap between them, as when
-    // messages arrive apart), then `copyBatches` full batches of 10 (a backlog).
-    const attachment = Math.floor(((MESSAGE_BYTES - 1200) * 57) / 78);
-    const total = 1 + singles + copyBatches * 10;
-    for (let i = 0; i < total; i++) await rig.deliver(messageWithAttachment(attachment, 7000 + i).bytes);
-    await rig.runChild(["list", "1"]);
-    const files: string[] = [];
-    const sizes: number[] = [];
-    for (let received = 0; received < total; ) {
-      const event = await rig.receiveEventFile(received < 1 + singles ? 1 : 10);
-      if (event.records === 0) break;
-      files.push(event.file);
-      sizes.push(event.records);
-      received += event.records;
-    }
-    const copied = await rig.runChild(["copy", ...files], { BENCH_GAP_MS: "400" });
-    const single = sizes.flatMap((n, i) => (n === 1 && i > 0 ? [i] : []));
-    const full = sizes.flatMap((n, i) => (n === 10 ? [i] : []));
-    const at = (list: readonly number[], i: number, per: number) => (list[i] ?? Number.NaN) / per;
-    copy = {
-      single: median(single.map((i) => at(copied.durationsMs, i, 1))),
-      singleCpu: median(single.map((i) => at(copied.cpuMs, i, 1))),
-      perMessage: median(full.map((i) => at(copied.durationsMs, i, 10))),
-      perMessageCpu: median(full.map((i) => at(copied.cpuMs, i, 10))),
-    };
-    console.log(
-      `copier, ~100 KB messages: invocations of ${sizes.join("+")} jobs; one job per invocation (warm, after the first): median ${copy.single.toFixed(1)} ms (CPU ${copy.singleCpu.toFixed(1)} ms); batches of 10: ${copy.perMessage.toFixed(1)} ms per message (CPU ${copy.perMessageCpu.toFixed(1)} ms); all invocations (ms): ${copied.durationsMs.map((d) => d.toFixed(0)).join(", ")}; Gmail holds ${rig.gmail.messages().length}/${total}`,
-    );
-  } finally {
-    await rig.close();
-  }
-
-  const listMiB = FUNCTION_SETTINGS.listNewMessages.memoryMiB;
-  const copyMiB = FUNCTION_SETTINGS.copyMessage.memoryMiB;
-  const scaled = (wallMs: number, cpuMs: number, memoryMiB: number) =>
-    Math.max(wallMs, (cpuMs * FULL_VCPU_MIB) / memoryMiB) / 1000;
-  const scenarios = [
-    {
-      name: "as measured (loopback, this machine's CPU), one job per copy invocation",
-      tList: list.warm / 1000,
-      tCopy: copy.single / 1000,
-      perInvocation: 1,
-    },
-    {
-      name: `CPU scaled to Lambda's share (x${(FULL_VCPU_MIB / listMiB).toFixed(1)} lister, x${(FULL_VCPU_MIB / copyMiB).toFixed(1)} copier), one job per copy invocation`,
-      tList: scaled(list.warm, list.warmCpu, listMiB),
-      tCopy: scaled(copy.single, copy.singleCpu, copyMiB),
-      perInvocation: 1,
-    },
-    {
-      name: "as measured, backlog in batches of 10 (paced at the Gmail quota)",
-      tList: list.warm / 1000,
-      tCopy: copy.perMessage / 1000,
-      perInvocation: 10,
-    },
-  ];
+  const idlePolls = Number(process.argv[2] ?? 30);
+  const messageCount = Number(process.argv[3] ?? 10);
+  const keeperTicks = Number(process.argv[4] ?? 10);
+  const perDay = Number(process.argv[5] ?? 50);
+  const mailboxesPerTenant = 5;
+  const tenants = 500;
+  const machine = await machineLine();
+  console.log(`cost: ${machine}`);
+  const synthStart = performance.now();
+  const facts = templateFacts(mailboxesPerTenant);
   console.log(
-    `settings: lister ${listMiB} MiB, copier ${copyMiB} MiB (infra/function-settings.ts); prices: docs/deploy.md §7 (us-east-1, 2026, checked 2026-11-27)`,
+    `template (${mailboxesPerTenant} mailboxes, synthesized in ${((performance.now() - synthStart) / 1000).toFixed(0)} s): ${facts.cloudWatch.alarms} alarms reading ${facts.cloudWatch.alarmMetrics.length} metrics, always-emitted metrics ${facts.cloudWatch.alwaysEmittedMetrics.join(", ")}, ${facts.eventSourceMappings.length} event source mappings (${facts.eventSourceMappings.map((e) => `${e.queueFifo ? "FIFO" : "standard"}${e.maxConcurrency ? " with max concurrency" : ""}`).join("; ")}), tracing ${facts.tracing ? "Active" : "off"}, ${facts.kmsKeys} KMS key(s), ${facts.rules} EventBridge rule(s), memory ${Object.values(facts.memory).join("/")} MB`,
   );
-  for (const s of scenarios) {
-    const lister = lambdaCost(MINUTES_PER_MONTH, s.tList, listMiB);
-    const pollDynamo = MINUTES_PER_MONTH * (UNITS.wPoll * PRICE.dynamoWrite + UNITS.rPoll * PRICE.dynamoRead);
-    const n = 10_000;
-    const copier = lambdaCost(n, s.tCopy, copyMiB, 1 / s.perInvocation);
-    const msgDynamo = n * (UNITS.wMsg * PRICE.dynamoWrite + UNITS.rMsg * PRICE.dynamoRead);
-    const msgSqs = 3 * n * PRICE.sqsRequest;
-    const msgS3 = (n * (PRICE.s3PutPer1k + PRICE.s3IaTransitionPer1k + PRICE.s3GetPer1k)) / 1000;
+  const m = await measure(idlePolls, messageCount, keeperTicks);
+  const tracing = facts.tracing;
+
+  const describe = (name: string, invs: readonly Invocation[]) => {
+    const u = units(invs);
     console.log(
-      `${s.name}: T_list ${(s.tList * 1000).toFixed(0)} ms, T_copy ${(s.tCopy * 1000).toFixed(0)} ms`,
+      `${name} (n=${invs.length}): wall median ${median(invs.map((i) => i.durationMs)).toFixed(1)} ms, CPU ${median(invs.map((i) => i.cpuMs)).toFixed(1)} ms, scaled ${(median(invs.map((i) => billedSeconds(i, "scaled"))) * 1000).toFixed(0)} ms; logs ${median(invs.map((i) => i.logBytes)).toFixed(0)} B in ${median(invs.map((i) => i.logLines)).toFixed(0)} lines; metrics ${[...new Set(invs.flatMap((i) => i.metrics))].join(", ") || "none"}; DynamoDB ${u.read.toFixed(1)} RRU + ${u.write.toFixed(1)} WRU (items written ${u.items.length ? `${Math.min(...u.items)}-${Math.max(...u.items)} B` : "none"}); requests ${Object.entries(
+        requestCounts(invs),
+      )
+        .map(([k, v]) => `${k} ${Number(v.toFixed(2))}`)
+        .join(", ")}`,
     );
-    console.log(
-      `  idle mailbox-month (pollSeconds 60): lister Lambda $${lister.toFixed(3)} + DynamoDB polls $${pollDynamo.toFixed(3)} = $${(lister + pollDynamo).toFixed(3)} (excl. per-mailbox alarm $0.10, metric $0.30, POP3 secret $0.40 and per-tenant fixed costs)`,
-    );
-    console.log(
-      `  per 10,000 messages: copier Lambda $${copier.toFixed(3)} + DynamoDB $${msgDynamo.toFixed(3)} + SQS $${msgSqs.toFixed(3)} + S3 requests $${msgS3.toFixed(3)} = $${(copier + msgDynamo + msgSqs + msgS3).toFixed(3)} (storage extra)`,
-    );
+  };
+  for (const [name, inv] of [
+    ["keeper tick", m.keeper[0]],
+    ["idle poll", m.idle[0]],
+    ["poll listing one new message", m.pollNew[0]],
+    ["poll after the copy", m.pollAfter[0]],
+    ["copy", m.copy[0]],
+  ] as const) {
+    if (inv !== undefined) console.log(`DynamoDB calls, ${name}: ${dynamoCalls(inv).join(", ")}`);
   }
+  describe("keeper tick, cold container", [m.keeperCold]);
+  describe("keeper tick, warm", m.keeper);
+  describe("first poll of the container", [m.firstPoll]);
+  describe("idle poll", m.idle);
+  describe("poll listing one new message", m.pollNew);
+  describe("poll after the copy", m.pollAfter);
+  describe("copy, cold", [m.copyCold]);
+  describe("copy one ~100 KB message", m.copy);
+  if (m.deleteCold !== undefined) describe("delete-copied, cold", [m.deleteCold]);
+  if (m.deletes.length > 0) describe("delete-copied one message", m.deletes);
+
+  const esmPollers = (fifo: boolean) => facts.eventSourceMappings.filter((e) => e.queueFifo === fifo);
+  const results: Record<string, unknown> = {};
+  for (const scaling of ["scaled", "measured"] as const) {
+    const idle = meanLines(m.idle, scaling, tracing);
+    // The poll queue's event source mapping: one receive that returns the message and one
+    // DeleteMessageBatch per poll message (a batch of one at these rates), standard queue.
+    const esmPerPoll: Lines = { "sqs (event source mappings)": 2 * AWS_PRICE.sqs.standardRequest };
+    const perPoll = add({ ...idle }, esmPerPoll);
+    // One message: the extra of the poll that lists it and of the poll that starts its delete
+    // pass over an idle poll, the copier, delete-copied, and the work queue's (FIFO) event
+    // source mapping: one receive and one delete for the batch.
+    const perMessage: Lines = {};
+    add(perMessage, minus(meanLines(m.pollNew, scaling, tracing), idle));
+    add(perMessage, minus(meanLines(m.pollAfter, scaling, tracing), idle));
+    add(perMessage, meanLines(m.copy, scaling, tracing));
+    if (m.deletes.length > 0) add(perMessage, meanLines(m.deletes, scaling, tracing));
+    add(perMessage, { "sqs (event source mappings)": 2 * AWS_PRICE.sqs.fifoRequest });
+    // SQS SSE-KMS, the work queue: at most one window of 2 x producers + consumers requests per
+    // message (lister sends, copier's mapping receives), and the copier's DynamoDB table key: an
+    // upper bound, as if every message opened a new 5-minute window.
+    add(perMessage, { "kms requests": 4 * KMS_REQUEST });
+    // S3: the archived copy's first month in Standard. S3 lifecycle does not move objects under
+    // 128 KB to IA (https://docs.aws.amazon.com/AmazonS3/latest/userguide/lifecycle-transition-general-considerations.html),
+    // so a ~100 KB message pays no transition and stays in Standard: each month kept adds this again.
+    add(perMessage, {
+      "s3 storage (first month)":
+        (MESSAGE_BYTES / GIB) * AWS_PRICE.s3.standardGbMonth +
+        (MESSAGE_BYTES >= 128 * 1024 ? AWS_PRICE.s3.iaTransitionPer1k / 1000 : 0),
+    });
+
+    const variable = (pollSeconds: number): Lines => {
+      const polls = SECONDS_PER_MONTH / pollSeconds;
+      const lines: Lines = {};
+      add(lines, perPoll, polls);
+      add(lines, perMessage, perDay * 30);
+      return lines;
+    };
+
+    // Fixed per tenant-month.
+    const keeper = meanLines(m.keeper, scaling, tracing);
+    const fixed: Lines = {
+      "kms key": AWS_PRICE.kms.keyMonth * facts.kmsKeys,
+      "secrets manager secret (one per tenant)": AWS_PRICE.secretsManager.secretMonth,
+      "cloudwatch alarms": facts.cloudWatch.dollars.alarms,
+      "cloudwatch always-on metrics": facts.cloudWatch.dollars.alwaysEmittedMetrics,
+    };
+    add(fixed, keeper, MINUTES_PER_MONTH);
+    // Idle long polling of the event source mappings: documented at five concurrent pollers when
+    // traffic is low, two at best, and no fewer than five with maximum concurrency set
+    // (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html); five counted.
+    for (const fifo of [true, false]) {
+      const n = esmPollers(fifo).length;
+      add(fixed, {
+        "sqs (event source mappings)":
+          n *
+          5 *
+          LONG_POLLS_PER_POLLER_MINUTE *
+          MINUTES_PER_MONTH *
+          (fifo ? AWS_PRICE.sqs.fifoRequest : AWS_PRICE.sqs.standardRequest),
+      });
+    }
+    // KMS requests on the tenant key that happen whatever the traffic: the poll queue, always in
+    // use (SQS: (period / reuse) x (2 x producers + consumers), one producer and one consumer
+    // role), and the lister's DynamoDB table key every 5 minutes.
+    add(fixed, {
+      "kms requests":
+        ((SECONDS_PER_MONTH / SQS_DATA_KEY_REUSE_SECONDS) * 3 +
+          SECONDS_PER_MONTH / DYNAMODB_TABLE_KEY_SECONDS) *
+        KMS_REQUEST,
+    });
+    // Cold starts: the init phase is billed; one per function and hour (assumed), each the
+    // module load plus what the first invocation took over a warm one, and its secret reads.
+    const coldExtra = (cold: Invocation, warm: readonly Invocation[]): Lines => {
+      const extra: Invocation = {
+        ...cold,
+        durationMs: cold.initMs + Math.max(0, cold.durationMs - median(warm.map((w) => w.durationMs))),
+        cpuMs: cold.cpuMs,
+        logBytes: 0,
+        logLines: 0,
+        requests: cold.requests.filter((r) => r.service === "secretsmanager"),
+      };
+      const lines = priceInvocation(extra, scaling, false);
+      delete lines["lambda requests"];
+      return lines;
+    };
+    const cold: Lines = {};
+    add(cold, coldExtra(m.keeperCold, m.keeper));
+    add(cold, coldExtra(m.firstPoll, m.idle));
+    add(cold, coldExtra(m.copyCold, m.copy));
+    if (m.deleteCold !== undefined && m.deletes.length > 0) add(cold, coldExtra(m.deleteCold, m.deletes));
+    const coldLines: Lines = {};
+    for (const [k, v] of Object.entries(cold)) coldLines[`cold starts: ${k}`] = v;
+    add(fixed, coldLines, COLD_STARTS_PER_FUNCTION_MONTH);
+
+    // On-event custom metrics: a metric costs in the hours it gets data. Per tenant, Poisson
+    // arrivals of the tenant's messages.
+    const onEvent = [...new Set([...m.copy, ...m.deletes, ...m.pollNew].flatMap((i) => i.metrics))].filter(
+      (name) => METRIC_EMISSION[name as MetricName] === "on-event",
+    );
+    const tenantOnEvent = (mailboxes: number): Lines => {
+      const perHour = (perDay * mailboxes) / 24;
+      return {
+        "cloudwatch on-event metrics":
+          onEvent.length * (1 - Math.exp(-perHour)) * AWS_PRICE.cloudWatch.customMetricMonth,
+      };
+    };
+
+    const v60 = variable(60);
+    const v10 = variable(10);
+    const tenantFixed = total(fixed);
+    const dashboard = facts.cloudWatchWithDashboard.dollars.dashboards;
+    const projection = (pollSeconds: number) => {
+      const v = variable(pollSeconds);
+      const lines: Lines = {};
+      add(lines, fixed, tenants);
+      add(lines, tenantOnEvent(mailboxesPerTenant), tenants);
+      add(lines, v, tenants * mailboxesPerTenant);
+      add(lines, {
+        "provider stack (fleet dashboard, ops key)":
+          facts.provider.cloudWatch.dollars.total + facts.provider.kmsKeys * AWS_PRICE.kms.keyMonth,
+      });
+      return lines;
+    };
+    const p60 = projection(60);
+    const p10 = projection(10);
+    const sensitivity = (pollSeconds: number) =>
+      (SECONDS_PER_MONTH / pollSeconds) *
+      0.1 *
+      (MEMORY["list-new-messages"] / 1024) *
+      AWS_PRICE.lambda.arm64GbSecond;
+
+    console.log(
+      `\n== ${scaling === "scaled" ? "durations scaled to Lambda's CPU share (headline)" : "durations as measured here"} ==`,
+    );
+    console.log("| line | dollars/month | target | dominant lines |");
+    console.log("|---|---|---|---|");
+    console.log(
+      `| variable per mailbox, pollSeconds 60, ${perDay} msgs/day | ${fmt(total(v60))} | <= $0.15 | ${dominant(v60)} |`,
+    );
+    console.log(
+      `| variable per mailbox, pollSeconds 10, ${perDay} msgs/day | ${fmt(total(v10))} | <= $1.00 | ${dominant(v10)} |`,
+    );
+    console.log(
+      `| of which idle (0 msgs/day), 60 s / 10 s | ${fmt(total(perPoll) * (SECONDS_PER_MONTH / 60))} / ${fmt(total(perPoll) * (SECONDS_PER_MONTH / 10))} | | per poll ${fmt(total(perPoll) * 1e6)} per million |`,
+    );
+    console.log(
+      `| of which per message | ${fmt(total(perMessage) * 1000)} per 1,000 | | per 1,000: ${dominant(perMessage, 1000)} |`,
+    );
+    console.log(`| fixed per tenant, no dashboard | ${fmt(tenantFixed)} | <= $2.50 | ${dominant(fixed)} |`);
+    console.log(
+      `| fixed per tenant, with dashboard | ${fmt(tenantFixed + dashboard)} | | + dashboard ${fmt(dashboard)} |`,
+    );
+    console.log(
+      `| on-event metrics per tenant (${mailboxesPerTenant} x ${perDay} msgs/day) | ${fmt(total(tenantOnEvent(mailboxesPerTenant)))} | | ${onEvent.join(", ") || "none"} |`,
+    );
+    console.log(
+      `| ${tenants} tenants x ${mailboxesPerTenant} mailboxes, 60 s | ${fmt(total(p60))} | | ${dominant(p60)} |`,
+    );
+    console.log(
+      `| ${tenants} tenants x ${mailboxesPerTenant} mailboxes, 10 s | ${fmt(total(p10))} | | ${dominant(p10)} |`,
+    );
+    // The poll queue's mapping may run 2 pollers instead of 5 (no maximum concurrency set on it).
+    const pollQueueEsmBest =
+      esmPollers(false).length *
+      3 *
+      LONG_POLLS_PER_POLLER_MINUTE *
+      MINUTES_PER_MONTH *
+      AWS_PRICE.sqs.standardRequest;
+    console.log(
+      `| fixed per tenant, poll queue's mapping at 2 pollers (documented best case) | ${fmt(tenantFixed - pollQueueEsmBest)} | <= $2.50 | |`,
+    );
+    if (tracing) {
+      console.log(
+        `| what-if, no X-Ray traces: variable 60 s / 10 s, fixed | ${fmt(total(without(v60, "x-ray traces")))} / ${fmt(total(without(v10, "x-ray traces")))}, ${fmt(total(without(fixed, "x-ray traces")))} | | |`,
+      );
+    }
+    console.log(
+      `| sensitivity: +100 ms network wait per poll | +${fmt(sensitivity(60))} (60 s), +${fmt(sensitivity(10))} (10 s) per mailbox | | |`,
+    );
+    console.log(
+      "fixed lines:",
+      Object.entries(fixed)
+        .map(([k, v]) => `${k} ${fmt(v)}`)
+        .join("; "),
+    );
+    console.log(
+      "per-poll lines (millionths of a dollar):",
+      Object.entries(perPoll)
+        .map(([k, v]) => `${k} ${(v * 1e6).toFixed(3)}`)
+        .join("; "),
+    );
+    console.log(
+      "per-message lines (millionths):",
+      Object.entries(perMessage)
+        .map(([k, v]) => `${k} ${(v * 1e6).toFixed(2)}`)
+        .join("; "),
+    );
+    results[scaling] = {
+      perPoll,
+      perMessage,
+      variable60: v60,
+      variable10: v10,
+      fixed,
+      dashboard,
+      onEventPerTenant: tenantOnEvent(mailboxesPerTenant),
+      projection60: p60,
+      projection10: p10,
+      totals: {
+        variable60: total(v60),
+        variable10: total(v10),
+        fixedNoDashboard: tenantFixed,
+        fixedWithDashboard: tenantFixed + dashboard,
+        projection60: total(p60),
+        projection10: total(p10),
+      },
+    };
+  }
+
+  const summary = (invs: readonly Invocation[]) => ({
+    n: invs.length,
+    wallMedianMs: median(invs.map((i) => i.durationMs)),
+    cpuMedianMs: median(invs.map((i) => i.cpuMs)),
+    logBytesMedian: median(invs.map((i) => i.logBytes)),
+    logLinesMedian: median(invs.map((i) => i.logLines)),
+    metrics: [...new Set(invs.flatMap((i) => i.metrics))],
+    dynamodbUnits: units(invs),
+    dynamodbCalls: invs[0] === undefined ? [] : dynamoCalls(invs[0]),
+    requests: requestCounts(invs),
+  });
+  await mkdir(new URL("./results/", import.meta.url), { recursive: true });
+  await writeFile(
+    new URL("./results/cost.json", import.meta.url),
+    `${JSON.stringify(
+      {
+        machine,
+        command: `npx tsx bench/cost.ts ${idlePolls} ${messageCount} ${keeperTicks} ${perDay}`,
+        assumptions: {
+          messageBytes: MESSAGE_BYTES,
+          messagesPerDay: perDay,
+          mailboxesPerTenant,
+          tenants,
+          eventSourceMappingPollers: 5,
+          longPollsPerPollerMinute: LONG_POLLS_PER_POLLER_MINUTE,
+          coldStartsPerFunctionMonth: COLD_STARTS_PER_FUNCTION_MONTH,
+          xrayTracePerInvocation: tracing,
+        },
+        template: {
+          alarms: facts.cloudWatch.alarms,
+          alarmMetrics: facts.cloudWatch.alarmMetrics.length,
+          alwaysEmittedMetrics: facts.cloudWatch.alwaysEmittedMetrics,
+          eventSourceMappings: facts.eventSourceMappings,
+          tracing,
+          kmsKeys: facts.kmsKeys,
+        },
+        measured: {
+          keeperCold: summary([m.keeperCold]),
+          keeper: summary(m.keeper),
+          firstPoll: summary([m.firstPoll]),
+          idlePoll: summary(m.idle),
+          pollNew: summary(m.pollNew),
+          pollAfter: summary(m.pollAfter),
+          copyCold: summary([m.copyCold]),
+          copy: summary(m.copy),
+          ...(m.deleteCold === undefined ? {} : { deleteCold: summary([m.deleteCold]) }),
+          ...(m.deletes.length === 0 ? {} : { deletes: summary(m.deletes) }),
+        },
+        dollars: results,
+      },
+      null,
+      2,
+    )}\n`,
+  );
+  console.log("\nwrote bench/results/cost.json");
 }
 
 main().catch((error: unknown) => {
