@@ -1,7 +1,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, onTestFinished } from "vitest";
 import { createLedgerTable } from "../../shared/adapters/dynamodb/create-ledger-table";
 import { DynamoDbLedger } from "../../shared/adapters/dynamodb/dynamodb-ledger";
 import { leaseSecretWriteLock } from "../../shared/adapters/secrets-manager/secret-write-lock";
@@ -210,7 +210,11 @@ describe("onboarding writes into the tenant secret", () => {
   it("gives up retryable, without writing, when the lease stays taken", async () => {
     // Prepare
     standIn.secrets.set(SECRET, "{}");
-    const held = await leases.acquire({ tenant: "acme", mailboxId: `secret:${SECRET}` }, 1, "other", 60_000);
+    const leaseKey = { tenant: "acme", mailboxId: `secret:${SECRET}` };
+    const held = await leases.acquire(leaseKey, 1, "other", 60_000);
+    onTestFinished(async () => {
+      if (held !== undefined) await leases.release(leaseKey, held);
+    });
     const writer = new SecretsManagerSecretWriter(standIn.client(), {
       lock: leaseSecretWriteLock({ leases, tenant: "acme", attempts: 3, pause: async () => {} }),
     });
@@ -225,6 +229,26 @@ describe("onboarding writes into the tenant secret", () => {
     expect(error).toBeInstanceOf(TransientError);
     expect(standIn.calls.get("PutSecretValue")).toBeUndefined();
     expect(standIn.secrets.get(SECRET)).toBe("{}");
+  });
+
+  it("refuses a write that would take the secret past Secrets Manager's 65,536 bytes, and keeps it as it was", async () => {
+    // Prepare
+    const before = JSON.stringify({ "info@acme.it": PASSWORD, padding: "x".repeat(65_400) });
+    standIn.secrets.set(SECRET, before);
+
+    // Act
+    const error = await container()
+      .set(`${SECRET}#sales@acme.it/google`, { refreshToken: "r".repeat(200) })
+      .catch((e: unknown) => e);
+
+    // Assess
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).message).toMatch(
+      new RegExp(`^secret ${SECRET} would be 656\\d\\d bytes, over Secrets Manager's 65536-byte limit$`),
+    );
+    expect((error as ConfigError).message).not.toContain(PASSWORD);
+    expect(standIn.calls.get("PutSecretValue")).toBeUndefined();
+    expect(standIn.secrets.get(SECRET)).toBe(before);
   });
 
   it("writes a whole per-mailbox secret as before, without a lease", async () => {

@@ -7,6 +7,13 @@ import { inProcessSecretWriteLock, type SecretWriteLock } from "./secret-write-l
 import { SecretsManagerSecretStore } from "./secrets-manager-secret-store";
 
 /**
+ * The largest secret value Secrets Manager stores: `SecretString` "Maximum length of 65536"
+ * (AWS Secrets Manager API reference, SecretValueEntry). A tenant secret holding every mailbox's
+ * credentials reaches it first: docs/deploy.md section 3 says how many mailboxes fit.
+ */
+export const SECRET_VALUE_MAX_BYTES = 65_536;
+
+/**
  * The onboarding handler's secrets on AWS: reads are not cached (a grant just written must be read
  * back, and two Lambda instances must agree on "this link was used"), writes are PutSecretValue
  * of an existing secret. The stack grants PutSecretValue on the tenant's Google secrets only.
@@ -33,18 +40,27 @@ export class SecretsManagerSecretWriter implements SecretStore {
 
   async set(reference: string, value: Record<string, unknown>): Promise<void> {
     const { secret, key } = parseSecretReference(reference);
-    if (key === undefined) return this.put(secret, value);
+    if (key === undefined) return this.put(reference, secret, JSON.stringify(value));
     await this.#lock.run(secret, async () => {
       const whole = await this.#reader.fresh(secret);
-      await this.put(secret, withKeySet(secret, key, whole, value));
+      await this.put(reference, secret, JSON.stringify(withKeySet(secret, key, whole, value)));
     });
   }
 
-  private async put(name: string, value: Record<string, unknown>): Promise<void> {
-    try {
-      await this.#client.send(
-        new PutSecretValueCommand({ SecretId: name, SecretString: JSON.stringify(value) }),
+  private async put(reference: string, name: string, value: string): Promise<void> {
+    const bytes = Buffer.byteLength(value);
+    if (bytes > SECRET_VALUE_MAX_BYTES) {
+      // Refused before the call, so the secret keeps every other mailbox's key as it was.
+      throw new ConfigError(
+        reference,
+        `secret ${name} would be ${bytes} bytes, over Secrets Manager's ${SECRET_VALUE_MAX_BYTES}-byte limit`,
+        {
+          hint: `Move some mailboxes' keys from ${name} to another secret of the tenant (e.g. ${name}-2) and point their references there (docs/deploy.md, section 3).`,
+        },
       );
+    }
+    try {
+      await this.#client.send(new PutSecretValueCommand({ SecretId: name, SecretString: value }));
     } catch (error) {
       if (awsErrorName(error) === "ResourceNotFoundException") {
         throw new ConfigError(name, `secret ${name} does not exist in Secrets Manager`, {
