@@ -3,9 +3,11 @@ import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { handle } from "hono/aws-lambda";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createOnboardingLambdaApp } from "../../shared/adapters/lambda/onboarding-deps";
+import { systemClock } from "../../shared/adapters/system-clock";
 import { signInvite } from "../../shared/core/invite-link";
 import { STAND_IN_REGION } from "../fakes/aws-stand-ins";
 import { InMemoryLedger } from "../fakes/in-memory-ledger";
+import { InMemorySessionLeases } from "../fakes/in-memory-session-leases";
 import { startSecretsManagerStandIn } from "../fakes/secrets-manager-stand-in";
 
 /**
@@ -153,5 +155,75 @@ describe("the onboarding Lambda behind a Function URL", () => {
     const stored = JSON.parse(secretsManager.secrets.get(GOOGLE_SECRET) ?? "{}");
     expect(stored.refreshToken).toBeUndefined();
     expect(typeof stored.onboarding.disconnectedAt).toBe("number");
+  });
+
+  it("Disconnect of a mailbox whose Google credentials are a key of the tenant secret keeps every other key", async () => {
+    // Prepare: one secret for the tenant (docs/deploy.md, step 3); revocation goes to loopback.
+    const shared = "pop2gmail/acme/credentials";
+    secretsManager.secrets.set(
+      shared,
+      JSON.stringify({
+        "info@acme.it": "pop3-password",
+        "info@acme.it/google": {
+          clientId: "web-client",
+          clientSecret: "web-secret",
+          refreshToken: "1//info",
+        },
+        "sales@acme.it/google": {
+          clientId: "web-client",
+          clientSecret: "web-secret",
+          refreshToken: "1//sales",
+        },
+      }),
+    );
+    const keyed = handle(
+      createOnboardingLambdaApp(
+        {
+          TENANT_CONFIG: JSON.stringify({
+            tenant: "acme",
+            google: { revokeUrl: "http://127.0.0.1:9/revoke" },
+            mailboxes: [
+              {
+                id: "info@acme.it",
+                pop3: { host: "pop.acme.it", user: "info@acme.it", passwordSecret: `${shared}#info@acme.it` },
+                gmail: {
+                  user: "mario.rossi@gmail.example",
+                  credentialsSecret: `${shared}#info@acme.it/google`,
+                },
+              },
+            ],
+          }),
+          LEDGER_TABLE_NAME: "unused",
+        },
+        {
+          secretsManager: new SecretsManagerClient({
+            endpoint: secretsManager.endpoint,
+            region: STAND_IN_REGION,
+            credentials: { accessKeyId: "test", secretAccessKey: "test" },
+          }),
+          ledger: new InMemoryLedger(),
+          leases: new InMemorySessionLeases(systemClock),
+          log: () => {},
+        },
+      ),
+    ) as unknown as typeof handler;
+    const link = token();
+    const page = await keyed(functionUrlEvent("GET", `/o/${link}`));
+
+    // Act
+    const response = await keyed(
+      functionUrlEvent("POST", `/o/${link}/disconnect`, {
+        cookies: cookiePairs(page.cookies),
+        body: `csrf=${csrfOf(page.body)}`,
+      }),
+    );
+
+    // Assess
+    expect(response.statusCode).toBe(200);
+    const stored = JSON.parse(secretsManager.secrets.get(shared) ?? "{}");
+    expect(stored["info@acme.it/google"].refreshToken).toBeUndefined();
+    expect(typeof stored["info@acme.it/google"].onboarding.disconnectedAt).toBe("number");
+    expect(stored["info@acme.it"]).toBe("pop3-password");
+    expect(stored["sales@acme.it/google"].refreshToken).toBe("1//sales");
   });
 });
