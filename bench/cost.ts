@@ -57,15 +57,38 @@ const MINUTES_PER_MONTH = HOURS_PER_MONTH * 60;
 const FULL_VCPU_MIB = 1769;
 const MESSAGE_BYTES = 100 * 1024;
 const GIB = 1024 ** 3;
-/** CloudWatch Logs counts 26 bytes per event on top of its message (PutLogEvents' batch size rule). */
+/**
+ * CloudWatch Logs counts 26 bytes per event on top of its message (PutLogEvents' batch size rule,
+ * https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutLogEvents.html);
+ * counted as ingested here, an upper bound. With system logs at WARN Lambda writes no START or
+ * REPORT line (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html).
+ */
 const LOG_EVENT_OVERHEAD_BYTES = 26;
-/** Long polls per minute of one idle event source mapping poller: 20 s waits (SQS's longest). */
+/**
+ * Long polls per minute of one idle event source mapping poller: 20 s waits, SQS's longest
+ * (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/best-practices-setting-up-long-polling.html).
+ * Lambda long-polls an idle queue with five pollers, "as few as 2" when traffic is low, and not
+ * fewer than five with maximum concurrency set
+ * (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html).
+ */
 const LONG_POLLS_PER_POLLER_MINUTE = 3;
-/** SQS's default data key reuse period (KmsDataKeyReusePeriodSeconds), which the stack keeps. */
+/**
+ * SQS's default data key reuse period (KmsDataKeyReusePeriodSeconds, 300 s), which the stack
+ * keeps; KMS requests a month = (period / reuse) x (2 x producers + consumers)
+ * (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-key-management.html).
+ */
 const SQS_DATA_KEY_REUSE_SECONDS = 300;
-/** DynamoDB asks KMS for a table key again after 5 minutes, per caller (assumed active all month). */
+/**
+ * DynamoDB caches a table's key per caller and asks KMS again after 5 minutes without use
+ * (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/EncryptionAtRest.html): counted
+ * as one request per caller and 5 minutes, an upper bound for a caller active all month.
+ */
 const DYNAMODB_TABLE_KEY_SECONDS = 300;
-/** Lambda documents no container lifetime: counted as one cold start per function and hour. */
+/**
+ * Lambda documents no container lifetime: counted as one cold start per function and hour. The
+ * INIT phase is billed since 2025-08-01
+ * (https://aws.amazon.com/blogs/compute/aws-lambda-standardizes-billing-for-init-phase/).
+ */
 const COLD_STARTS_PER_FUNCTION_MONTH = HOURS_PER_MONTH;
 const KMS_REQUEST = AWS_PRICE.kms.requestsPer10k / 10_000;
 
@@ -171,7 +194,10 @@ function priceInvocation(inv: Invocation, scaling: Scaling, tracing: boolean): L
       ((inv.logBytes + LOG_EVENT_OVERHEAD_BYTES * inv.logLines) / GIB) *
       AWS_PRICE.cloudWatch.logsIngestedPerGb,
   };
-  // Active tracing: below Lambda's 1 request/s reservoir every invocation is a trace recorded.
+  // Active tracing: Lambda samples 1 request a second and 5% of the rest
+  // (https://docs.aws.amazon.com/lambda/latest/dg/services-xray.html); a tenant's functions stay
+  // far below 1 a second, so every invocation is counted as a trace recorded (an upper bound if
+  // the reservoir is shared).
   if (tracing) lines["x-ray traces"] = AWS_PRICE.xray.traceRecorded;
   return add(lines, priceRequests(inv.requests));
 }
