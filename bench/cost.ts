@@ -32,6 +32,7 @@
 import { spawn } from "node:child_process";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
+import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { DeleteMessageCommand } from "@aws-sdk/client-sqs";
 import { App } from "aws-cdk-lib";
 import { Template } from "aws-cdk-lib/assertions";
@@ -40,10 +41,12 @@ import { AWS_PRICE, HOURS_PER_MONTH } from "../infra/aws-prices";
 import { type CloudWatchFixedCost, cloudWatchFixedCost, type TemplateJson } from "../infra/cloudwatch-budget";
 import { FUNCTION_SETTINGS } from "../infra/function-settings";
 import { ProviderStack } from "../infra/provider-stack";
+import { ENV_NAMES } from "../shared/config/env";
 import { LISTER_ENV_NAMES } from "../shared/config/lister-env";
 import { METRIC_EMISSION, type MetricName } from "../shared/config/metrics";
 import type { TenantConfig } from "../shared/config/tenant-config";
 import { STAND_IN_REGION } from "../test/fakes/aws-stand-ins";
+import { startSecretsManagerStandIn } from "../test/fakes/secrets-manager-stand-in";
 import { sqsEvent } from "../test/fakes/sqs-lambda-events";
 import { messageWithAttachment } from "../test/fixtures/awkward-messages";
 import { exampleConfig, synthTenants } from "../test/infra/synth-tenants";
@@ -417,16 +420,20 @@ async function measure(idlePolls: number, messages: number, keeperTicks: number)
   const pollQueueArn = `arn:aws:sqs:${STAND_IN_REGION}:000000000000:poll-${stamp}`;
   const deadLetters = await rig.fauxqs.createQueue(`dead-${stamp}.fifo`, { FifoQueue: "true" });
   const failedDeletes = await rig.fauxqs.createQueue(`failed-${stamp}`);
+  // One Secrets Manager secret per tenant (docs/deploy.md section 2): the rig's POP3 password
+  // and Google credentials become two keys of one JSON secret, read once per container.
+  const tenantSecret = await oneSecretPerTenant(rig.env);
   const proxies = await startCostProxies({
     sqs: String(rig.env.AWS_ENDPOINT_URL_SQS),
     dynamodb: String(rig.env.AWS_ENDPOINT_URL_DYNAMODB),
     s3: String(rig.env.AWS_ENDPOINT_URL_S3),
-    secretsManager: String(rig.env.AWS_ENDPOINT_URL_SECRETS_MANAGER),
+    secretsManager: tenantSecret.endpoint,
   });
   const { POWERTOOLS_LOG_LEVEL: _quiet, ...rigEnv } = rig.env;
   const env: NodeJS.ProcessEnv = {
     ...rigEnv,
     ...proxies.env,
+    [ENV_NAMES.tenantConfig]: tenantSecret.tenantConfig,
     [LISTER_ENV_NAMES.pollQueueUrl]: pollQueueUrl,
     [LISTER_ENV_NAMES.deadLetterQueueUrl]: deadLetters,
     [LISTER_ENV_NAMES.failedDeletesQueueUrl]: failedDeletes,
@@ -500,8 +507,42 @@ async function measure(idlePolls: number, messages: number, keeperTicks: number)
   } finally {
     container.stop();
     await proxies.stop();
+    await tenantSecret.stop();
     await rig.close();
   }
+}
+
+/**
+ * A Secrets Manager stand-in holding the tenant's one secret (`pop2gmail/<tenant>/credentials`,
+ * a JSON object: the POP3 password and the Google credentials object under their keys), and the
+ * rig's tenant config with its references rewritten to `name#key`.
+ */
+async function oneSecretPerTenant(
+  rigEnv: NodeJS.ProcessEnv,
+): Promise<{ endpoint: string; tenantConfig: string; stop(): Promise<void> }> {
+  const client = new SecretsManagerClient({
+    endpoint: String(rigEnv.AWS_ENDPOINT_URL_SECRETS_MANAGER),
+    region: STAND_IN_REGION,
+    credentials: { accessKeyId: "test", secretAccessKey: "test" },
+  });
+  const config = JSON.parse(String(rigEnv[ENV_NAMES.tenantConfig])) as {
+    tenant: string;
+    mailboxes: { id: string; pop3: { passwordSecret: string }; gmail: { credentialsSecret: string } }[];
+  };
+  const name = `pop2gmail/${config.tenant}/credentials`;
+  const value: Record<string, unknown> = {};
+  for (const mailbox of config.mailboxes) {
+    const read = async (secret: string) =>
+      (await client.send(new GetSecretValueCommand({ SecretId: secret }))).SecretString ?? "";
+    value[`pop3:${mailbox.id}`] = await read(mailbox.pop3.passwordSecret);
+    value[`google:${mailbox.id}`] = JSON.parse(await read(mailbox.gmail.credentialsSecret)) as unknown;
+    mailbox.pop3.passwordSecret = `${name}#pop3:${mailbox.id}`;
+    mailbox.gmail.credentialsSecret = `${name}#google:${mailbox.id}`;
+  }
+  client.destroy();
+  const standIn = await startSecretsManagerStandIn();
+  standIn.secrets.set(name, JSON.stringify(value));
+  return { endpoint: standIn.endpoint, tenantConfig: JSON.stringify(config), stop: () => standIn.stop() };
 }
 
 function fmt(d: number): string {
