@@ -46,7 +46,16 @@ export interface CountedRequest {
 
 export interface CostProxies {
   /** Endpoints to give the functions, by environment variable. */
-  readonly env: Record<string, string>;
+  readonly env: Readonly<
+    Record<
+      | "AWS_ENDPOINT_URL_SQS"
+      | "AWS_ENDPOINT_URL_DYNAMODB"
+      | "AWS_ENDPOINT_URL_S3"
+      | "AWS_ENDPOINT_URL_SECRETS_MANAGER"
+      | "AWS_ENDPOINT_URL_LAMBDA",
+      string
+    >
+  >;
   /** Requests since the last `take()`, in order. */
   take(): CountedRequest[];
   stop(): Promise<void>;
