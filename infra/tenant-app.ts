@@ -99,6 +99,14 @@ export function addTenantStacksFromContext(app: App, defaultTenantsDir: string):
  * tenant's secrets.
  */
 export function assertDeployableSecretNames(config: TenantConfig): void {
+  if (config.onboardingSecret !== undefined) {
+    const problem = deployedSecretNameProblem(config.tenant, config.onboardingSecret);
+    if (problem !== undefined) {
+      throw new ConfigError("onboardingSecret", `tenant ${config.tenant}: onboardingSecret: ${problem}`, {
+        hint: `Name the tenant's secrets ${tenantSecretPrefix(config.tenant)}..., as docs/deploy.md does.`,
+      });
+    }
+  }
   for (const [index, mailbox] of config.mailboxes.entries()) {
     for (const [field, name] of [
       ["pop3.passwordSecret", mailbox.pop3.passwordSecret],

@@ -12,6 +12,7 @@
 import { App } from "aws-cdk-lib";
 import { Template } from "aws-cdk-lib/assertions";
 import { addTenantStacks } from "../infra/tenant-app";
+import { onboardingSecretOf } from "../shared/adapters/web/onboarding-app";
 import { parseTenantConfig } from "../shared/config/parse-tenant-config";
 import { secretNamesOf } from "../shared/config/secret-reference";
 import type { TenantConfig } from "../shared/config/tenant-config";
@@ -67,11 +68,15 @@ function mailbox(i: number) {
   };
 }
 
+/** The onboarding pages' client and link key: a key of the tenant secret, or their own secret. */
+const onboarding = perMailboxSecrets ? {} : { onboardingSecret: `${SHARED_SECRET}#onboarding` };
+
 function tenantWith(mailboxes: number): TenantConfig {
   return parseTenantConfig(
     {
       tenant: TENANT,
       alarmEmail: `ops@${TENANT}.example`,
+      ...onboarding,
       archive: { infrequentAccessAfterDays: 30 },
       mailboxes: Array.from({ length: mailboxes }, (_, i) => mailbox(i + 1)),
     },
@@ -117,8 +122,12 @@ function count(mailboxes: number): Outcome {
     }
   }
   // By secret name: the keys of the tenant secret are one secret.
+  const oauth = config.mailboxes.some((m) => m.gmail.auth === "oauth");
   const secrets = new Set(
-    secretNamesOf(config.mailboxes.flatMap((m) => [m.pop3.passwordSecret, m.gmail.credentialsSecret])),
+    secretNamesOf([
+      ...config.mailboxes.flatMap((m) => [m.pop3.passwordSecret, m.gmail.credentialsSecret]),
+      ...(oauth ? [onboardingSecretOf(config, "aws")] : []),
+    ]),
   );
   return {
     count: {
@@ -126,8 +135,7 @@ function count(mailboxes: number): Outcome {
       byType,
       total: Object.keys(json.Resources).length,
       outputs: Object.keys(json.Outputs ?? {}).length,
-      // The onboarding secret (pop2gmail/<tenant>/onboarding) exists once per OAuth tenant.
-      secrets: secrets.size + (config.mailboxes.some((m) => m.gmail.auth === "oauth") ? 1 : 0),
+      secrets: secrets.size,
       customMetrics: metrics.size,
       templateBytes: Buffer.byteLength(JSON.stringify(json)),
       largestRolePolicy: Math.max(...Object.values(rolePolicyCharacters(template))),

@@ -4,7 +4,7 @@ import { LocalSecretStore } from "../../shared/adapters/local/local-secret-store
 import { systemClock } from "../../shared/adapters/system-clock";
 import {
   type OnboardingSecret,
-  onboardingSecretName,
+  onboardingSecretOf,
   type WritableSecretStore,
 } from "../../shared/adapters/web/onboarding-app";
 import type { LocalConfig } from "../../shared/config/local-config";
@@ -102,7 +102,7 @@ export async function createInviteLink(
       store: new LocalSecretStore(localPaths((config as LocalConfig).local.dataDir).credentials),
       where: "local",
     } as const);
-  const name = onboardingSecretName(config.tenant, secrets.where);
+  const name = onboardingSecretOf(config, secrets.where);
   const existing = await secrets.store
     .get(name)
     .then((value) => JSON.parse(value) as Partial<OnboardingSecret>)

@@ -7,7 +7,7 @@ import { SqliteLedger } from "../../shared/adapters/local/sqlite-ledger";
 import { systemClock } from "../../shared/adapters/system-clock";
 import { checkGoogleConnection, googleEndpoints } from "../../shared/adapters/web/google-oauth";
 import { ledgerMailboxStatus } from "../../shared/adapters/web/ledger-status";
-import { createOnboardingApp, onboardingSecretName } from "../../shared/adapters/web/onboarding-app";
+import { createOnboardingApp, onboardingSecretOf } from "../../shared/adapters/web/onboarding-app";
 import type { MailboxStatusView } from "../../shared/adapters/web/onboarding-pages";
 import type { LocalConfig } from "../../shared/config/local-config";
 import type { Clock } from "../../shared/ports/clock";
@@ -58,7 +58,7 @@ export async function startOnboardingServer(
     google: endpoints,
     publicUrl,
     secrets,
-    onboardingSecret: onboardingSecretName(config.tenant, "local"),
+    onboardingSecret: onboardingSecretOf(config, "local"),
     status: (mailboxId) => localMailboxStatus(config, mailboxId, clock.now()),
     checkGoogle: (mailbox) => checkGoogleConnection({ endpoints, secrets, clock }, mailbox),
     clock,

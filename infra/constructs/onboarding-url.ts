@@ -3,7 +3,7 @@ import { PolicyStatement } from "aws-cdk-lib/aws-iam";
 import { type ApplicationLogLevel, type FunctionUrl, FunctionUrlAuthType } from "aws-cdk-lib/aws-lambda";
 import { Construct } from "constructs";
 import { secretLeaseMailboxId } from "../../shared/adapters/secrets-manager/secret-write-lock";
-import { onboardingSecretName } from "../../shared/adapters/web/onboarding-app";
+import { onboardingSecretOf } from "../../shared/adapters/web/onboarding-app";
 import { ENV_NAMES } from "../../shared/config/env";
 import { secretNamesOf } from "../../shared/config/secret-reference";
 import type { TenantConfig } from "../../shared/config/tenant-config";
@@ -64,7 +64,13 @@ export class OnboardingUrl extends Construct {
       new PolicyStatement({
         sid: "OnboardingSecretsRead",
         actions: ["secretsmanager:GetSecretValue"],
-        resources: [secretArn(this, onboardingSecretName(config.tenant, "aws")), ...googleArns],
+        // The onboarding secret by name: `onboardingSecret` may be a key of the tenant secret.
+        resources: [
+          ...new Set([
+            ...secretNamesOf([onboardingSecretOf(config, "aws")]).map((name) => secretArn(this, name)),
+            ...googleArns,
+          ]),
+        ],
         conditions: tagged,
       }),
       new PolicyStatement({

@@ -151,6 +151,12 @@ export const tenantConfigSchema = strictObject({
    * Optional rather than defaulted, so configs that leave it out serialize as before.
    */
   dashboard: z.boolean().optional(),
+  /**
+   * Where the onboarding pages keep their web OAuth client and link key (docs/onboarding.md).
+   * Default `pop2gmail/<tenant>/onboarding` on AWS, `<tenant>/onboarding` locally; a key of the
+   * tenant secret (`pop2gmail/acme/credentials#onboarding`) saves a second secret.
+   */
+  onboardingSecret: secretName("name the secret that holds the onboarding client and link key").optional(),
   google: strictObject({
     apiBaseUrl: z.url().default("https://gmail.googleapis.com/"),
     tokenUrl: z.url().default("https://oauth2.googleapis.com/token"),

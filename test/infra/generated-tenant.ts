@@ -70,6 +70,7 @@ export function generatedTenant(tenant: string, count: number, secrets: "tenant"
   return tenantConfigSchema.parse({
     tenant,
     alarmEmail: `ops@${tenant}.example`,
+    ...(secrets === "tenant" ? { onboardingSecret: `${shared}#onboarding` } : {}),
     mailboxes: Array.from({ length: count }, (_, i) => {
       const id = `mailbox-${String(i).padStart(3, "0")}@${tenant}-customer.example`;
       return {

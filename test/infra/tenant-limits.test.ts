@@ -105,6 +105,19 @@ describe("a tenant's config lives in the bundle, not the environment", () => {
   });
 });
 
+describe("one tenant secret", () => {
+  it("is the only secret any role of the 200-mailbox tenant may read or write, named once", () => {
+    // Act
+    const secretResources =
+      JSON.stringify(large.template.toJSON()).match(/:secretsmanager:.*?:secret:[^"]*/g) ?? [];
+
+    // Assess
+    expect([...new Set(secretResources.map((arn) => arn.replace(/^.*:secret:/, "")))]).toEqual([
+      "pop2gmail/provider/credentials-??????",
+    ]);
+  });
+});
+
 describe.each([
   ["one tenant secret", () => large],
   ["per-mailbox secrets", () => largePerMailbox],

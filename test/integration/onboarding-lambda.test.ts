@@ -157,6 +157,56 @@ describe("the onboarding Lambda behind a Function URL", () => {
     expect(typeof stored.onboarding.disconnectedAt).toBe("number");
   });
 
+  it("reads its web client and link key from a key of the tenant secret when onboardingSecret names one", async () => {
+    // Prepare: the whole tenant in one secret, the onboarding record included ($0.40, not $0.80).
+    const shared = "pop2gmail/acme/all";
+    secretsManager.secrets.set(
+      shared,
+      JSON.stringify({
+        onboarding: { linkKey: key.toString("base64"), clientId: "web-client", clientSecret: "web-secret" },
+        "info@acme.it/google": {},
+      }),
+    );
+    const keyed = handle(
+      createOnboardingLambdaApp(
+        {
+          TENANT_CONFIG: JSON.stringify({
+            tenant: "acme",
+            onboardingSecret: `${shared}#onboarding`,
+            mailboxes: [
+              {
+                id: "info@acme.it",
+                pop3: { host: "pop.acme.it", user: "info@acme.it", passwordSecret: `${shared}#info@acme.it` },
+                gmail: {
+                  user: "mario.rossi@gmail.example",
+                  credentialsSecret: `${shared}#info@acme.it/google`,
+                },
+              },
+            ],
+          }),
+          LEDGER_TABLE_NAME: "unused",
+        },
+        {
+          secretsManager: new SecretsManagerClient({
+            endpoint: secretsManager.endpoint,
+            region: STAND_IN_REGION,
+            credentials: { accessKeyId: "test", secretAccessKey: "test" },
+          }),
+          ledger: new InMemoryLedger(),
+          leases: new InMemorySessionLeases(systemClock),
+          log: () => {},
+        },
+      ),
+    ) as unknown as typeof handler;
+
+    // Act
+    const response = await keyed(functionUrlEvent("GET", `/o/${token()}`));
+
+    // Assess
+    expect(response.statusCode).toBe(200);
+    expect(response.body).toContain("Collega Gmail");
+  });
+
   it("Disconnect of a mailbox whose Google credentials are a key of the tenant secret keeps every other key", async () => {
     // Prepare: one secret for the tenant (docs/deploy.md, step 3); revocation goes to loopback.
     const shared = "pop2gmail/acme/credentials";

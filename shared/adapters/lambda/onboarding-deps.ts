@@ -12,7 +12,7 @@ import { SecretsManagerSecretWriter } from "../secrets-manager/secrets-manager-s
 import { systemClock } from "../system-clock";
 import { checkGoogleConnection, googleEndpoints } from "../web/google-oauth";
 import { ledgerMailboxStatus } from "../web/ledger-status";
-import { createOnboardingApp, onboardingSecretName } from "../web/onboarding-app";
+import { createOnboardingApp, onboardingSecretOf } from "../web/onboarding-app";
 
 /** Set by the stack when the pages are reached through another domain than the Function URL's. */
 export const ONBOARDING_PUBLIC_URL_ENV = "ONBOARDING_PUBLIC_URL";
@@ -71,7 +71,7 @@ export function createOnboardingLambdaApp(env: NodeJS.ProcessEnv, overrides: Onb
             return `https://${domain ?? "localhost"}`;
           },
     secrets,
-    onboardingSecret: onboardingSecretName(config.tenant, "aws"),
+    onboardingSecret: onboardingSecretOf(config, "aws"),
     status: (mailboxId) =>
       ledgerMailboxStatus(
         ledger,

@@ -89,6 +89,17 @@ export function onboardingSecretName(tenant: string, where: "local" | "aws"): st
   return where === "aws" ? `pop2gmail/${tenant}/onboarding` : `${tenant}/onboarding`;
 }
 
+/**
+ * The tenant's onboarding secret reference: the config's `onboardingSecret` (e.g. a key of the one
+ * tenant secret, docs/deploy.md step 3), else {@link onboardingSecretName}.
+ */
+export function onboardingSecretOf(
+  config: { readonly tenant: string; readonly onboardingSecret?: string | undefined },
+  where: "local" | "aws",
+): string {
+  return config.onboardingSecret ?? onboardingSecretName(config.tenant, where);
+}
+
 const SIGN_IN_COOKIE = "p2g_signin";
 const CSRF_COOKIE = "p2g_csrf";
 const SIGN_IN_LIFETIME_MS = 10 * 60_000;

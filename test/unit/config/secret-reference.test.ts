@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { secretNames } from "../../../infra/secret-arns";
+import { assertDeployableSecretNames } from "../../../infra/tenant-app";
 import { LocalSecretStore, secretEnvName } from "../../../shared/adapters/local/local-secret-store";
 import { tenantConfigFromEnv } from "../../../shared/config/env";
 import { parseTenantConfig } from "../../../shared/config/parse-tenant-config";
@@ -81,6 +82,34 @@ describe("secret references in the tenant config", () => {
       'secret name "pop2gmail/other/credentials" must start with "pop2gmail/acme/"',
     );
     expect(problems[2]).toContain("must start with");
+  });
+
+  it("checks the onboarding secret against the tenant prefix like every other secret", () => {
+    // Prepare
+    const own = parseTenantConfig({
+      ...config(`${SECRET}#info@acme.it`),
+      onboardingSecret: `${SECRET}#onboarding`,
+    });
+    const foreign = parseTenantConfig({
+      ...config(`${SECRET}#info@acme.it`),
+      onboardingSecret: "pop2gmail/other/credentials#onboarding",
+    });
+
+    // Act
+    const errors = [own, foreign].map((tenant) => {
+      try {
+        assertDeployableSecretNames(tenant);
+        return "deployable";
+      } catch (error) {
+        return (error as ConfigError).message;
+      }
+    });
+
+    // Assess
+    expect(errors[0]).toBe("deployable");
+    expect(errors[1]).toContain(
+      'tenant acme: onboardingSecret: secret name "pop2gmail/other/credentials" must start with',
+    );
   });
 
   it("names each secret once for IAM, however many keys the mailboxes use", () => {
