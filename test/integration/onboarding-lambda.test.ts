@@ -157,22 +157,14 @@ describe("the onboarding Lambda behind a Function URL", () => {
     expect(typeof stored.onboarding.disconnectedAt).toBe("number");
   });
 
-  it("reads its web client and link key from a key of the tenant secret when onboardingSecret names one", async () => {
-    // Prepare: the whole tenant in one secret, the onboarding record included ($0.40, not $0.80).
-    const shared = "pop2gmail/acme/all";
-    secretsManager.secrets.set(
-      shared,
-      JSON.stringify({
-        onboarding: { linkKey: key.toString("base64"), clientId: "web-client", clientSecret: "web-secret" },
-        "info@acme.it/google": {},
-      }),
-    );
-    const keyed = handle(
+  /** The Lambda app for tenant acme with every credential a key of `shared` (docs/deploy.md, step 3). */
+  const appWithTenantSecret = (shared: string, extra: Record<string, unknown>) =>
+    handle(
       createOnboardingLambdaApp(
         {
           TENANT_CONFIG: JSON.stringify({
             tenant: "acme",
-            onboardingSecret: `${shared}#onboarding`,
+            ...extra,
             mailboxes: [
               {
                 id: "info@acme.it",
@@ -198,6 +190,18 @@ describe("the onboarding Lambda behind a Function URL", () => {
         },
       ),
     ) as unknown as typeof handler;
+
+  it("reads its web client and link key from a key of the tenant secret when onboardingSecret names one", async () => {
+    // Prepare: the whole tenant in one secret, the onboarding record included ($0.40, not $0.80).
+    const shared = "pop2gmail/acme/all";
+    secretsManager.secrets.set(
+      shared,
+      JSON.stringify({
+        onboarding: { linkKey: key.toString("base64"), clientId: "web-client", clientSecret: "web-secret" },
+        "info@acme.it/google": {},
+      }),
+    );
+    const keyed = appWithTenantSecret(shared, { onboardingSecret: `${shared}#onboarding` });
 
     // Act
     const response = await keyed(functionUrlEvent("GET", `/o/${token()}`));
@@ -226,37 +230,7 @@ describe("the onboarding Lambda behind a Function URL", () => {
         },
       }),
     );
-    const keyed = handle(
-      createOnboardingLambdaApp(
-        {
-          TENANT_CONFIG: JSON.stringify({
-            tenant: "acme",
-            google: { revokeUrl: "http://127.0.0.1:9/revoke" },
-            mailboxes: [
-              {
-                id: "info@acme.it",
-                pop3: { host: "pop.acme.it", user: "info@acme.it", passwordSecret: `${shared}#info@acme.it` },
-                gmail: {
-                  user: "mario.rossi@gmail.example",
-                  credentialsSecret: `${shared}#info@acme.it/google`,
-                },
-              },
-            ],
-          }),
-          LEDGER_TABLE_NAME: "unused",
-        },
-        {
-          secretsManager: new SecretsManagerClient({
-            endpoint: secretsManager.endpoint,
-            region: STAND_IN_REGION,
-            credentials: { accessKeyId: "test", secretAccessKey: "test" },
-          }),
-          ledger: new InMemoryLedger(),
-          leases: new InMemorySessionLeases(systemClock),
-          log: () => {},
-        },
-      ),
-    ) as unknown as typeof handler;
+    const keyed = appWithTenantSecret(shared, { google: { revokeUrl: "http://127.0.0.1:9/revoke" } });
     const link = token();
     const page = await keyed(functionUrlEvent("GET", `/o/${link}`));
 
