@@ -231,6 +231,28 @@ describe("onboarding writes into the tenant secret", () => {
     expect(standIn.secrets.get(SECRET)).toBe("{}");
   });
 
+  it("reports a written key as written when giving the lease back fails (the lease expires by itself)", async () => {
+    // Prepare
+    standIn.secrets.set(SECRET, "{}");
+    const failingRelease: SessionLeases = {
+      acquire: (...args) => leases.acquire(...args),
+      release: async () => {
+        throw new TransientError("ledger", "DeleteItem timed out");
+      },
+    };
+    const writer = new SecretsManagerSecretWriter(standIn.client(), {
+      lock: leaseSecretWriteLock({ leases: failingRelease, tenant: "acme", leaseMs: 1 }),
+    });
+
+    // Act
+    await writer.set(`${SECRET}#info@acme.it/google`, { refreshToken: "t" });
+
+    // Assess
+    expect(JSON.parse(standIn.secrets.get(SECRET) ?? "{}")).toEqual({
+      "info@acme.it/google": { refreshToken: "t" },
+    });
+  });
+
   it("refuses a write that would take the secret past Secrets Manager's 65,536 bytes, and keeps it as it was", async () => {
     // Prepare
     const before = JSON.stringify({ "info@acme.it": PASSWORD, padding: "x".repeat(65_400) });

@@ -35,8 +35,10 @@ export interface LeaseSecretWriteLockOptions {
   readonly leases: SessionLeases;
   readonly tenant: string;
   /**
-   * How long a lease lasts if its holder dies before releasing it (default 20 s): a read and a
-   * write take well under a second, and the onboarding function's timeout (45 s) bounds a holder.
+   * How long a lease lasts if its holder dies before releasing it. Default 50 s: longer than the
+   * onboarding function's 45 s timeout (infra/constructs/onboarding-url.ts), so a holder that stalls
+   * is stopped by Lambda before another writer can take its lease; a read and a write take well
+   * under a second, so only a crashed holder ever makes the others wait that long.
    */
   readonly leaseMs?: number;
   /** Attempts to take the lease before giving up (default 50). */
@@ -57,7 +59,7 @@ export function secretLeaseMailboxId(secret: string): string {
  * attempts fails retryable (the person clicks again) instead of writing unserialized.
  */
 export function leaseSecretWriteLock(options: LeaseSecretWriteLockOptions): SecretWriteLock {
-  const leaseMs = options.leaseMs ?? 20_000;
+  const leaseMs = options.leaseMs ?? 50_000;
   const attempts = options.attempts ?? 50;
   const pause =
     options.pause ?? (() => new Promise<void>((resolve) => setTimeout(resolve, 100 + Math.random() * 200)));
@@ -71,7 +73,8 @@ export function leaseSecretWriteLock(options: LeaseSecretWriteLockOptions): Secr
           try {
             return await write();
           } finally {
-            await options.leases.release(key, lease);
+            // A failed release must not turn a written secret into an error: the lease expires.
+            await options.leases.release(key, lease).catch(() => undefined);
           }
         }
         if (attempt < attempts) await pause();
