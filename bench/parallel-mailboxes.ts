@@ -5,7 +5,7 @@
  * like Gmail: past 6,000 units in the last 60 s the stand-in answers 429 rateLimitExceeded, and
  * each run reports how many of those it sent (the sink's pacing should make it 0).
  *
- *   npx tsx bench/parallel-mailboxes.ts [mailboxes=20] [messages=50] [latencyMs=300] [pollSeconds=30] [rounds=1] [oneMailboxMessages=200] [--burst-after=1.5] [--default-only]
+ *   npx tsx bench/parallel-mailboxes.ts [mailboxes=20] [messages=50] [latencyMs=300] [pollSeconds=30] [rounds=1] [oneMailboxMessages=200] [--burst-after=1.5] [--default-only] [--quota=6000]
  *
  * Burst: `run` (forever) is started on empty mailboxes, then `messages` land in each of the
  * `mailboxes` boxes (each delivering into its own Gmail user); the time from the end of the burst
@@ -27,7 +27,8 @@ const BURST_AFTER_MS =
   1000;
 /** `--default-only`: the default pool only (no pool 8, no serial run), and one mailbox with 4 imports in flight only. */
 const DEFAULT_ONLY = process.argv.includes("--default-only");
-const QUOTA = 6000;
+/** `--quota=N`: units/min per Gmail user, of the stand-in and the sink (default 6,000; a huge one: no pacing). */
+const QUOTA = Number(process.argv.find((a) => a.startsWith("--quota="))?.slice("--quota=".length) ?? 6000);
 /** Imports per second the quota allows (25 units each). */
 const QUOTA_PER_SECOND = QUOTA / 25 / 60;
 /** ~10 KB messages: the bench is about waiting, not bytes. */
