@@ -20,6 +20,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { DeleteMessageBatchCommand } from "@aws-sdk/client-sqs";
+import { seededRandom } from "../cli/demo/seeded-random";
 import { createChainPorts } from "../shared/adapters/lambda/list-new-messages-deps";
 import {
   KEEPER_EVENT,
@@ -41,18 +42,6 @@ import {
 import { machineLine, percentile, servedForm, sha256 } from "./support/local-rig";
 
 const USER = "delaybench";
-
-/** mulberry32: a small seeded PRNG in [0, 1). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Requests by `service:operation` made under `fn` (the recorder's attribution) since `from`. */
 function requestsOf(fn: string, from: number): Record<string, number> {
@@ -172,7 +161,7 @@ async function main(): Promise<void> {
   const loadFrom = pipelineAwsCalls.calls().length;
   const loadStats = { ...stats };
   const mail = generateMailbox(drops, seed + pollSeconds);
-  const random = prng(seed * 31 + pollSeconds);
+  const random = seededRandom(seed * 31 + pollSeconds);
   const offsets = mail.map(() => random() * spreadSeconds * 1000).sort((a, b) => a - b);
   const dropAt = new Map<string, number[]>();
   const start = Date.now();
