@@ -128,8 +128,9 @@ export const mailboxSchema = strictObject({
   gmail: gmailSchema,
   deleteAfter: deleteAfterSchema.default("immediately"),
   /**
-   * EventBridge fires at most once a minute; the lister repeats inside an invocation for less.
-   * At most 5 minutes, so the "no successful poll for 10 minutes" alarm sees two missed polls.
+   * On AWS each poll is one message of the mailbox's poll chain, delayed by pollSeconds
+   * (docs/pipeline.md "Poll chains on AWS"); locally the runtime's timer. At most 5 minutes, so
+   * TenantProblems' "not polled successfully for 10 minutes" sees two missed polls.
    */
   pollSeconds: z
     .number()

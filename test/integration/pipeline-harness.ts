@@ -200,7 +200,7 @@ export class PipelineWorld {
 
   /** Starts everything; `users` are the Dovecot mailboxes the suite's tests will use. */
   static async start(options: { users: readonly string[]; lockSession?: boolean }): Promise<PipelineWorld> {
-    // Single metrics (PollSucceeded, CredentialsBroken) are new Metrics objects that read this
+    // Single metrics (CredentialsBroken) are new Metrics objects that read this
     // when created; each test file runs in its own process, so setting it here stays local.
     process.env.POWERTOOLS_METRICS_DISABLED = "true";
     const users = Object.fromEntries(options.users.map((u) => [u, `${u}-password`]));
