@@ -26,7 +26,7 @@ export default {
     "shared/core/header-block.ts",
     "shared/core/mailbox-session.ts",
     "shared/core/message-identity.ts",
-    "shared/core/poll-repeatedly.ts",
+    "shared/core/poll-chain.ts",
     "shared/core/quarantine.ts",
     "shared/core/redact-secrets.ts",
     "shared/core/release-from-quarantine.ts",
