@@ -28,7 +28,6 @@ import {
   makePollChainHandler,
 } from "../shared/adapters/lambda/list-new-messages-handler";
 import { ENV_NAMES } from "../shared/config/env";
-import { LISTER_ENV_NAMES } from "../shared/config/lister-env";
 import { STAND_IN_REGION } from "../test/fakes/aws-stand-ins";
 import { lambdaContext, sqsEvent } from "../test/fakes/sqs-lambda-events";
 import { receiptEntries, receiveBatch } from "../test/fakes/sqs-queue-driver";
@@ -77,9 +76,9 @@ async function main(): Promise<void> {
   // The lister's handlers, attributed to names of their own so keeper and chain calls count apart.
   const env = {
     [ENV_NAMES.ledgerTable]: rig.tableName,
-    [LISTER_ENV_NAMES.pollQueueUrl]: rig.chainQueues.poll,
-    [LISTER_ENV_NAMES.deadLetterQueueUrl]: rig.chainQueues.deadLetters,
-    [LISTER_ENV_NAMES.failedDeletesQueueUrl]: rig.chainQueues.failedDeletes,
+    [ENV_NAMES.pollQueueUrl]: rig.chainQueues.poll,
+    [ENV_NAMES.deadLetterQueueUrl]: rig.chainQueues.deadLetters,
+    [ENV_NAMES.failedDeletesQueueUrl]: rig.chainQueues.failedDeletes,
   };
   const ports = createChainPorts({
     env,

@@ -4,7 +4,6 @@ import { SqsEventSource } from "aws-cdk-lib/aws-lambda-event-sources";
 import type { CfnBucket } from "aws-cdk-lib/aws-s3";
 import type { Construct } from "constructs";
 import { ENV_NAMES } from "../shared/config/env";
-import { LISTER_ENV_NAMES } from "../shared/config/lister-env";
 import type { TenantConfig } from "../shared/config/tenant-config";
 import {
   archiveReadAccess,
@@ -110,9 +109,9 @@ export class TenantStack extends Stack {
       ...environment,
       [ENV_NAMES.deleteFunctionName]: this.deleter.function.functionName,
       // The poll chains and the keeper's problem count (docs/lambda-handlers.md "Sub-minute polling").
-      [LISTER_ENV_NAMES.pollQueueUrl]: queues.pollQueue.queueUrl,
-      [LISTER_ENV_NAMES.deadLetterQueueUrl]: queues.deadLetterQueue.queueUrl,
-      [LISTER_ENV_NAMES.failedDeletesQueueUrl]: queues.failedDeletes.queueUrl,
+      [ENV_NAMES.pollQueueUrl]: queues.pollQueue.queueUrl,
+      [ENV_NAMES.deadLetterQueueUrl]: queues.deadLetterQueue.queueUrl,
+      [ENV_NAMES.failedDeletesQueueUrl]: queues.failedDeletes.queueUrl,
     };
     this.lister = new PipelineFunction(this, "ListNewMessages", {
       ...FUNCTION_SETTINGS.listNewMessages,

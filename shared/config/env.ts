@@ -24,6 +24,11 @@ export const ENV_NAMES = {
   workQueueUrl: "WORK_QUEUE_URL",
   /** The delete-copied function, invoked asynchronously by the lister when deletes are due. */
   deleteFunctionName: "DELETE_FUNCTION_NAME",
+  /** The lister's poll chains (docs/lambda-handlers.md "Sub-minute polling"): the tenant's poll queue. */
+  pollQueueUrl: "POLL_QUEUE_URL",
+  /** The copy dead-letter queue and the failed-deletes queue, whose depth the keeper counts as problems. */
+  deadLetterQueueUrl: "DEAD_LETTER_QUEUE_URL",
+  failedDeletesQueueUrl: "FAILED_DELETES_QUEUE_URL",
 } as const;
 
 export type EnvName = (typeof ENV_NAMES)[keyof typeof ENV_NAMES];

@@ -12,7 +12,6 @@ import {
 import { STACK_OUTPUT } from "../../infra/stack-outputs";
 import { LEDGER_TABLE } from "../../shared/adapters/dynamodb/ledger-table";
 import { ENV_NAMES } from "../../shared/config/env";
-import { LISTER_ENV_NAMES } from "../../shared/config/lister-env";
 import { METRIC, METRIC_DIMENSION, METRIC_NAMESPACE } from "../../shared/config/metrics";
 import type { TenantConfig } from "../../shared/config/tenant-config";
 import { KEEPER_EVENT } from "../../shared/core/poll-chain";
@@ -386,7 +385,7 @@ describe("poll trigger", () => {
       lister.Properties.Timeout as number,
     );
     const variables = (lister.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
-    expect(variables[LISTER_ENV_NAMES.pollQueueUrl]).toEqual({ Ref: poll });
+    expect(variables[ENV_NAMES.pollQueueUrl]).toEqual({ Ref: poll });
     expect(mappings.map((m) => m.Properties)).toEqual([
       expect.objectContaining({
         EventSourceArn: { "Fn::GetAtt": [poll, "Arn"] },

@@ -29,7 +29,6 @@ import {
   makePollChainHandler,
 } from "../../shared/adapters/lambda/list-new-messages-handler";
 import { ENV_NAMES } from "../../shared/config/env";
-import { LISTER_ENV_NAMES } from "../../shared/config/lister-env";
 import { METRIC_SERVICE_NAME } from "../../shared/config/metrics";
 import type { LedgerEntry, ServerMessage } from "../../shared/core/model";
 import type { ArchiveStore } from "../../shared/ports/archive-store";
@@ -355,9 +354,9 @@ export class PipelineRig {
       [ENV_NAMES.archiveBucket]: bucket,
       [ENV_NAMES.workQueueUrl]: queueUrl,
       [ENV_NAMES.deleteFunctionName]: DELETE_FUNCTION_NAME,
-      [LISTER_ENV_NAMES.pollQueueUrl]: chainQueues.poll,
-      [LISTER_ENV_NAMES.deadLetterQueueUrl]: chainQueues.deadLetters,
-      [LISTER_ENV_NAMES.failedDeletesQueueUrl]: chainQueues.failedDeletes,
+      [ENV_NAMES.pollQueueUrl]: chainQueues.poll,
+      [ENV_NAMES.deadLetterQueueUrl]: chainQueues.deadLetters,
+      [ENV_NAMES.failedDeletesQueueUrl]: chainQueues.failedDeletes,
       AWS_REGION: STAND_IN_REGION,
       AWS_ENDPOINT_URL_S3: world.fauxqs.endpoint,
       AWS_ENDPOINT_URL_SQS: world.fauxqs.endpoint,

@@ -3,7 +3,6 @@ import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import type { LambdaClient } from "@aws-sdk/client-lambda";
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import { ENV_NAMES, requireEnv } from "../../config/env";
-import { LISTER_ENV_NAMES, requireListerEnv } from "../../config/lister-env";
 import type { KeeperDeps } from "../../core/poll-chain";
 import type { CopyPorts } from "../../core/poll-in-one-session";
 import type { Clock } from "../../ports/clock";
@@ -95,14 +94,14 @@ export function createChainPorts(from: {
   readonly clock: Clock;
 }): KeeperDeps {
   const { env, sqs } = from;
-  const deadLetters = requireListerEnv(LISTER_ENV_NAMES.deadLetterQueueUrl, env);
-  const failedDeletes = requireListerEnv(LISTER_ENV_NAMES.failedDeletesQueueUrl, env);
+  const deadLetters = requireEnv(ENV_NAMES.deadLetterQueueUrl, env);
+  const failedDeletes = requireEnv(ENV_NAMES.failedDeletesQueueUrl, env);
   return {
     chains: new DynamoDbPollChains({
       client: from.dynamodb,
       tableName: requireEnv(ENV_NAMES.ledgerTable, env),
     }),
-    pollQueue: new SqsPollQueue(sqs, requireListerEnv(LISTER_ENV_NAMES.pollQueueUrl, env)),
+    pollQueue: new SqsPollQueue(sqs, requireEnv(ENV_NAMES.pollQueueUrl, env)),
     clock: from.clock,
     newChainId: () => randomUUID(),
     problemQueueDepths: async () => {
