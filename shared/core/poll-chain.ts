@@ -136,6 +136,12 @@ export interface KeeperResult {
 /** The keeper's ports: the chain ports, fresh chain ids and the two queues whose depth is a problem. */
 export interface KeeperDeps extends PollChainDeps {
   newChainId(): string;
+  /**
+   * In [0, 1): spreads the first poll of a mailbox that never had a chain over its `pollSeconds`
+   * (default `Math.random`), so a deploy of many mailboxes on one POP3 server does not poll them
+   * all in the same second, ever after.
+   */
+  random?(): number;
   /** Messages in the copy dead-letter queue and the failed-deletes queue (ApproximateNumberOfMessages). */
   problemQueueDepths(): Promise<{ readonly deadLetters: number; readonly failedDeletes: number }>;
 }
@@ -143,7 +149,8 @@ export interface KeeperDeps extends PollChainDeps {
 /**
  * The keeper tick: reads every chain item (one call), restarts each configured mailbox's chain
  * that has none or whose live message is lost (a new chain id, written only if the item is still
- * as read, then its first message, due at once), and counts the tenant's problems: mailboxes not
+ * as read, then its first message: due at once after a loss, spread over `pollSeconds` for a
+ * mailbox that never had a chain), and counts the tenant's problems: mailboxes not
  * polled successfully for max(10 min, 2 x pollSeconds), mailboxes whose last poll met a
  * credentials error, and one each for a non-empty dead-letter and failed-deletes queue
  * (METRIC.tenantProblems). Items of mailboxes no longer configured are left alone: their
@@ -165,8 +172,15 @@ export async function keeperTick(
     if (isLost(item, now, policy)) {
       try {
         const chain = deps.newChainId();
-        if (await deps.chains.start(tenant, mailbox.id, chain, now, item)) {
-          await deps.pollQueue.send({ mailboxId: mailbox.id, chain, seq: 0 }, 0);
+        // A restart polls at once (its mailbox is overdue); a first start is spread out.
+        const delaySeconds =
+          item === undefined
+            ? Math.floor(
+                (deps.random?.() ?? Math.random()) * Math.min(mailbox.pollSeconds, MAX_POLL_DELAY_SECONDS),
+              )
+            : 0;
+        if (await deps.chains.start(tenant, mailbox.id, chain, now, item, now + delaySeconds * 1000)) {
+          await deps.pollQueue.send({ mailboxId: mailbox.id, chain, seq: 0 }, delaySeconds);
           started.push(mailbox.id);
         }
       } catch (error) {

@@ -63,9 +63,10 @@ export interface PollChains {
   /** Every chain item of the tenant. */
   list(tenant: string): Promise<PollChainItem[]>;
   /**
-   * Starts chain `chain` at seq 0, due at `now`, replacing the stored one only if it is still
-   * exactly `seen` (chain, seq and pollUntil; undefined: no item yet). Keeps `firstStartedAt`,
-   * `lastSucceededAt` and the last failure. False when the item changed meanwhile.
+   * Starts chain `chain` at seq 0, due at `dueAt` (default `now`), replacing the stored one only
+   * if it is still exactly `seen` (chain, seq and pollUntil; undefined: no item yet). Keeps
+   * `firstStartedAt` (else `now`), `lastSucceededAt` and the last failure. False when the item
+   * changed meanwhile.
    */
   start(
     tenant: string,
@@ -73,6 +74,7 @@ export interface PollChains {
     chain: string,
     now: number,
     seen: PollChainItem | undefined,
+    dueAt?: number,
   ): Promise<boolean>;
   /**
    * Takes the chain for one poll: only when `message` is the live one (same chain and seq) and no

@@ -31,6 +31,18 @@ export function describePollChainsContract(
       expect(await chains.list(tenant())).toEqual([]);
     });
 
+    it("starts a chain due later when asked, counting its first start from now", async () => {
+      // Prepare
+      const chains = await makeChains();
+      const t = tenant();
+      // Act
+      await chains.start(t, "a@x.it", "c1", T0, undefined, T0 + 7_000);
+      // Assess
+      expect(await chains.list(t)).toEqual([
+        { mailboxId: "a@x.it", chain: "c1", seq: 0, nextPollAt: T0 + 7_000, firstStartedAt: T0 },
+      ]);
+    });
+
     it("lets the live message take the chain once, and neither a duplicate nor a stale seq nor another chain", async () => {
       // Prepare
       const chains = await makeChains();

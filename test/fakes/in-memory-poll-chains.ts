@@ -20,6 +20,7 @@ export class InMemoryPollChains implements PollChains {
     chain: string,
     now: number,
     seen: PollChainItem | undefined,
+    dueAt: number = now,
   ): Promise<boolean> {
     const key = `${tenant}#${mailboxId}`;
     const stored = this.items.get(key);
@@ -30,7 +31,7 @@ export class InMemoryPollChains implements PollChains {
       mailboxId,
       chain,
       seq: 0,
-      nextPollAt: now,
+      nextPollAt: dueAt,
       firstStartedAt: stored?.firstStartedAt ?? now,
     });
     return true;

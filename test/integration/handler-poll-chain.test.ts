@@ -43,6 +43,7 @@ function chainFixture(mailboxes = [mailboxJson(MAILBOX_A, { pollSeconds: 10 }), 
       pollQueue,
       clock: f.clock,
       newChainId: () => `chain-${++ids}`,
+      random: () => 0,
       problemQueueDepths: async () => ({ ...depths }),
     }),
   };

@@ -404,6 +404,8 @@ export class PipelineRig {
       dynamodb: clients.dynamodb,
       sqs: clients.sqs,
       clock: this.clock,
+      // A new chain polls at once here, so a test needs no wait for its first poll.
+      random: () => 0,
     });
     const listerDeps = { ...this.deps, chainPorts: () => chainPorts };
     const chain = makePollChainHandler(listerDeps);

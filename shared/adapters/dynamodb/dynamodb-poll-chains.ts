@@ -96,13 +96,15 @@ export class DynamoDbPollChains implements PollChains {
     chain: string,
     now: number,
     seen: PollChainItem | undefined,
+    dueAt: number = now,
   ): Promise<boolean> {
     const update =
-      "SET #chain = :chain, #seq = :zero, #nextPollAt = :now, #mailboxId = :mailboxId, #firstStartedAt = if_not_exists(#firstStartedAt, :now) REMOVE #pollUntil";
+      "SET #chain = :chain, #seq = :zero, #nextPollAt = :due, #mailboxId = :mailboxId, #firstStartedAt = if_not_exists(#firstStartedAt, :now) REMOVE #pollUntil";
     const values: Record<string, unknown> = {
       ":chain": chain,
       ":zero": 0,
       ":now": now,
+      ":due": dueAt,
       ":mailboxId": mailboxId,
     };
     let condition = "attribute_not_exists(#pk)";

@@ -92,6 +92,8 @@ export function createChainPorts(from: {
   readonly dynamodb: DynamoDBClient;
   readonly sqs: SQSClient;
   readonly clock: Clock;
+  /** Spreads first polls (`KeeperDeps.random`); default `Math.random`. */
+  readonly random?: () => number;
 }): KeeperDeps {
   const { env, sqs } = from;
   const deadLetters = requireEnv(ENV_NAMES.deadLetterQueueUrl, env);
@@ -103,6 +105,7 @@ export function createChainPorts(from: {
     }),
     pollQueue: new SqsPollQueue(sqs, requireEnv(ENV_NAMES.pollQueueUrl, env)),
     clock: from.clock,
+    ...(from.random === undefined ? {} : { random: from.random }),
     newChainId: () => randomUUID(),
     problemQueueDepths: async () => {
       const [dead, failed] = await Promise.all([

@@ -21,6 +21,7 @@ function chainDeps(depths = { deadLetters: 0, failedDeletes: 0 }) {
     pollQueue,
     clock,
     newChainId: () => `c${++ids}`,
+    random: () => 0,
     problemQueueDepths: async () => depths,
   };
   return { clock, chains, pollQueue, deps };
@@ -163,6 +164,26 @@ describe("keeperTick", () => {
       { message: { mailboxId: A.id, chain: "c1", seq: 0 }, delaySeconds: 0 },
       { message: { mailboxId: B.id, chain: "c2", seq: 0 }, delaySeconds: 0 },
     ]);
+  });
+
+  it("spreads a new chain's first poll over pollSeconds, and restarts a lost one at once", async () => {
+    // Prepare
+    const { clock, chains, pollQueue, deps } = chainDeps();
+    const spread = { ...deps, random: () => 0.99 };
+    const start = clock.now();
+    // Act
+    await keeperTick(spread, TENANT, [A, B]);
+    const first = pollQueue.sent.splice(0);
+    const items = await chains.list(TENANT);
+    clock.advance(300_000 + DEFAULT_KEEPER_POLICY.lostAfterMs + 1);
+    await keeperTick(spread, TENANT, [A, B]);
+    // Assess
+    expect(first.map((s) => s.delaySeconds)).toEqual([9, 297]);
+    expect(items.map((i) => [i.nextPollAt - start, i.firstStartedAt - start])).toEqual([
+      [9_000, 0],
+      [297_000, 0],
+    ]);
+    expect(pollQueue.sent.map((s) => s.delaySeconds)).toEqual([0, 0]);
   });
 
   it("restarts a chain whose message is more than a minute overdue, and not at the minute itself", async () => {
