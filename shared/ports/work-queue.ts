@@ -14,7 +14,9 @@ export interface WorkQueue {
    * Only on a queue that cannot delay a job itself (SQS FIFO, which has no per-message delay): a
    * delayed job is delivered at once, marked with the time it is due, and the consumer hands the
    * deliveries back with this, by their receipts, to come again after `delaySeconds`
-   * (docs/lambda-handlers.md, "One mailbox, one copier").
+   * (docs/lambda-handlers.md, "One mailbox, one copier"). The copier also hands back failed
+   * deliveries with it, after a short backoff, so they do not hold their group for the
+   * visibility timeout.
    */
   holdBack?(receipts: readonly string[], delaySeconds: number): Promise<void>;
 }

@@ -1,6 +1,9 @@
 import type { Context } from "aws-lambda";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { makeCopyMessageHandler } from "../../shared/adapters/lambda/copy-message-handler";
+import {
+  failedRecordBackoffSeconds,
+  makeCopyMessageHandler,
+} from "../../shared/adapters/lambda/copy-message-handler";
 import { serializeCopyJob } from "../../shared/adapters/sqs/parse-copy-job";
 import { CredentialsError, RateLimitedError, TransientError } from "../../shared/core/errors";
 import { BUSY_RESEND_MS, delaySecondsOf } from "../../shared/core/retry-rule";
@@ -237,6 +240,39 @@ describe("copy-message handler on the FIFO work queue (docs/lambda-handlers.md, 
     expect(response.batchItemFailures).toEqual([]);
     expect(f.queue.calls).toEqual([{ jobs: [job], delaySeconds: BUSY_RESEND_MS["no-lease"] / 1000 }]);
     expect(f.queue.resends).toEqual([true]);
+  });
+
+  it("brings each failed record back after a backoff by its receive count, a malformed body too, not after the visibility timeout", async () => {
+    // Prepare
+    const f = new HandlerFixture();
+    f.queue.fifo();
+    const good = await f.listed(MAILBOX_A, f.pop3.source(MAILBOX_A).add(makeMessage()));
+    const broken = await f.listed(MAILBOX_B, f.pop3.source(MAILBOX_B).add(makeMessage()));
+    f.pop3.source(MAILBOX_B).failNextOpen(new TransientError("pop3", "connection reset by peer"));
+    const event = sqsEventOf([good, broken, "{not json"]);
+    event.Records[1] = {
+      ...event.Records[1]!,
+      attributes: { ...event.Records[1]!.attributes, ApproximateReceiveCount: "3" },
+    };
+
+    // Act
+    const response = await makeCopyMessageHandler(f.deps)(event, lambdaContext("copy-message"));
+
+    // Assess
+    expect(response.batchItemFailures.map((r) => r.itemIdentifier).sort()).toEqual(["m-2", "m-3"]);
+    expect(f.queue.holds).toEqual([
+      { receipts: ["r-2"], delaySeconds: 120 },
+      { receipts: ["r-3"], delaySeconds: 30 },
+    ]);
+    expect(f.sink.imported.map((m) => m.uidl)).toEqual([good.uidl]);
+  });
+
+  it("doubles a failed record's backoff from 30 s with each receive, up to 15 minutes", () => {
+    // Act
+    const delays = [1, 2, 3, 4, 5, 6, 12, 0, Number.NaN, 1e6].map(failedRecordBackoffSeconds);
+
+    // Assess
+    expect(delays).toEqual([30, 60, 120, 240, 480, 900, 900, 30, 30, 900]);
   });
 
   it("fails a held-back record it could not hand back, so SQS brings it again instead of losing it", async () => {

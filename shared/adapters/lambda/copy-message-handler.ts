@@ -51,9 +51,12 @@ interface Group {
  *   Gmail quota never counts receives towards the DLQ; the core's `attempts` (not SQS) bounds
  *   message-level retries and quarantines a poison message.
  * - a throw (mailbox-level: credentials, TLS, configuration; our environment: a disabled KMS
- *   key; or a crash): every record of that mailbox is a batch item failure; SQS redelivers after
- *   the visibility timeout, then the DLQ (the lister re-sends stuck jobs after 30 min). No attempt
- *   is spent on a mailbox-level or environment fault (docs/pipeline.md, "Environment faults").
+ *   key; or a crash): every record of that mailbox is a batch item failure; SQS redelivers it,
+ *   then the DLQ (the lister re-sends stuck jobs after 30 min). No attempt is spent on a
+ *   mailbox-level or environment fault (docs/pipeline.md, "Environment faults"). On the FIFO
+ *   queue a failed record comes back after a short backoff (`failedRecordBackoffSeconds`: 30 s
+ *   doubling with its receive count), not after the visibility timeout, because it holds its
+ *   mailbox's group meanwhile; on a standard queue after the visibility timeout.
  * - a body that is not a copy job: a failure with an error log; it ends in the DLQ.
  * - on the FIFO work queue (one message group per mailbox, docs/lambda-handlers.md "One mailbox,
  *   one copier"), a job delivered more than 1 s before its `notBefore` is not run: the queue's
@@ -144,12 +147,14 @@ export function makeCopyMessageHandler(
       Math.max(0, context.getRemainingTimeInMillis() - limits.hardStopMs),
     );
     try {
-      return await processPartialResponse(event, recordHandler, new BatchProcessor(EventType.SQS), {
+      const response = await processPartialResponse(event, recordHandler, new BatchProcessor(EventType.SQS), {
         context,
         // A batch in which every record failed is reported as such, not thrown: same effect
         // for SQS, and the invocation's own logs stay the place that says why.
         throwOnFullBatchFailure: false,
       });
+      await backOffFailed(deps, event.Records ?? [], response, held);
+      return response;
     } finally {
       clearTimeout(timer);
       deps.telemetry.flush();
@@ -200,6 +205,67 @@ function holdBackEarly(
     for (const record of records) held.set(record.messageId, outcome);
   }
   return held;
+}
+
+/**
+ * How soon a failed record comes back on the FIFO work queue: `baseSeconds` after its first
+ * receive, doubling with each receive, at most `maxSeconds` (docs/pipeline.md, "One mailbox, one
+ * copier on AWS", failed records). With `maxReceiveCount` 5 a record that keeps failing reaches the
+ * dead-letter queue after 30 + 60 + 120 + 240 s of failures instead of 4 x 30 minutes.
+ */
+export const FAILED_RECORD_BACKOFF = { baseSeconds: 30, maxSeconds: 900 } as const;
+
+/** The backoff of a record SQS has delivered `receiveCount` times (its `ApproximateReceiveCount`). */
+export function failedRecordBackoffSeconds(receiveCount: number): number {
+  const receives = Number.isInteger(receiveCount) && receiveCount > 1 ? receiveCount : 1;
+  return Math.min(
+    FAILED_RECORD_BACKOFF.baseSeconds * 2 ** Math.min(receives - 1, 30),
+    FAILED_RECORD_BACKOFF.maxSeconds,
+  );
+}
+
+/**
+ * On the FIFO work queue a failed record heads its mailbox's group until it is visible again, so
+ * it would hold the whole mailbox for the queue's visibility timeout (30 min). The records this
+ * invocation reports failed (a thrown copy batch, a re-send that failed, a body that is no job)
+ * come back after `failedRecordBackoffSeconds` instead, by the same ChangeMessageVisibility as
+ * `holdBack`; their receive count still grows, so a record that keeps failing still reaches the
+ * dead-letter queue. Records held back for their `notBefore` already have their time (or, if that
+ * hand-back failed, keep the visibility timeout). Best effort: if the call fails, SQS brings the
+ * records back after the visibility timeout, as before.
+ */
+async function backOffFailed(
+  deps: CopyMessageDeps,
+  records: readonly SQSRecord[],
+  response: SQSBatchResponse,
+  held: ReadonlyMap<string, unknown>,
+): Promise<void> {
+  const holdBack = deps.pipeline.queue.holdBack;
+  if (holdBack === undefined || response.batchItemFailures.length === 0) return;
+  const failed = new Set(response.batchItemFailures.map((f) => f.itemIdentifier));
+  const byDelay = new Map<number, SQSRecord[]>();
+  for (const record of records) {
+    if (!failed.has(record.messageId) || held.has(record.messageId)) continue;
+    const seconds = failedRecordBackoffSeconds(Number(record.attributes.ApproximateReceiveCount));
+    byDelay.set(seconds, [...(byDelay.get(seconds) ?? []), record]);
+  }
+  await Promise.all(
+    [...byDelay].map(async ([delaySeconds, backedOff]) => {
+      try {
+        await holdBack.call(
+          deps.pipeline.queue,
+          backedOff.map((r) => r.receiptHandle),
+          delaySeconds,
+        );
+        deps.logger.info("failed jobs come back after a backoff", { jobs: backedOff.length, delaySeconds });
+      } catch (error) {
+        deps.logger.warn(
+          "could not back off failed jobs; SQS brings them again after the visibility timeout",
+          { jobs: backedOff.length, error: describe(error) },
+        );
+      }
+    }),
+  );
 }
 
 /** The invocation's clock as the copy batch sees it. */

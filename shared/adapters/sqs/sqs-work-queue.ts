@@ -44,7 +44,8 @@ export function isFifoQueueUrl(queueUrl: string): boolean {
  * nonce, so it is never taken for the delivery it replaces. FIFO has no per-message delay: a
  * delayed job goes out at once with `notBefore` in its body, and the copier that receives it early
  * hands it back with `holdBack` (its group waits meanwhile, which is what a delay of a mailbox's
- * jobs means).
+ * jobs means). The copier uses the same call to bring a failed delivery back after a short backoff
+ * instead of the visibility timeout (docs/pipeline.md, "One mailbox, one copier on AWS").
  */
 export class SqsWorkQueue implements WorkQueue {
   private readonly client: SQSClient;
