@@ -260,6 +260,7 @@ function foldAttempt(ledger: Ledger, key: MessageKey, attempt: number, tally: { 
     recordAttempt: (k) => ledger.recordAttempt(k),
     listByServerUidl: (mailbox, serverUidl) => ledger.listByServerUidl(mailbox, serverUidl),
     listByState: (mailbox, states) => ledger.listByState(mailbox, states),
+    findInState: (mailbox, states, where) => ledger.findInState(mailbox, states, where),
     getSnapshot: (mailbox) => ledger.getSnapshot(mailbox),
     getSnapshotShards: (mailbox) => ledger.getSnapshotShards(mailbox),
     putSnapshot: (mailbox, body, expectedVersion, shard) =>

@@ -7,6 +7,7 @@ import type {
   PollMessage,
   PollQueue,
 } from "../ports/poll-chains";
+import { type MailProblem, type MailProblemDeps, mailProblems } from "./tenant-problems";
 
 /*
  * Sub-minute polling on AWS without a Lambda that waits (docs/pipeline.md "Poll chains"): each
@@ -122,7 +123,9 @@ export type TenantProblem =
       readonly lastFailureCode?: string;
     }
   | { readonly cause: "credentials"; readonly mailboxId: string; readonly lastFailureCode?: string }
-  | { readonly cause: "dead-letters" | "failed-deletes"; readonly messages: number };
+  | { readonly cause: "dead-letters" | "failed-deletes"; readonly messages: number }
+  /** Mail not in Gmail 15 minutes after listing, or quarantined within the hour (tenant-problems.ts). */
+  | MailProblem;
 
 /** What a keeper tick did and found. */
 export interface KeeperResult {
@@ -134,7 +137,7 @@ export interface KeeperResult {
 }
 
 /** The keeper's ports: the chain ports, fresh chain ids and the two queues whose depth is a problem. */
-export interface KeeperDeps extends PollChainDeps {
+export interface KeeperDeps extends PollChainDeps, MailProblemDeps {
   newChainId(): string;
   /**
    * In [0, 1): spreads the first poll of a mailbox that never had a chain over its `pollSeconds`
@@ -152,9 +155,10 @@ export interface KeeperDeps extends PollChainDeps {
  * as read, then its first message: due at once after a loss, spread over `pollSeconds` for a
  * mailbox that never had a chain), and counts the tenant's problems: mailboxes not
  * polled successfully for max(10 min, 2 x pollSeconds), mailboxes whose last poll met a
- * credentials error, and one each for a non-empty dead-letter and failed-deletes queue
- * (METRIC.tenantProblems). Items of mailboxes no longer configured are left alone: their
- * messages are dropped by the lister, so the chain ends.
+ * credentials error, the mail problems of shared/core/tenant-problems.ts (mail stuck 15 minutes
+ * after listing, a quarantine within the hour), and one each for a non-empty dead-letter and
+ * failed-deletes queue (METRIC.tenantProblems). Items of mailboxes no longer configured are left
+ * alone: their messages are dropped by the lister, so the chain ends.
  */
 export async function keeperTick(
   deps: KeeperDeps,
@@ -206,6 +210,7 @@ export async function keeperTick(
       });
     }
   }
+  problems.push(...(await mailProblems(deps, tenant, mailboxes, now)));
   const depths = await deps.problemQueueDepths();
   if (depths.deadLetters > 0) problems.push({ cause: "dead-letters", messages: depths.deadLetters });
   if (depths.failedDeletes > 0) problems.push({ cause: "failed-deletes", messages: depths.failedDeletes });

@@ -1,5 +1,18 @@
 import type { LedgerEntry, LedgerState, MailboxKey, MessageKey } from "../core/model";
 
+/**
+ * What `Ledger.findInState` looks for: an entry first listed before `listedBefore` (epoch ms,
+ * exclusive), or one quarantined at or after `quarantinedSince` (epoch ms; an entry without
+ * `quarantinedAt` never matches).
+ */
+export type LedgerEntryFilter = { readonly listedBefore: number } | { readonly quarantinedSince: number };
+
+/** Whether `entry` passes `where` (every adapter's rule, and the in-memory ones' whole filter). */
+export function passesLedgerFilter(entry: LedgerEntry, where: LedgerEntryFilter): boolean {
+  if ("listedBefore" in where) return entry.listedAt < where.listedBefore;
+  return entry.quarantinedAt !== undefined && entry.quarantinedAt >= where.quarantinedSince;
+}
+
 /** Fields a transition may set alongside the new state. */
 export type LedgerUpdate = Partial<Omit<LedgerEntry, "tenant" | "mailboxId" | "uidl" | "state">>;
 
@@ -63,6 +76,18 @@ export interface Ledger {
   listByServerUidl(mailbox: MailboxKey, serverUidl: string): Promise<LedgerEntry[]>;
   /** Every entry of a mailbox in one of `states` (paged internally). */
   listByState(mailbox: MailboxKey, states: readonly LedgerState[]): Promise<LedgerEntry[]>;
+  /**
+   * One entry of the mailbox in one of `states` that `where` admits, or undefined when none does:
+   * a yes/no question the keeper asks of every mailbox once a minute (shared/core/tenant-problems.ts),
+   * so it reads as little as the store allows (DynamoDB: the `byState` index in small pages with a
+   * filter, stopping at the first page that holds a match). Which matching entry comes back is
+   * unspecified.
+   */
+  findInState(
+    mailbox: MailboxKey,
+    states: readonly LedgerState[],
+    where: LedgerEntryFilter,
+  ): Promise<LedgerEntry | undefined>;
   /** Shard 0 of the mailbox snapshot (strongly consistent), or undefined before its first write. */
   getSnapshot(mailbox: MailboxKey): Promise<MailboxSnapshot | undefined>;
   /**

@@ -224,6 +224,75 @@ export function describeLedgerContract(name: string, makeLedger: () => Ledger | 
       expect(listed[0]).toEqual(await ledger.get(messageKey(mailbox, "a")));
     });
 
+    it("finds an entry in one of the given states listed before a time, and none when all are newer or elsewhere", async () => {
+      // Prepare: a listed at t+1, b archived at t+2, c imported at t+3 (all in this mailbox), one elsewhere at t+1
+      const ledger = await makeLedger();
+      const mailbox = newMailbox();
+      const otherMailbox = newMailbox();
+      await ledger.createListed([
+        newListing(mailbox, "a", 1),
+        newListing(mailbox, "b", 2),
+        newListing(mailbox, "c", 3),
+      ]);
+      await ledger.createListed([newListing(otherMailbox, "old", 1)]);
+      await ledger.transition(messageKey(mailbox, "b"), ["listed"], "archived");
+      await ledger.transition(messageKey(mailbox, "c"), ["listed"], "imported");
+      const t = 1_700_000_000_000;
+      // Act
+      const archivedBefore3 = await ledger.findInState(mailbox, ["archived", "importing"], {
+        listedBefore: t + 3,
+      });
+      const archivedBefore2 = await ledger.findInState(mailbox, ["archived", "importing"], {
+        listedBefore: t + 2,
+      });
+      const pendingBefore1 = await ledger.findInState(mailbox, ["listed", "archived", "importing"], {
+        listedBefore: t + 1,
+      });
+      const importedBefore4 = await ledger.findInState(mailbox, ["imported"], { listedBefore: t + 4 });
+      // Assess
+      expect(archivedBefore3).toEqual(await ledger.get(messageKey(mailbox, "b")));
+      expect(archivedBefore2).toBeUndefined();
+      expect(pendingBefore1).toBeUndefined();
+      expect(importedBefore4?.uidl).toBe("c");
+    });
+
+    it("finds an entry quarantined since a time, and none quarantined earlier or never dated", async () => {
+      // Prepare
+      const ledger = await makeLedger();
+      const mailbox = newMailbox();
+      await ledger.createListed(["early", "late", "undated"].map((uidl) => newListing(mailbox, uidl, 1)));
+      await ledger.transition(messageKey(mailbox, "early"), ["listed"], "quarantined", {
+        quarantinedAt: 100,
+      });
+      await ledger.transition(messageKey(mailbox, "undated"), ["listed"], "quarantined");
+      // Act
+      const beforeLate = await ledger.findInState(mailbox, ["quarantined"], { quarantinedSince: 101 });
+      await ledger.transition(messageKey(mailbox, "late"), ["listed"], "quarantined", { quarantinedAt: 200 });
+      const atLate = await ledger.findInState(mailbox, ["quarantined"], { quarantinedSince: 200 });
+      const sinceEarly = await ledger.findInState(mailbox, ["quarantined"], { quarantinedSince: 100 });
+      // Assess
+      expect(beforeLate).toBeUndefined();
+      expect(atLate).toMatchObject({ uidl: "late", state: "quarantined", quarantinedAt: 200 });
+      expect(["early", "late"]).toContain(sinceEarly?.uidl);
+    });
+
+    it("finds a matching entry behind many that do not match", async () => {
+      // Prepare: 120 fresh listed entries and one old one, whatever order the store keeps them in
+      const ledger = await makeLedger();
+      const mailbox = newMailbox();
+      const fresh = Array.from({ length: 120 }, (_, i) => ({
+        ...newListing(mailbox, `f${i}`, 1),
+        listedAt: 5_000,
+      }));
+      await ledger.createListed([...fresh, { ...newListing(mailbox, "old", 1), listedAt: 1_000 }]);
+      // Act
+      const found = await ledger.findInState(mailbox, ["listed"], { listedBefore: 2_000 });
+      const none = await ledger.findInState(mailbox, ["listed"], { listedBefore: 1_000 });
+      // Assess
+      expect(found?.uidl).toBe("old");
+      expect(none).toBeUndefined();
+    });
+
     it("lists every generation and content identity of a server UIDL, and nothing else", async () => {
       // Prepare
       const ledger = await makeLedger();

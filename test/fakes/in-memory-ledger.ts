@@ -2,9 +2,11 @@ import { LedgerConflictError, ServiceRequestError } from "../../shared/core/erro
 import type { LedgerEntry, LedgerState, MailboxKey, MessageKey } from "../../shared/core/model";
 import {
   type Ledger,
+  type LedgerEntryFilter,
   type LedgerUpdate,
   MAX_SNAPSHOT_SHARD_BYTES,
   type MailboxSnapshot,
+  passesLedgerFilter,
 } from "../../shared/ports/ledger";
 
 /**
@@ -94,6 +96,14 @@ export class InMemoryLedger implements Ledger {
         (e) => e.tenant === mailbox.tenant && e.mailboxId === mailbox.mailboxId && states.includes(e.state),
       )
       .map((e) => ({ ...e }));
+  }
+
+  async findInState(
+    mailbox: MailboxKey,
+    states: readonly LedgerState[],
+    where: LedgerEntryFilter,
+  ): Promise<LedgerEntry | undefined> {
+    return (await this.listByState(mailbox, states)).find((e) => passesLedgerFilter(e, where));
   }
 
   async getSnapshot(mailbox: MailboxKey): Promise<MailboxSnapshot | undefined> {
@@ -191,6 +201,9 @@ export class CountingLedger implements Ledger {
   }
   listByState(mailbox: MailboxKey, states: readonly LedgerState[]) {
     return this.count("listByState", () => this.inner.listByState(mailbox, states));
+  }
+  findInState(mailbox: MailboxKey, states: readonly LedgerState[], where: LedgerEntryFilter) {
+    return this.count("findInState", () => this.inner.findInState(mailbox, states, where));
   }
   getSnapshot(mailbox: MailboxKey) {
     return this.count("getSnapshot", () => this.inner.getSnapshot(mailbox));

@@ -11,9 +11,11 @@ import { LedgerConflictError, ServiceRequestError } from "../../core/errors";
 import type { LedgerEntry, LedgerState, MailboxKey, MessageKey } from "../../core/model";
 import {
   type Ledger,
+  type LedgerEntryFilter,
   type LedgerUpdate,
   MAX_SNAPSHOT_SHARD_BYTES,
   type MailboxSnapshot,
+  passesLedgerFilter,
 } from "../../ports/ledger";
 import type { SessionLease, SessionLeases } from "../../ports/session-leases";
 import { awsErrorName, mapAwsError } from "../aws/map-aws-error";
@@ -40,6 +42,12 @@ export interface DynamoDbLedgerOptions {
   /** Conditional puts in flight at once in `createListed`. Default 8. */
   readonly createConcurrency?: number;
 }
+
+/**
+ * Items `findInState` reads per page (DynamoDB's `Limit`, counted before the filter): about 50 KB
+ * of ~1 KB entries, at most ~7 read units, when the first page already holds a match.
+ */
+const FIND_PAGE_ITEMS = 50;
 
 // Lease items carry a TTL well past their expiry so DynamoDB sweeps leases of crashed holders.
 const LEASE_TTL_MARGIN_SECONDS = 3600;
@@ -213,6 +221,37 @@ export class DynamoDbLedger implements Ledger, SessionLeases {
     return perState.flat();
   }
 
+  /**
+   * Per state, the `byState` index (eventually consistent, so 0.5 read units per 4 KB read, and
+   * 0.5 for a page that finds nothing) in pages of `FIND_PAGE_ITEMS` with the time test as a
+   * filter, stopping at the first page that holds a match. A filter does not lower what a page
+   * costs, the page size bounds it: a mailbox with nothing in `states` costs 0.5 units per state,
+   * one with a match about 0.5 units per 4 KB of its first page (docs/pipeline.md "What counts as
+   * a tenant problem"). The states are asked one after the other, and the first match ends it.
+   */
+  async findInState(
+    mailbox: MailboxKey,
+    states: readonly LedgerState[],
+    where: LedgerEntryFilter,
+  ): Promise<LedgerEntry | undefined> {
+    const [attribute, operator, value] =
+      "listedBefore" in where
+        ? (["listedAt", "<", where.listedBefore] as const)
+        : (["quarantinedAt", ">=", where.quarantinedSince] as const);
+    const filter = {
+      expression: `#at ${operator} :at`,
+      names: { "#at": attribute },
+      values: { ":at": value },
+    };
+    for (const state of new Set(states)) {
+      for await (const page of this.stateIndexPages(mailbox, state, { filter, limit: FIND_PAGE_ITEMS })) {
+        const found = page.find((entry) => passesLedgerFilter(entry, where));
+        if (found !== undefined) return found;
+      }
+    }
+    return undefined;
+  }
+
   /** The mailbox's snapshot item (strongly consistent), or undefined before the first write. */
   async getSnapshot(mailbox: MailboxKey): Promise<MailboxSnapshot | undefined> {
     const result = await this.call("GetItem", () =>
@@ -376,6 +415,26 @@ export class DynamoDbLedger implements Ledger, SessionLeases {
 
   private async queryState(mailbox: MailboxKey, state: LedgerState): Promise<LedgerEntry[]> {
     const entries: LedgerEntry[] = [];
+    for await (const page of this.stateIndexPages(mailbox, state)) entries.push(...page);
+    return entries;
+  }
+
+  /**
+   * The mailbox's entries in one state from the `byState` index, a page at a time (DynamoDB's 1 MB,
+   * or `Limit` items before `filter`), so a caller can stop early.
+   */
+  private async *stateIndexPages(
+    mailbox: MailboxKey,
+    state: LedgerState,
+    narrow: {
+      readonly filter?: {
+        readonly expression: string;
+        readonly names: Record<string, string>;
+        readonly values: Record<string, unknown>;
+      };
+      readonly limit?: number;
+    } = {},
+  ): AsyncGenerator<LedgerEntry[]> {
     let startKey: Record<string, unknown> | undefined;
     do {
       const page = await this.call("Query", () =>
@@ -384,16 +443,20 @@ export class DynamoDbLedger implements Ledger, SessionLeases {
             TableName: this.tableName,
             IndexName: LEDGER_TABLE.stateIndex.name,
             KeyConditionExpression: "#statePk = :statePk",
-            ExpressionAttributeNames: { "#statePk": LEDGER_TABLE.stateIndex.partitionKey },
-            ExpressionAttributeValues: { ":statePk": statePk(mailbox, state) },
+            FilterExpression: narrow.filter?.expression,
+            ExpressionAttributeNames: {
+              "#statePk": LEDGER_TABLE.stateIndex.partitionKey,
+              ...narrow.filter?.names,
+            },
+            ExpressionAttributeValues: { ":statePk": statePk(mailbox, state), ...narrow.filter?.values },
+            Limit: narrow.limit,
             ExclusiveStartKey: startKey,
           }),
         ),
       );
-      for (const item of page.Items ?? []) entries.push(itemToEntry(item));
+      yield (page.Items ?? []).map(itemToEntry);
       startKey = page.LastEvaluatedKey;
     } while (startKey !== undefined);
-    return entries;
   }
 
   private async call<T>(operation: string, send: () => Promise<T>): Promise<T> {

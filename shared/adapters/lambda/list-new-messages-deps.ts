@@ -6,6 +6,7 @@ import { ENV_NAMES, requireEnv } from "../../config/env";
 import type { KeeperDeps } from "../../core/poll-chain";
 import type { CopyPorts } from "../../core/poll-in-one-session";
 import type { Clock } from "../../ports/clock";
+import { DynamoDbLedger } from "../dynamodb/dynamodb-ledger";
 import { DynamoDbPollChains } from "../dynamodb/dynamodb-poll-chains";
 import { SqsPollQueue, visibleMessages } from "../sqs/sqs-poll-queue";
 import { type DeleteInvoker, LambdaDeleteInvoker } from "./delete-invoker";
@@ -84,8 +85,9 @@ export function createListNewMessagesDeps(
 }
 
 /**
- * The poll chains in the ledger table, the poll queue (`POLL_QUEUE_URL`) and the depth of the
- * copy dead-letter and failed-deletes queues, on the lister's SQS client; built on first use.
+ * The poll chains in the ledger table, the ledger itself for the keeper's mail checks, the poll
+ * queue (`POLL_QUEUE_URL`) and the depth of the copy dead-letter and failed-deletes queues, on
+ * the lister's SQS client; built on first use.
  */
 export function createChainPorts(from: {
   readonly env: NodeJS.ProcessEnv;
@@ -98,11 +100,12 @@ export function createChainPorts(from: {
   const { env, sqs } = from;
   const deadLetters = requireEnv(ENV_NAMES.deadLetterQueueUrl, env);
   const failedDeletes = requireEnv(ENV_NAMES.failedDeletesQueueUrl, env);
+  const tableName = requireEnv(ENV_NAMES.ledgerTable, env);
   return {
-    chains: new DynamoDbPollChains({
-      client: from.dynamodb,
-      tableName: requireEnv(ENV_NAMES.ledgerTable, env),
-    }),
+    chains: new DynamoDbPollChains({ client: from.dynamodb, tableName }),
+    // The keeper's mail checks (shared/core/tenant-problems.ts): the byState index, a few small
+    // queries per mailbox a minute.
+    ledger: new DynamoDbLedger({ client: from.dynamodb, tableName }),
     pollQueue: new SqsPollQueue(sqs, requireEnv(ENV_NAMES.pollQueueUrl, env)),
     clock: from.clock,
     ...(from.random === undefined ? {} : { random: from.random }),

@@ -8,9 +8,9 @@ import {
   type KeeperDeps,
   keeperTick,
   runChainStep,
-  type TenantProblem,
 } from "../../core/poll-chain";
 import { type MailboxPollResult, pollInOneSession } from "../../core/poll-in-one-session";
+import { tenantProblemLog } from "../../core/tenant-problems";
 import { parsePollMessage } from "../sqs/sqs-poll-queue";
 import { describe } from "./describe-error";
 import { invocationScope, LEASE_MARGIN_MS } from "./lambda-base";
@@ -263,7 +263,9 @@ export function makeKeeperHandler(
           error: describe(error),
         });
       }
-      for (const problem of result.problems) deps.logger.warn("tenant problem", problemLog(problem));
+      for (const problem of result.problems) {
+        deps.logger.warn("tenant problem", tenantProblemLog(deps.config.tenant, problem));
+      }
       deps.telemetry.tenantProblems(result.problems.length);
       return { outcome: "kept", started: result.started.length, problems: result.problems.length };
     } catch (error) {
@@ -273,15 +275,6 @@ export function makeKeeperHandler(
       deps.telemetry.flush();
     }
   };
-}
-
-function problemLog(problem: TenantProblem): Record<string, unknown> {
-  switch (problem.cause) {
-    case "not-polled":
-      return { ...problem, since: new Date(problem.since).toISOString() };
-    default:
-      return { ...problem };
-  }
 }
 
 /**

@@ -5,9 +5,11 @@ import { LedgerConflictError, ServiceRequestError, TransientError } from "../../
 import type { LedgerEntry, LedgerState, MailboxKey, MessageKey } from "../../core/model";
 import {
   type Ledger,
+  type LedgerEntryFilter,
   type LedgerUpdate,
   MAX_SNAPSHOT_SHARD_BYTES,
   type MailboxSnapshot,
+  passesLedgerFilter,
 } from "../../ports/ledger";
 import type { SessionLease, SessionLeases } from "../../ports/session-leases";
 
@@ -196,6 +198,15 @@ export class SqliteLedger implements Ledger, SessionLeases {
       )
       .all(mailbox.tenant, mailbox.mailboxId, ...unique);
     return rows.map((row) => parseEntry(row.entry));
+  }
+
+  /** The state index narrows to the mailbox's entries in `states`; the time test runs on them here. */
+  async findInState(
+    mailbox: MailboxKey,
+    states: readonly LedgerState[],
+    where: LedgerEntryFilter,
+  ): Promise<LedgerEntry | undefined> {
+    return (await this.listByState(mailbox, states)).find((entry) => passesLedgerFilter(entry, where));
   }
 
   async getSnapshot(mailbox: MailboxKey): Promise<MailboxSnapshot | undefined> {

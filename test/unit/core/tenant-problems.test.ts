@@ -1,0 +1,207 @@
+import { describe, expect, it } from "vitest";
+import { type KeeperDeps, keeperTick, type TenantProblem } from "../../../shared/core/poll-chain";
+import {
+  DEFAULT_MAIL_PROBLEM_POLICY,
+  mailProblems,
+  tenantProblemLog,
+} from "../../../shared/core/tenant-problems";
+import { TestClock } from "../../fakes/in-memory-clock";
+import { CountingLedger, InMemoryLedger } from "../../fakes/in-memory-ledger";
+import { InMemoryPollChains, RecordingPollQueue } from "../../fakes/in-memory-poll-chains";
+import { mailboxConfig, TENANT } from "./support/harness";
+
+const A = mailboxConfig({ id: "a@acme.it", pollSeconds: 60 });
+const B = mailboxConfig({ id: "b@acme.it", pollSeconds: 60 });
+const MINUTE = 60_000;
+
+/** The keeper's ports on in-memory doubles, with a ledger, and the test clock. */
+function keeper() {
+  const clock = new TestClock();
+  const ledger = new InMemoryLedger();
+  let ids = 0;
+  const deps: KeeperDeps = {
+    chains: new InMemoryPollChains(),
+    pollQueue: new RecordingPollQueue(),
+    clock,
+    ledger,
+    newChainId: () => `c${++ids}`,
+    random: () => 0,
+    problemQueueDepths: async () => ({ deadLetters: 0, failedDeletes: 0 }),
+  };
+  /** A message of `mailboxId` listed now. */
+  const list = async (mailboxId: string, uidl: string) => {
+    await ledger.createListed([{ tenant: TENANT, mailboxId, uidl, listedSize: 10, listedAt: clock.now() }]);
+    return { tenant: TENANT, mailboxId, uidl };
+  };
+  return { clock, ledger, deps, list };
+}
+
+/** The problems about the mail itself (the chain's not-polled problems are poll-chain.test.ts's). */
+function mailOnly(problems: readonly TenantProblem[]): TenantProblem[] {
+  return problems.filter((p) => p.cause === "mail-stuck" || p.cause === "quarantined");
+}
+
+describe("keeperTick: mail not in Gmail", () => {
+  it("counts a mailbox whose message has waited 16 minutes after listing as a problem", async () => {
+    // Prepare
+    const { clock, deps, list } = keeper();
+    const listedAt = clock.now();
+    await list(A.id, "u1");
+    // Act
+    clock.advance(16 * MINUTE);
+    const result = await keeperTick(deps, TENANT, [A, B]);
+    // Assess
+    expect(mailOnly(result.problems)).toEqual([
+      { cause: "mail-stuck", mailboxId: A.id, uidl: "u1", state: "listed", listedAt },
+    ]);
+  });
+
+  it("counts a message only after 15 minutes, and not once it is in Gmail", async () => {
+    // Prepare
+    const { clock, ledger, deps, list } = keeper();
+    const key = await list(A.id, "u1");
+    // Act
+    clock.advance(15 * MINUTE);
+    const atFifteen = await keeperTick(deps, TENANT, [A]);
+    clock.advance(1);
+    const past = await keeperTick(deps, TENANT, [A]);
+    await ledger.transition(key, ["listed"], "archived");
+    await ledger.transition(key, ["archived"], "imported");
+    const imported = await keeperTick(deps, TENANT, [A]);
+    // Assess
+    expect(mailOnly(atFifteen.problems)).toEqual([]);
+    expect(mailOnly(past.problems).map((p) => p.cause)).toEqual(["mail-stuck"]);
+    expect(mailOnly(imported.problems)).toEqual([]);
+  });
+
+  it("counts a message stuck archived or importing (a lost job, a stale claim), once per mailbox however many wait", async () => {
+    // Prepare
+    const { clock, ledger, deps, list } = keeper();
+    const archived = await list(A.id, "a1");
+    await list(A.id, "a2");
+    await ledger.transition(archived, ["listed"], "archived");
+    const importing = await list(B.id, "b1");
+    await ledger.transition(importing, ["listed"], "archived");
+    await ledger.transition(importing, ["archived"], "importing", { importStartedAt: clock.now() });
+    // Act
+    clock.advance(20 * MINUTE);
+    const result = await keeperTick(deps, TENANT, [A, B]);
+    // Assess
+    const stuck = mailOnly(result.problems);
+    expect(stuck.map((p) => ("mailboxId" in p ? p.mailboxId : ""))).toEqual([A.id, B.id]);
+    expect(stuck[1]).toMatchObject({ cause: "mail-stuck", state: "importing", uidl: "b1" });
+  });
+
+  it("does not look at mailboxes no longer configured, nor at another tenant's", async () => {
+    // Prepare
+    const { clock, ledger, deps, list } = keeper();
+    await list(B.id, "gone");
+    await ledger.createListed([
+      { tenant: "other", mailboxId: A.id, uidl: "x", listedSize: 1, listedAt: clock.now() },
+    ]);
+    // Act
+    clock.advance(60 * MINUTE);
+    const result = await keeperTick(deps, TENANT, [A]);
+    // Assess
+    expect(mailOnly(result.problems)).toEqual([]);
+  });
+});
+
+describe("keeperTick: quarantined mail", () => {
+  it("counts a mailbox with a message quarantined in the last hour, and no longer after the hour", async () => {
+    // Prepare
+    const { clock, ledger, deps, list } = keeper();
+    const key = await list(A.id, "big");
+    const quarantinedAt = clock.now() + MINUTE;
+    clock.advance(MINUTE);
+    await ledger.transition(key, ["listed"], "quarantined", {
+      quarantinedAt,
+      quarantineCode: "MESSAGE_TOO_LARGE",
+      quarantineReason: "36 MB",
+    });
+    // Act
+    const now = await keeperTick(deps, TENANT, [A, B]);
+    clock.advance(60 * MINUTE);
+    const atTheHour = await keeperTick(deps, TENANT, [A, B]);
+    clock.advance(1);
+    const after = await keeperTick(deps, TENANT, [A, B]);
+    // Assess
+    const expected = {
+      cause: "quarantined",
+      mailboxId: A.id,
+      uidl: "big",
+      quarantinedAt,
+      quarantineCode: "MESSAGE_TOO_LARGE",
+    };
+    expect(mailOnly(now.problems)).toEqual([expected]);
+    expect(mailOnly(atTheHour.problems)).toEqual([expected]);
+    expect(mailOnly(after.problems)).toEqual([]);
+  });
+});
+
+describe("mailProblems: what it reads", () => {
+  it("asks the ledger two yes/no questions per mailbox and finds nothing in a healthy tenant", async () => {
+    // Prepare
+    const ledger = new CountingLedger(new InMemoryLedger());
+    // Act
+    const problems = await mailProblems({ ledger }, TENANT, [A, B], 1_000_000_000);
+    // Assess
+    expect(problems).toEqual([]);
+    expect(Object.fromEntries(ledger.calls)).toEqual({ findInState: 4 });
+  });
+
+  it("reads nothing without a ledger (the chain's own unit tests)", async () => {
+    // Act
+    const problems = await mailProblems({}, TENANT, [A], 0);
+    // Assess
+    expect(problems).toEqual([]);
+  });
+
+  it("reads every mailbox of a tenant larger than one batch", async () => {
+    // Prepare
+    const inner = new InMemoryLedger();
+    const ledger = new CountingLedger(inner);
+    const many = Array.from({ length: 19 }, (_, i) => mailboxConfig({ id: `m${i}@acme.it` }));
+    await inner.createListed(
+      many.map((m) => ({ tenant: TENANT, mailboxId: m.id, uidl: "u", listedSize: 1, listedAt: 0 })),
+    );
+    // Act
+    const problems = await mailProblems(
+      { ledger },
+      TENANT,
+      many,
+      DEFAULT_MAIL_PROBLEM_POLICY.stuckAfterMs + 1,
+    );
+    // Assess
+    expect(problems.map((p) => p.mailboxId)).toEqual(many.map((m) => m.id));
+    expect(ledger.calls.get("findInState")).toBe(38);
+  });
+});
+
+describe("tenantProblemLog: the keeper's `tenant problem` line", () => {
+  it("names the mailbox and cause of every problem, dates as ISO text, and what to do", () => {
+    // Prepare
+    const problems: TenantProblem[] = [
+      { cause: "not-polled", mailboxId: A.id, since: 0, lastFailure: "retryable" },
+      { cause: "credentials", mailboxId: A.id },
+      { cause: "dead-letters", messages: 2 },
+      { cause: "failed-deletes", messages: 1 },
+      { cause: "mail-stuck", mailboxId: A.id, uidl: "u", state: "archived", listedAt: 0 },
+      { cause: "quarantined", mailboxId: A.id, uidl: "u", quarantinedAt: 0 },
+    ];
+    // Act
+    const lines = problems.map((p) => tenantProblemLog(TENANT, p));
+    // Assess
+    for (const [i, line] of lines.entries()) {
+      expect(line.cause).toBe(problems[i]?.cause);
+      expect(String(line.action).length, String(line.cause)).toBeGreaterThan(20);
+      if ("mailboxId" in problems[i]!) expect(line.mailboxId).toBe(A.id);
+    }
+    expect(lines[0]?.since).toBe("1970-01-01T00:00:00.000Z");
+    expect(lines[2]?.action).toContain(`redrive --aws --tenant ${TENANT}`);
+    expect(lines[4]).toMatchObject({ listedAt: "1970-01-01T00:00:00.000Z", state: "archived" });
+    expect(lines[4]?.action).toContain("copy-message log");
+    expect(lines[5]).toMatchObject({ quarantinedAt: "1970-01-01T00:00:00.000Z" });
+    expect(lines[5]?.action).toContain(`quarantine list --aws --tenant ${TENANT}`);
+  });
+});
