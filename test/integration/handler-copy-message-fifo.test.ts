@@ -9,21 +9,24 @@ import { makeCopyMessageHandler } from "../../shared/adapters/lambda/copy-messag
 import { createLambdaDeps, type LambdaDeps } from "../../shared/adapters/lambda/lambda-deps";
 import { ENV_NAMES } from "../../shared/config/env";
 import { TransientError } from "../../shared/core/errors";
+import { AwsCallRecorder } from "../fakes/aws-call-recorder";
 import { type FauxqsStandIn, STAND_IN_REGION, startFauxqsStandIn, uniqueName } from "../fakes/aws-stand-ins";
 import { fauxqsFifoBatchesLikeSqs } from "../fakes/fauxqs-fifo";
 import { lambdaContext, sqsEvent } from "../fakes/sqs-lambda-events";
 import { makeMessage } from "../unit/core/support/harness";
-import { HandlerFixture, MAILBOX_A, tenantEnv } from "./handler-harness";
+import { HandlerFixture, MAILBOX_A, TENANT, tenantEnv } from "./handler-harness";
 
 /**
  * The copier on the stack's FIFO work queue (fauxqs, patched to batch a group like SQS), its
  * queue the real `SqsWorkQueue`, the other ports in memory. SQS's clock is fauxqs's `Date.now`,
- * which the tests move (only `Date` is faked: nothing waits for real time).
+ * which the tests move (only `Date` is faked: nothing waits for real time). The copier's SQS calls
+ * are recorded for the IAM proof (test/infra/iam-proof.test.ts), which proves its role allows them.
  */
 
 const VISIBILITY_SECONDS = FUNCTION_SETTINGS.copyMessage.timeout.toSeconds() * VISIBILITY_TIMEOUT_FACTOR;
 
 let fauxqs: FauxqsStandIn;
+const awsCalls = new AwsCallRecorder();
 
 beforeAll(async () => {
   fauxqsFifoBatchesLikeSqs();
@@ -31,6 +34,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  awsCalls.writeTo("handler-copy-message-fifo", { tenant: TENANT, secrets: { pop3: [], google: [] } });
   await fauxqs.stop();
 });
 
@@ -88,6 +92,7 @@ async function fifoRig(): Promise<FifoRig> {
       leases: f.leases,
     }),
   });
+  awsCalls.attach(deps.clients.sqs, "sqs");
   return { f, deps, queueUrl, queueArn: arnOf(queueName), deadLetterUrl };
 }
 
@@ -107,9 +112,9 @@ async function receive(rig: FifoRig): Promise<Message[]> {
 /** One copy invocation whose POP3 open fails with an unexpected error; returns the failed ids. */
 async function failingInvocation(rig: FifoRig, messages: readonly Message[]): Promise<string[]> {
   rig.f.pop3.source(MAILBOX_A).failNextOpen(new TransientError("pop3", "connection reset by peer"));
-  const response = await makeCopyMessageHandler(rig.deps)(
-    sqsEvent(rig.queueArn, messages),
-    lambdaContext("copy-message"),
+  const copy = makeCopyMessageHandler(rig.deps);
+  const response = await awsCalls.within("copy-message", () =>
+    copy(sqsEvent(rig.queueArn, messages), lambdaContext("copy-message")),
   );
   return response.batchItemFailures.map((f) => f.itemIdentifier);
 }
