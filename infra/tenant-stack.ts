@@ -203,7 +203,6 @@ export class TenantStack extends Stack {
     const alarms = new TenantAlarms(this, "Alarms", {
       config,
       key,
-      workQueue: queues.queue,
       ...(props.opsTopicArn === undefined ? {} : { opsTopicArn: props.opsTopicArn }),
     });
     // Optional ($3 a month): the provider stack's fleet dashboard shows every tenant.

@@ -1,49 +1,38 @@
-import { ArnFormat, Duration, Stack } from "aws-cdk-lib";
+import { ArnFormat, Stack } from "aws-cdk-lib";
 import { Alarm, ComparisonOperator, type IMetric, TreatMissingData } from "aws-cdk-lib/aws-cloudwatch";
 import { SnsAction } from "aws-cdk-lib/aws-cloudwatch-actions";
 import { PolicyStatement, ServicePrincipal } from "aws-cdk-lib/aws-iam";
 import type { IKey } from "aws-cdk-lib/aws-kms";
 import { type ITopic, Topic } from "aws-cdk-lib/aws-sns";
 import { EmailSubscription } from "aws-cdk-lib/aws-sns-subscriptions";
-import type { Queue } from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
 import { METRIC } from "../../shared/config/metrics";
 import type { TenantConfig } from "../../shared/config/tenant-config";
 import { tenantMetric } from "../tenant-metric";
 
-/** A queued copy job older than this means the copiers are failing, throttled or far behind. */
-const OLDEST_MESSAGE_SECONDS = 15 * 60;
-
 /** PipelineDelay p95 (listed -> in Gmail) above this for 15 minutes is an alarm. */
 export const PIPELINE_DELAY_TARGET_MS = 10 * 60 * 1000;
-
-/** Gmail 429s in every 5-minute period for this long is an alarm. */
-const SUSTAINED_RATE_LIMIT_PERIODS = 6;
 
 /** TenantProblems is read in 5-minute windows; two in a row (problems, or no keeper at all) alarm. */
 const PROBLEM_PERIODS = 2;
 
 /**
- * The alarm names, after `pop2gmail-<tenant>-`. Five alarms, each reading one metric: the
- * budget of docs/deploy.md section 7 (`test/infra/cloudwatch-budget.test.ts` prices them). Each
- * is an outcome an operator acts on; the failures the earlier per-function and per-queue alarms
- * watched show up as one of these (docs/deploy.md section 6, "Alarms").
+ * The alarm names, after `pop2gmail-<tenant>-`. Two alarms, each reading one metric: the budget
+ * of docs/deploy.md section 7 (`test/infra/cloudwatch-budget.test.ts` prices them). `problems`
+ * is every outcome the keeper counts (shared/core/tenant-problems.ts: mail not in Gmail 15
+ * minutes after listing whatever held it, a quarantine, a mailbox not polled, refused
+ * credentials, dead letters, failed deletes) and the keeper's own silence; `pipeline-delay` does
+ * not depend on the keeper. The failures the earlier per-function, per-queue, `queue-stuck`,
+ * `quarantined` and `gmail-rate-limited` alarms watched show up as one of these (docs/deploy.md
+ * section 6).
  */
-export const TENANT_ALARM_NAMES = [
-  "problems",
-  "queue-stuck",
-  "quarantined",
-  "pipeline-delay",
-  "gmail-rate-limited",
-] as const;
+export const TENANT_ALARM_NAMES = ["problems", "pipeline-delay"] as const;
 
 export type TenantAlarmName = (typeof TENANT_ALARM_NAMES)[number];
 
 export interface TenantAlarmsProps {
   readonly config: TenantConfig;
   readonly key: IKey;
-  /** The copy-job queue: the age of its oldest message is a free SQS metric. */
-  readonly workQueue: Queue;
   /** A provider-wide operations topic every alarm also goes to (given at deploy time). */
   readonly opsTopicArn?: string;
 }
@@ -84,37 +73,18 @@ export class TenantAlarms extends Construct {
       ...(props.opsTopicArn === undefined ? [] : [Topic.fromTopicArn(this, "OpsTopic", props.opsTopicArn)]),
     ];
 
-    // Replaces the per-mailbox no-poll, dead-letters, failed-deletes and credentials-pop3 alarms:
-    // the keeper counts each of those, once a minute, into this one metric.
+    // Replaces the per-mailbox no-poll, dead-letters, failed-deletes, credentials-pop3,
+    // queue-stuck, quarantined and gmail-rate-limited alarms: the keeper counts each of those
+    // outcomes, once a minute, into this one metric (docs/pipeline.md "What counts as a tenant
+    // problem").
     this.add("Problems", {
       name: "problems",
-      description: `The tenant has open problems (the alarm value is how many), or no count arrived at all. The list-new-messages log has one "tenant problem" line per problem (Logs Insights: filter message = "tenant problem"), naming the mailbox and the cause. Mailbox not polled for 10+ minutes: the POP3 server is down, refuses TLS, stays locked (another client: Gmail's own POP fetcher?) or refuses the password (update the secret). Dead letters: read the copy-message log, fix the cause, then \`pop2gmail redrive --aws --tenant ${tenant}\`. Failed deletes: read the delete-copied log; once fixed, purge the failed-deletes queue (the next poll deletes again). No data: the keeper (the lister's once-a-minute tick) is not running: check the lister's errors and its EventBridge rule.`,
+      description: `The tenant has open problems (the alarm value is how many), or no count arrived at all. The list-new-messages log has one "tenant problem" line per problem (Logs Insights: filter message = "tenant problem") naming the mailbox, the cause and what to do. mail-stuck: mail listed 15+ minutes ago is not in Gmail (copy-message log: renew the Google credentials, another client using the Gmail quota, Lambda throttles). quarantined: \`pop2gmail quarantine list --aws --tenant ${tenant}\`. not-polled / credentials: the POP3 server is down, locked or refuses the password. dead-letters: fix, then \`pop2gmail redrive --aws --tenant ${tenant}\`. failed-deletes: read the delete-copied log, then purge that queue. No data: the keeper (the lister's once-a-minute tick) is not running: check the lister's errors and its schedule.`,
       metric: tenantMetric(tenant, METRIC.tenantProblems, { statistic: "Maximum" }),
       threshold: 1,
       periods: PROBLEM_PERIODS,
       // Zero is sent every minute: silence is exactly the failure of the keeper itself.
       missing: TreatMissingData.BREACHING,
-    });
-
-    // Replaces errors/throttles of the copier and credentials-google: a failing, throttled or
-    // unauthorised copier leaves its jobs in the queue, which is what this watches.
-    this.add("OldestJob", {
-      name: "queue-stuck",
-      description:
-        "A copy job has waited over 15 minutes: the copiers fail (the copy-message log: CREDENTIALS_REJECTED means renew the Google credentials secret, see docs/deploy.md), are throttled (account concurrency), or cannot keep up. Mail is not reaching Gmail meanwhile; nothing is lost.",
-      metric: props.workQueue.metricApproximateAgeOfOldestMessage({
-        statistic: "Maximum",
-        period: Duration.minutes(5),
-      }),
-      threshold: OLDEST_MESSAGE_SECONDS,
-      comparison: ComparisonOperator.GREATER_THAN_THRESHOLD,
-    });
-
-    this.add("Quarantined", {
-      name: "quarantined",
-      description: `A message was quarantined (too large, rejected by Gmail, or failing repeatedly). It is archived in S3 and left on the POP3 server. \`pop2gmail quarantine list --aws --tenant ${tenant}\` names it and the reason; once the cause is fixed, \`pop2gmail quarantine retry --aws --tenant ${tenant}\` copies it again.`,
-      metric: tenantMetric(tenant, METRIC.messagesQuarantined),
-      threshold: 1,
     });
 
     this.add("PipelineDelay", {
@@ -124,17 +94,6 @@ export class TenantAlarms extends Construct {
       threshold: PIPELINE_DELAY_TARGET_MS,
       comparison: ComparisonOperator.GREATER_THAN_THRESHOLD,
       periods: 3,
-    });
-
-    // The one failure the others miss: a re-sent job is a new SQS message (its age starts again)
-    // and a job that never completes sends no PipelineDelay, so a Gmail quota used up by someone
-    // else would go unseen.
-    this.add("GmailRateLimited", {
-      name: "gmail-rate-limited",
-      description: `For ${SUSTAINED_RATE_LIMIT_PERIODS * 5} minutes Gmail answered 429 in every 5-minute period: jobs keep being re-sent. Another client probably shares the Gmail user's quota (another import tool, a script, Gmail's own fetcher); stop it, or raise the project's quota.`,
-      metric: tenantMetric(tenant, METRIC.gmailRateLimited),
-      threshold: 1,
-      periods: SUSTAINED_RATE_LIMIT_PERIODS,
     });
 
     this.allowCloudWatchToPublish(props.key);

@@ -64,13 +64,13 @@ describe("the fixed CloudWatch cost of a tenant (docs/deploy.md section 7)", () 
     expect(CLOUDWATCH_FIXED_BUDGET_PER_TENANT_MONTH).toBeCloseTo(0.8, 6);
   });
 
-  it("stays within the budget without a dashboard: 5 alarms of one metric each and one metric sent every minute", () => {
+  it("stays within the budget without a dashboard: 2 alarms of one metric each and one metric sent every minute", () => {
     // Assess
     expect(cost.dashboards).toBe(0);
-    expect(cost.alarms).toBe(5);
-    expect(cost.alarmMetrics).toHaveLength(5);
+    expect(cost.alarms).toBe(2);
+    expect(cost.alarmMetrics).toHaveLength(2);
     expect(cost.alwaysEmittedMetrics).toEqual([METRIC.tenantProblems]);
-    expect(cost.dollars).toEqual({ alarms: 0.5, alwaysEmittedMetrics: 0.3, dashboards: 0, total: 0.8 });
+    expect(cost.dollars).toEqual({ alarms: 0.2, alwaysEmittedMetrics: 0.3, dashboards: 0, total: 0.5 });
     expect(cost.dollars.total).toBeLessThanOrEqual(CLOUDWATCH_FIXED_BUDGET_PER_TENANT_MONTH);
   });
 
@@ -114,12 +114,7 @@ describe("the alarms read what the handlers emit", () => {
 
     // Assess
     expect(custom.map((m) => m.metricName).sort()).toEqual(
-      [
-        METRIC.tenantProblems,
-        METRIC.messagesQuarantined,
-        METRIC.pipelineDelay,
-        METRIC.gmailRateLimited,
-      ].sort(),
+      [METRIC.tenantProblems, METRIC.pipelineDelay].sort(),
     );
     for (const metric of custom) {
       const name = metric.metricName as MetricName;
@@ -134,13 +129,11 @@ describe("the alarms read what the handlers emit", () => {
     }
   });
 
-  it("reads the work queue's age of its oldest message, a free SQS metric", () => {
+  it("reads no other metric: the keeper's TenantProblems counts what queue-stuck, quarantined and gmail-rate-limited watched", () => {
     // Act
     const free = alarmedMetrics(exampleTemplate).filter((m) => !isCustomMetric(m));
 
     // Assess
-    expect(free.map((m) => `${m.namespace} ${m.metricName}`)).toEqual([
-      "AWS/SQS ApproximateAgeOfOldestMessage",
-    ]);
+    expect(free).toEqual([]);
   });
 });

@@ -415,7 +415,7 @@ describe("alarms", () => {
     // Act
     const alarms = Object.values(resourcesOfType(template, "AWS::CloudWatch::Alarm"));
 
-    // Assess: the five outcome alarms of docs/deploy.md section 6, whatever the mailboxes.
+    // Assess: the two outcome alarms of docs/deploy.md section 6, whatever the mailboxes.
     expect(alarms.map((a) => a.Properties.AlarmName).sort()).toEqual(
       TENANT_ALARM_NAMES.map((name) => `pop2gmail-${config.tenant}-${name}`).sort(),
     );
@@ -469,16 +469,11 @@ describe("alarms", () => {
     });
   });
 
-  it.each([
-    ["oldest job older than 15 minutes", "ApproximateAgeOfOldestMessage", 900, "AWS/SQS"],
-    ["any quarantined message", METRIC.messagesQuarantined, 1, METRIC_NAMESPACE],
-    ["PipelineDelay p95 above 10 minutes", METRIC.pipelineDelay, 600_000, METRIC_NAMESPACE],
-    ["sustained Gmail 429s", METRIC.gmailRateLimited, 1, METRIC_NAMESPACE],
-  ])("alarms on %s, and treats no data as fine", (_what, metricName, threshold, namespace) => {
+  it("alarms on PipelineDelay p95 above 10 minutes, and treats no data as fine", () => {
     // Act
     const alarms = Object.values(
       template.findResources("AWS::CloudWatch::Alarm", {
-        Properties: { MetricName: metricName, Threshold: threshold, Namespace: namespace },
+        Properties: { MetricName: METRIC.pipelineDelay, Threshold: 600_000, Namespace: METRIC_NAMESPACE },
       }),
     ) as { Properties: Record<string, unknown> }[];
 

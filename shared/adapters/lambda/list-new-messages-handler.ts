@@ -3,12 +3,7 @@ import * as z from "zod";
 import type { MailboxConfig } from "../../config/tenant-config";
 import { ConfigError, CredentialsError, Pop2GmailError, ProtocolError } from "../../core/errors";
 import type { ListResult } from "../../core/list-new-messages";
-import {
-  type ChainPollOutcome,
-  type KeeperDeps,
-  keeperTick,
-  runChainStep,
-} from "../../core/poll-chain";
+import { type ChainPollOutcome, type KeeperDeps, keeperTick, runChainStep } from "../../core/poll-chain";
 import { type MailboxPollResult, pollInOneSession } from "../../core/poll-in-one-session";
 import { tenantProblemLog } from "../../core/tenant-problems";
 import { parsePollMessage } from "../sqs/sqs-poll-queue";
