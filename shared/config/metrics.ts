@@ -44,7 +44,9 @@ export const METRIC = {
    * The tenant's open problems, counted once a minute by the lister's keeper tick (0 when healthy,
    * so a missing datapoint means the keeper itself is not running): mailboxes not polled
    * successfully for max(10 min, 2 x pollSeconds), mailboxes whose last poll met a credentials
-   * error, and 1 each for a non-empty dead-letter and failed-deletes queue. Count.
+   * error, mailboxes with mail not in Gmail 15 minutes after listing, mailboxes with a message
+   * quarantined within the hour (shared/core/tenant-problems.ts), and 1 each for a non-empty
+   * dead-letter and failed-deletes queue. Count.
    */
   tenantProblems: "TenantProblems",
   /** First listed -> in Gmail, one datapoint per import (its SampleCount is the imports). Milliseconds. */
