@@ -1,7 +1,14 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
-import { LedgerConflictError, ServiceRequestError, TransientError } from "../../core/errors";
+import {
+  environmentErrorOf,
+  errnoCodeOf,
+  isEnvironmentCode,
+  LedgerConflictError,
+  ServiceRequestError,
+  TransientError,
+} from "../../core/errors";
 import type { LedgerEntry, LedgerState, MailboxKey, MessageKey } from "../../core/model";
 import {
   type Ledger,
@@ -19,7 +26,25 @@ export interface SqliteLedgerOptions {
   readonly path: string;
   /** Epoch ms; injected so lease expiry is testable without waiting. Default `Date.now`. */
   readonly now?: () => number;
+  /**
+   * Called inside each group's transaction after its writes ran and before its COMMIT, with the
+   * number of writes in the group (tests: count commits, or kill the process at that point).
+   */
+  readonly beforeCommit?: (writes: number) => void;
+  /** Called after each group's COMMIT returned (its writes are on disk), before any caller resolves. */
+  readonly afterCommit?: (writes: number) => void;
 }
+
+/** One queued write of a group commit: runs inside the group's transaction, in its own savepoint. */
+interface QueuedWrite {
+  readonly run: () => unknown;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+type WriteOutcome =
+  | { readonly ok: true; readonly value: unknown }
+  | { readonly ok: false; readonly error: unknown };
 
 /** When the last poll of a mailbox ended, and whether it could reach the server. */
 export interface PollRecord extends MailboxKey {
@@ -69,13 +94,27 @@ interface MessageRow {
  * can read while `run` writes). Same semantics as `DynamoDbLedger`: every state change checks
  * the current state inside an immediate (write-locked) transaction, so two processes racing on
  * one message cannot both win; the loser gets `LedgerConflictError`.
+ *
+ * Writes are group-committed (docs/pipeline.md "Ledger commits", "Group commit"): every write
+ * the process asks for before the next turn of the event loop (from any mailbox) runs in one
+ * immediate transaction, each in its own savepoint, and the group costs one COMMIT (one fsync).
+ * A caller's promise settles only after that COMMIT returned, so "the write is on disk when the
+ * call returns" holds for each (DESIGN.md invariant 1). A write whose condition fails rolls back
+ * its own savepoint and rejects only its caller; a fault of the database itself (a full disk,
+ * an I/O error: `isEnvironmentCode`) rolls back the whole group and rejects every caller in it.
  */
 export class SqliteLedger implements Ledger, SessionLeases {
   private readonly db: Database.Database;
   private readonly now: () => number;
+  private readonly beforeCommit: ((writes: number) => void) | undefined;
+  private readonly afterCommit: ((writes: number) => void) | undefined;
+  private queued: QueuedWrite[] = [];
+  private flushScheduled = false;
 
   constructor(options: SqliteLedgerOptions) {
     this.now = options.now ?? Date.now;
+    this.beforeCommit = options.beforeCommit;
+    this.afterCommit = options.afterCommit;
     try {
       if (options.path !== ":memory:") mkdirSync(dirname(options.path), { recursive: true });
       this.db = new Database(options.path);
@@ -92,8 +131,9 @@ export class SqliteLedger implements Ledger, SessionLeases {
     }
   }
 
-  /** Closes the database file. */
+  /** Commits the writes still queued, then closes the database file. */
   close(): void {
+    this.flush();
     this.db.close();
   }
 
@@ -110,17 +150,15 @@ export class SqliteLedger implements Ledger, SessionLeases {
     const insert = this.db.prepare(
       "INSERT OR IGNORE INTO messages (tenant, mailbox_id, uidl, state, entry) VALUES (?, ?, ?, 'listed', ?)",
     );
-    const created: LedgerEntry[] = [];
-    this.db
-      .transaction(() => {
-        for (const input of entries) {
-          const entry: LedgerEntry = { ...input, state: "listed", attempts: 0 };
-          const result = insert.run(entry.tenant, entry.mailboxId, entry.uidl, JSON.stringify(entry));
-          if (result.changes === 1) created.push(entry);
-        }
-      })
-      .immediate();
-    return created;
+    return this.enqueue(() => {
+      const created: LedgerEntry[] = [];
+      for (const input of entries) {
+        const entry: LedgerEntry = { ...input, state: "listed", attempts: 0 };
+        const result = insert.run(entry.tenant, entry.mailboxId, entry.uidl, JSON.stringify(entry));
+        if (result.changes === 1) created.push(entry);
+      }
+      return created;
+    });
   }
 
   async transition(
@@ -129,19 +167,17 @@ export class SqliteLedger implements Ledger, SessionLeases {
     to: LedgerState,
     update: LedgerUpdate = {},
   ): Promise<LedgerEntry> {
-    return this.db
-      .transaction(() => {
-        const current = this.readForWrite(key);
-        if (current === undefined || !from.includes(current.state)) {
-          throw new LedgerConflictError(
-            `ledger entry ${key.tenant}/${key.mailboxId}/${key.uidl} is ${current?.state ?? "missing"}, not ${from.join("|")} (wanted ${to})`,
-          );
-        }
-        const next: LedgerEntry = { ...current, ...definedFields(update), state: to };
-        this.write(next);
-        return next;
-      })
-      .immediate();
+    return this.enqueue(() => {
+      const current = this.readForWrite(key);
+      if (current === undefined || !from.includes(current.state)) {
+        throw new LedgerConflictError(
+          `ledger entry ${key.tenant}/${key.mailboxId}/${key.uidl} is ${current?.state ?? "missing"}, not ${from.join("|")} (wanted ${to})`,
+        );
+      }
+      const next: LedgerEntry = { ...current, ...definedFields(update), state: to };
+      this.write(next);
+      return next;
+    });
   }
 
   async transitionEach(
@@ -150,33 +186,29 @@ export class SqliteLedger implements Ledger, SessionLeases {
     to: LedgerState,
     update: LedgerUpdate = {},
   ): Promise<MessageKey[]> {
-    // One write transaction, so one fsync for a whole batch (a copy batch's `deleted` marks).
-    return this.db
-      .transaction(() => {
-        const moved: MessageKey[] = [];
-        for (const key of keys) {
-          const current = this.readForWrite(key);
-          if (current === undefined || !from.includes(current.state)) continue;
-          this.write({ ...current, ...definedFields(update), state: to });
-          moved.push(key);
-        }
-        return moved;
-      })
-      .immediate();
+    // One write of a group, so one fsync for a whole batch (a copy batch's `deleted` marks).
+    return this.enqueue(() => {
+      const moved: MessageKey[] = [];
+      for (const key of keys) {
+        const current = this.readForWrite(key);
+        if (current === undefined || !from.includes(current.state)) continue;
+        this.write({ ...current, ...definedFields(update), state: to });
+        moved.push(key);
+      }
+      return moved;
+    });
   }
 
   async recordAttempt(key: MessageKey): Promise<number> {
-    return this.db
-      .transaction(() => {
-        const current = this.readForWrite(key);
-        if (current === undefined) {
-          throw new LedgerConflictError(`ledger entry ${key.tenant}/${key.mailboxId}/${key.uidl} is missing`);
-        }
-        const next = { ...current, attempts: current.attempts + 1 };
-        this.write(next);
-        return next.attempts;
-      })
-      .immediate();
+    return this.enqueue(() => {
+      const current = this.readForWrite(key);
+      if (current === undefined) {
+        throw new LedgerConflictError(`ledger entry ${key.tenant}/${key.mailboxId}/${key.uidl} is missing`);
+      }
+      const next = { ...current, attempts: current.attempts + 1 };
+      this.write(next);
+      return next.attempts;
+    });
   }
 
   async listByServerUidl(mailbox: MailboxKey, serverUidl: string): Promise<LedgerEntry[]> {
@@ -254,27 +286,19 @@ export class SqliteLedger implements Ledger, SessionLeases {
             "INSERT OR REPLACE INTO snapshot_shards (tenant, mailbox_id, version, body, shard) VALUES (?, ?, ?, ?, ?)",
           ];
     const shardArgs = shard === 0 ? [] : [shard];
-    this.db
-      .transaction(() => {
-        const row = this.db
-          .prepare<unknown[], { version: number }>(read)
-          .get(mailbox.tenant, mailbox.mailboxId, ...shardArgs);
-        if (row?.version !== expectedVersion) {
-          throw new LedgerConflictError(
-            `snapshot shard ${shard} of ${mailbox.tenant}/${mailbox.mailboxId} is at version ${row?.version ?? "none"}, not ${expectedVersion ?? "none"}`,
-          );
-        }
-        this.db
-          .prepare(write)
-          .run(
-            mailbox.tenant,
-            mailbox.mailboxId,
-            (expectedVersion ?? 0) + 1,
-            Buffer.from(body),
-            ...shardArgs,
-          );
-      })
-      .immediate();
+    await this.enqueue(() => {
+      const row = this.db
+        .prepare<unknown[], { version: number }>(read)
+        .get(mailbox.tenant, mailbox.mailboxId, ...shardArgs);
+      if (row?.version !== expectedVersion) {
+        throw new LedgerConflictError(
+          `snapshot shard ${shard} of ${mailbox.tenant}/${mailbox.mailboxId} is at version ${row?.version ?? "none"}, not ${expectedVersion ?? "none"}`,
+        );
+      }
+      this.db
+        .prepare(write)
+        .run(mailbox.tenant, mailbox.mailboxId, (expectedVersion ?? 0) + 1, Buffer.from(body), ...shardArgs);
+    });
   }
 
   async acquire(
@@ -284,27 +308,27 @@ export class SqliteLedger implements Ledger, SessionLeases {
     leaseMs: number,
   ): Promise<SessionLease | undefined> {
     const now = this.now();
-    return this.db
-      .transaction(() => {
-        for (let slot = 0; slot < slots; slot++) {
-          const result = this.db
-            .prepare(
-              `INSERT INTO leases (tenant, mailbox_id, slot, holder, expires_at) VALUES (?, ?, ?, ?, ?)
-               ON CONFLICT (tenant, mailbox_id, slot) DO UPDATE SET holder = excluded.holder,
-               expires_at = excluded.expires_at WHERE leases.expires_at <= ?`,
-            )
-            .run(mailbox.tenant, mailbox.mailboxId, slot, holder, now + leaseMs, now);
-          if (result.changes === 1) return { slot, holder };
-        }
-        return undefined;
-      })
-      .immediate();
+    return this.enqueue(() => {
+      for (let slot = 0; slot < slots; slot++) {
+        const result = this.db
+          .prepare(
+            `INSERT INTO leases (tenant, mailbox_id, slot, holder, expires_at) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (tenant, mailbox_id, slot) DO UPDATE SET holder = excluded.holder,
+             expires_at = excluded.expires_at WHERE leases.expires_at <= ?`,
+          )
+          .run(mailbox.tenant, mailbox.mailboxId, slot, holder, now + leaseMs, now);
+        if (result.changes === 1) return { slot, holder };
+      }
+      return undefined;
+    });
   }
 
   async release(mailbox: MailboxKey, lease: SessionLease): Promise<void> {
-    this.db
-      .prepare("DELETE FROM leases WHERE tenant = ? AND mailbox_id = ? AND slot = ? AND holder = ?")
-      .run(mailbox.tenant, mailbox.mailboxId, lease.slot, lease.holder);
+    await this.enqueue(() => {
+      this.db
+        .prepare("DELETE FROM leases WHERE tenant = ? AND mailbox_id = ? AND slot = ? AND holder = ?")
+        .run(mailbox.tenant, mailbox.mailboxId, lease.slot, lease.holder);
+    });
   }
 
   /**
@@ -367,6 +391,62 @@ export class SqliteLedger implements Ledger, SessionLeases {
       )
       .all(mailbox.tenant, mailbox.mailboxId);
     return Object.fromEntries(rows.map((row) => [row.state, row.n]));
+  }
+
+  /**
+   * Queues `run` for the next group commit and settles with its result once the group's COMMIT
+   * returned. The group runs when the event loop next reaches its check phase (`setImmediate`),
+   * so every write asked for by the I/O callbacks of one loop turn (replies of many mailboxes'
+   * Gmail imports and POP3 sessions) shares one transaction.
+   */
+  private enqueue<T>(run: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.queued.push({ run, resolve: resolve as (value: unknown) => void, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  /** Runs the queued writes as one group: one transaction, a savepoint each, one COMMIT. */
+  private flush(): void {
+    this.flushScheduled = false;
+    const group = this.queued;
+    this.queued = [];
+    if (group.length === 0) return;
+    let outcomes: WriteOutcome[];
+    try {
+      outcomes = this.db
+        .transaction(() => {
+          const each: WriteOutcome[] = [];
+          for (const write of group) {
+            try {
+              // Nested inside the group's transaction, better-sqlite3 makes this a savepoint:
+              // a throw rolls back this write only.
+              each.push({ ok: true, value: this.db.transaction(write.run)() });
+            } catch (error) {
+              // A fault of the database (or SQLite having rolled the whole transaction back)
+              // fails the group: none of its writes may be reported durable.
+              if (!this.db.inTransaction || isEnvironmentCode(errnoCodeOf(error))) throw error;
+              each.push({ ok: false, error });
+            }
+          }
+          this.beforeCommit?.(group.length);
+          return each;
+        })
+        .immediate();
+    } catch (error) {
+      const failure = environmentErrorOf(error, "ledger", "commit to the ledger database") ?? error;
+      for (const write of group) write.reject(failure);
+      return;
+    }
+    this.afterCommit?.(group.length);
+    group.forEach((write, index) => {
+      const outcome = outcomes[index] as WriteOutcome;
+      if (outcome.ok) write.resolve(outcome.value);
+      else write.reject(outcome.error);
+    });
   }
 
   private readForWrite(key: MessageKey): LedgerEntry | undefined {
