@@ -21,6 +21,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { DeleteMessageBatchCommand } from "@aws-sdk/client-sqs";
 import { seededRandom } from "../cli/demo/seeded-random";
+import { DynamoDbSessionSlots } from "../shared/adapters/dynamodb/dynamodb-session-slots";
 import { createChainPorts } from "../shared/adapters/lambda/list-new-messages-deps";
 import {
   KEEPER_EVENT,
@@ -86,7 +87,12 @@ async function main(): Promise<void> {
     sqs: rig.deps.clients.sqs,
     clock: rig.clock,
   });
-  const listerDeps = { ...rig.deps, chainPorts: () => ports };
+  const slots = new DynamoDbSessionSlots({
+    client: rig.deps.clients.dynamodb,
+    tableName: rig.tableName,
+    now: () => rig.clock.now(),
+  });
+  const listerDeps = { ...rig.deps, chainPorts: () => ports, sessionSlots: () => slots };
   const keeper = makeKeeperHandler(listerDeps);
   const chain = makePollChainHandler(listerDeps);
   const pollArn = `arn:aws:sqs:${STAND_IN_REGION}:000000000000:${rig.chainQueues.poll.split("/").pop()}`;

@@ -1,10 +1,17 @@
 import { CfnOutput, Duration, Stack, type StackProps, Tags, Validations } from "aws-cdk-lib";
-import { ApplicationLogLevel, type DestinationConfig, type IDestination } from "aws-cdk-lib/aws-lambda";
+import {
+  ApplicationLogLevel,
+  type DestinationConfig,
+  type IDestination,
+  RecursiveLoop,
+  Tracing,
+} from "aws-cdk-lib/aws-lambda";
 import { SqsEventSource } from "aws-cdk-lib/aws-lambda-event-sources";
 import type { CfnBucket } from "aws-cdk-lib/aws-s3";
 import type { Construct } from "constructs";
 import { ENV_NAMES } from "../shared/config/env";
 import type { TenantConfig } from "../shared/config/tenant-config";
+import { usesPollQueue } from "../shared/core/poll-chain";
 import {
   archiveReadAccess,
   archiveWriteAccess,
@@ -49,7 +56,8 @@ export interface TenantStackProps extends StackProps {
 
 /**
  * Everything one customer needs, and nothing shared with another: key, archive bucket, ledger,
- * queues, the three functions, one keeper schedule and a poll queue, dashboard and alarms. Env-agnostic
+ * queues, the three functions, one keeper schedule and (with a sub-minute mailbox) a poll queue,
+ * dashboard and alarms. Env-agnostic
  * (no account lookups), so `cdk synth` works offline without credentials.
  */
 export class TenantStack extends Stack {
@@ -82,6 +90,7 @@ export class TenantStack extends Stack {
       key,
       consumerTimeout: FUNCTION_SETTINGS.copyMessage.timeout,
       pollerTimeout: FUNCTION_SETTINGS.listNewMessages.timeout,
+      withPollQueue: usesPollQueue(config.mailboxes),
     });
 
     // Each function's bundle carries the validated config (PipelineFunction, docs/deploy.md section 2).
@@ -109,7 +118,7 @@ export class TenantStack extends Stack {
       ...environment,
       [ENV_NAMES.deleteFunctionName]: this.deleter.function.functionName,
       // The poll chains and the keeper's problem count (docs/lambda-handlers.md "Sub-minute polling").
-      [ENV_NAMES.pollQueueUrl]: queues.pollQueue.queueUrl,
+      ...(queues.pollQueue === undefined ? {} : { [ENV_NAMES.pollQueueUrl]: queues.pollQueue.queueUrl }),
       [ENV_NAMES.deadLetterQueueUrl]: queues.deadLetterQueue.queueUrl,
       [ENV_NAMES.failedDeletesQueueUrl]: queues.failedDeletes.queueUrl,
     };
@@ -122,6 +131,12 @@ export class TenantStack extends Stack {
       // The keeper ticks again next minute; a retried tick would only overlap it.
       asyncRetryAttempts: 0,
       asyncMaxEventAge: Duration.minutes(1),
+      // A trace per poll was the largest line of a mailbox's cost (docs/deploy.md section 7);
+      // to diagnose, turn it on in the console (docs/deploy.md section 7, "Tracing").
+      tracing: Tracing.DISABLED,
+      // lister -> poll queue -> lister is a loop by design: Lambda's recursive loop detection
+      // would stop each chain after ~16 polls (docs/lambda-handlers.md "Sub-minute polling").
+      recursiveLoop: RecursiveLoop.ALLOW,
     });
     this.copier = new PipelineFunction(this, "CopyMessage", {
       ...FUNCTION_SETTINGS.copyMessage,
@@ -160,7 +175,9 @@ export class TenantStack extends Stack {
       ...copierAccess,
       invokeAccess(this.deleter.function.functionArn),
       // The next poll message of a chain; the keeper's look at the two queues that hold failures.
-      queueSendAccess(queues.pollQueue.queueArn, "PollQueueSend"),
+      ...(queues.pollQueue === undefined
+        ? []
+        : [queueSendAccess(queues.pollQueue.queueArn, "PollQueueSend")]),
       queueDepthAccess([queues.deadLetterQueue.queueArn, queues.failedDeletes.queueArn]),
     );
     this.deleter.allow(
@@ -241,8 +258,9 @@ export class TenantStack extends Stack {
           "This tenant's objects in its own archive bucket: one key per message (<tenant>/<mailbox>/<uidl>.eml, archiveKeyFor), unknown until the message arrives.",
       });
     }
-    // Per role, with the exact finding, so any other wildcard is still reported.
-    for (const fn of [this.lister, this.copier, this.deleter]) {
+    // Per role, with the exact finding, so any other wildcard is still reported. The lister is
+    // not traced (so its role has no X-Ray statement).
+    for (const fn of [this.copier, this.deleter]) {
       Validations.of(fn.role).acknowledge({
         id: "AwsSolutions-IAM5[Resource::*]",
         reason:

@@ -10,6 +10,7 @@ import {
   Architecture,
   type IDestination,
   LoggingFormat,
+  type RecursiveLoop,
   Runtime,
   SystemLogLevel,
   Tracing,
@@ -77,6 +78,13 @@ export interface PipelineFunctionProps {
    * environment: Lambda's 4 KB there held only 5-10 mailboxes (docs/deploy.md, section 2).
    */
   readonly tenantConfigJson?: string;
+  /** X-Ray tracing (default Active); the lister turns it off (docs/deploy.md section 7). */
+  readonly tracing?: Tracing;
+  /**
+   * Lambda's recursive loop detection (default Terminate). The lister allows recursion: its poll
+   * chain is lister -> poll queue -> lister (docs/lambda-handlers.md "Sub-minute polling").
+   */
+  readonly recursiveLoop?: RecursiveLoop;
 }
 
 /** The name of the tenant config file in each function's bundle. */
@@ -112,7 +120,7 @@ function bundledConfigHook(
 
 /**
  * One pipeline Lambda: `functions/<folder>/handler.ts` bundled locally by esbuild (no Docker),
- * nodejs24.x on arm64 (Node 22 ends in April 2027), X-Ray active tracing, JSON logs filtered at
+ * nodejs24.x on arm64 (Node 22 ends in April 2027), X-Ray active tracing unless told otherwise, JSON logs filtered at
  * `logLevel`, its own log group with retention, and its own role that starts with nothing but
  * writing to that log group and traces; the stack adds exactly the data access it needs.
  */
@@ -157,7 +165,8 @@ export class PipelineFunction extends Construct implements IGrantable {
       loggingFormat: LoggingFormat.JSON,
       applicationLogLevelV2: props.logLevel,
       systemLogLevelV2: SystemLogLevel.WARN,
-      tracing: Tracing.ACTIVE,
+      tracing: props.tracing ?? Tracing.ACTIVE,
+      ...(props.recursiveLoop === undefined ? {} : { recursiveLoop: props.recursiveLoop }),
       ...(props.onFailure === undefined ? {} : { onFailure: props.onFailure }),
       environment: { ...props.environment },
       retryAttempts: props.asyncRetryAttempts,

@@ -9,16 +9,18 @@ import { KEEPER_EVENT } from "../../shared/core/poll-chain";
 import { POLL_BATCH_SIZE } from "../function-settings";
 
 /**
- * What makes the lister poll (docs/lambda-handlers.md "Sub-minute polling"): the tenant's poll
+ * What makes the lister poll (docs/lambda-handlers.md "Sub-minute polling"): one EventBridge rule
+ * per tenant, not per mailbox, that runs the keeper once a minute (it polls the mailboxes due at a
+ * minute or slower itself, starts and restarts the sub-minute chains and counts the tenant's
+ * problems), and, only when some mailbox polls more often than once a minute, the tenant's poll
  * queue as an event source (each delayed poll message is one poll of one mailbox, which sends the
- * next), and one EventBridge rule per tenant, not per mailbox, that runs the keeper once a minute
- * (it starts and restarts the chains and counts the tenant's problems). Adding a mailbox adds no
- * resource.
+ * next). Adding a mailbox adds no resource (the first sub-minute mailbox adds the queue and its
+ * mapping).
  */
 export class PollSchedules extends Construct {
   readonly keeperRule: Rule;
 
-  constructor(scope: Construct, id: string, props: { lister: IFunction; pollQueue: IQueue }) {
+  constructor(scope: Construct, id: string, props: { lister: IFunction; pollQueue: IQueue | undefined }) {
     super(scope, id);
     this.keeperRule = new Rule(this, "Keeper", {
       description: "pop2gmail: the keeper tick (poll chains, TenantProblems)",
@@ -32,8 +34,10 @@ export class PollSchedules extends Construct {
         }),
       ],
     });
-    props.lister.addEventSource(
-      new SqsEventSource(props.pollQueue, { batchSize: POLL_BATCH_SIZE, reportBatchItemFailures: true }),
-    );
+    if (props.pollQueue !== undefined) {
+      props.lister.addEventSource(
+        new SqsEventSource(props.pollQueue, { batchSize: POLL_BATCH_SIZE, reportBatchItemFailures: true }),
+      );
+    }
   }
 }

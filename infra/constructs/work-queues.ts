@@ -20,13 +20,16 @@ export class WorkQueues extends Construct {
   readonly deadLetterQueue: Queue;
   /** Where Lambda puts a delete-copied invocation that failed all its attempts (its on-failure destination). */
   readonly failedDeletes: Queue;
-  /** The poll chains' delayed poll messages (docs/lambda-handlers.md "Sub-minute polling"). */
-  readonly pollQueue: Queue;
+  /**
+   * The poll chains' delayed poll messages (docs/lambda-handlers.md "Sub-minute polling"); only
+   * when some mailbox has `pollSeconds` below 60.
+   */
+  readonly pollQueue: Queue | undefined;
 
   constructor(
     scope: Construct,
     id: string,
-    props: { key: IKey; consumerTimeout: Duration; pollerTimeout: Duration },
+    props: { key: IKey; consumerTimeout: Duration; pollerTimeout: Duration; withPollQueue: boolean },
   ) {
     super(scope, id);
     this.deadLetterQueue = new Queue(this, "DeadLetters", {
@@ -57,27 +60,36 @@ export class WorkQueues extends Construct {
       enforceSSL: true,
       retentionPeriod: Duration.days(14),
     });
-    // Standard, not FIFO: only standard queues have per-message timers (DelaySeconds), which
-    // are the poll interval.
-    this.pollQueue = new Queue(this, "Poll", {
-      encryption: QueueEncryption.KMS,
-      encryptionMasterKey: props.key,
-      enforceSSL: true,
-      // As the work queue: a batch Lambda retries after a throttle is not handed to a second
-      // poller meanwhile. A crashed poll is resumed sooner by the keeper (its pollUntil passed).
-      visibilityTimeout: Duration.seconds(props.pollerTimeout.toSeconds() * VISIBILITY_TIMEOUT_FACTOR),
-      // A poll message older than an hour is stale: the keeper restarted its chain long ago.
-      retentionPeriod: Duration.hours(1),
-    });
-    Validations.of(this.pollQueue).acknowledge({
-      id: "AwsSolutions-SQS3",
-      reason:
-        "A poll message is a token of its mailbox's poll chain, not work: one that cannot be handled is replaced by the keeper's restart of the chain within two minutes, and a dead-letter queue would only collect stale tokens no one may replay.",
-    });
+    // Only for a tenant with a mailbox polled more often than once a minute: the keeper's own
+    // tick polls the others (docs/pipeline.md "Poll chains on AWS").
+    this.pollQueue = props.withPollQueue ? this.createPollQueue(props.pollerTimeout) : undefined;
     Validations.of(this.failedDeletes).acknowledge({
       id: "AwsSolutions-SQS3",
       reason:
         "This queue is itself where failures end up (delete-copied's failed invocations); nothing consumes it, so it needs no dead-letter queue of its own; an alarm tells a person.",
     });
+  }
+
+  private createPollQueue(pollerTimeout: Duration): Queue {
+    // Standard, not FIFO: only standard queues have per-message timers (DelaySeconds), which
+    // are the poll interval.
+    const queue = new Queue(this, "Poll", {
+      // SQS-managed keys, not the tenant key: a poll message holds only `{mailboxId, chain,
+      // seq}`, and with a KMS key every poll's send and receive would cost KMS data-key
+      // requests (docs/deploy.md section 7).
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      // As the work queue: a batch Lambda retries after a throttle is not handed to a second
+      // poller meanwhile. A crashed poll is resumed sooner by the keeper (its pollUntil passed).
+      visibilityTimeout: Duration.seconds(pollerTimeout.toSeconds() * VISIBILITY_TIMEOUT_FACTOR),
+      // A poll message older than an hour is stale: the keeper restarted its chain long ago.
+      retentionPeriod: Duration.hours(1),
+    });
+    Validations.of(queue).acknowledge({
+      id: "AwsSolutions-SQS3",
+      reason:
+        "A poll message is a token of its mailbox's poll chain, not work: one that cannot be handled is replaced by the keeper's restart of the chain within two minutes, and a dead-letter queue would only collect stale tokens no one may replay.",
+    });
+    return queue;
   }
 }

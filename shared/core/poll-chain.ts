@@ -3,10 +3,12 @@ import type { Clock } from "../ports/clock";
 import type {
   PollChainItem,
   PollChains,
+  PollEnd,
   PollFailureKind,
   PollMessage,
   PollQueue,
 } from "../ports/poll-chains";
+import type { ChainHold } from "./chain-session-leases";
 import { type MailProblem, type MailProblemDeps, mailProblems } from "./tenant-problems";
 
 /*
@@ -22,6 +24,40 @@ export const KEEPER_EVENT = { keeper: true } as const;
 
 /** SQS's longest per-message timer (DelaySeconds). */
 export const MAX_POLL_DELAY_SECONDS = 900;
+
+/** The keeper's tick: the tenant's one schedule runs it every minute. */
+export const KEEPER_TICK_MS = 60_000;
+
+/**
+ * Whether a mailbox is polled by a chain of poll messages (`pollSeconds` below the keeper's
+ * minute); the others are polled by the keeper's tick itself (docs/pipeline.md "Poll chains on
+ * AWS"), so a tenant without a sub-minute mailbox needs no poll queue.
+ */
+export function chainedPolls(mailbox: MailboxConfig): boolean {
+  return mailbox.pollSeconds * 1000 < KEEPER_TICK_MS;
+}
+
+/** Whether the tenant needs a poll queue: some mailbox polls more often than once a minute. */
+export function usesPollQueue(mailboxes: readonly MailboxConfig[]): boolean {
+  return mailboxes.some(chainedPolls);
+}
+
+/**
+ * The interval of a mailbox the keeper polls: `pollSeconds` rounded UP to whole keeper ticks
+ * (60 s -> 1 minute, 61-120 s -> 2, 300 s -> 5), so it is never polled more often than asked.
+ */
+export function keeperPollIntervalMs(mailbox: MailboxConfig): number {
+  return Math.max(1, Math.ceil((mailbox.pollSeconds * 1000) / KEEPER_TICK_MS)) * KEEPER_TICK_MS;
+}
+
+/**
+ * Whether the keeper's tick at `now` polls a keeper-polled mailbox whose next poll is due at
+ * `nextPollAt` (the last poll's tick + `keeperPollIntervalMs`): from half a tick before, so a
+ * tick early or late by up to 30 s neither skips nor doubles a poll.
+ */
+export function dueAtTick(nextPollAt: number, now: number): boolean {
+  return now >= nextPollAt - KEEPER_TICK_MS / 2;
+}
 
 /** The ports a chain step and the keeper use. */
 export interface PollChainDeps {
@@ -58,6 +94,16 @@ export function nextPollDelaySeconds(mailbox: MailboxConfig, outcome: ChainPollO
   return Math.min(MAX_POLL_DELAY_SECONDS, Math.max(mailbox.pollSeconds, Math.ceil(loginDelay)));
 }
 
+/** How a chain step runs. */
+export interface ChainStepOptions {
+  /**
+   * Set when the keeper runs the poll (a mailbox polled every minute or slower): the tick's time.
+   * The next poll is due at the tick + `keeperPollIntervalMs` (or after a longer login delay) and
+   * is the keeper's: no message is sent.
+   */
+  readonly keeperTickAt?: number;
+}
+
 /**
  * Handles one poll message: takes the chain (a conditional write on chain + seq, so a duplicate
  * delivery, a stale chain's message or a second message while the poll runs is a no-op), polls
@@ -66,6 +112,13 @@ export function nextPollDelaySeconds(mailbox: MailboxConfig, outcome: ChainPollO
  * expected to map its errors, and anything it throws is recorded as an `error` failure.
  * `pollUntil` (epoch ms) is when this invocation is surely dead (its deadline plus a margin):
  * a redelivered message may take the chain again after it.
+ *
+ * The take is also the poll's session lease on the mailbox's last slot (`chainHeldLeases`,
+ * docs/pipeline.md "Why leases"): `poll` gets the hold, whose `end` (the session's release)
+ * records the poll as a success at once, so an idle poll writes twice (take, finish). When the
+ * outcome then differs (a failure, a login delay past pollSeconds) the record is amended.
+ * A mailbox polled every minute or slower gets no next message: the keeper's tick polls it when
+ * due (`options.keeperTickAt`, `keeperTick`).
  */
 export async function runChainStep(
   deps: PollChainDeps,
@@ -73,29 +126,72 @@ export async function runChainStep(
   mailbox: MailboxConfig,
   message: PollMessage,
   pollUntil: number,
-  poll: () => Promise<ChainPollOutcome>,
+  poll: (hold: ChainHold) => Promise<ChainPollOutcome>,
+  options: ChainStepOptions = {},
 ): Promise<ChainStepResult> {
   const taken = await deps.chains.take(tenant, message, deps.clock.now(), pollUntil);
   if (taken === undefined) return { kind: "skipped" };
-  let outcome: ChainPollOutcome;
-  try {
-    outcome = await poll();
-  } catch (error) {
-    outcome = { kind: "failed", failure: "error", code: codeOf(error) };
-  }
-  const delaySeconds = nextPollDelaySeconds(mailbox, outcome);
-  const at = deps.clock.now();
-  const finished = await deps.chains.finish(tenant, message, pollUntil, {
+  const endOf = (outcome: ChainPollOutcome, at: number): PollEnd => ({
     at,
-    nextPollAt: at + delaySeconds * 1000,
+    nextPollAt: nextPollAt(mailbox, outcome, at, options.keeperTickAt),
     ...(outcome.kind === "failed"
       ? { failure: { kind: outcome.failure, ...(outcome.code === undefined ? {} : { code: outcome.code }) } }
       : {}),
   });
+  let recorded: { readonly end: PollEnd; readonly finished: boolean } | undefined;
+  let ending: Promise<void> | undefined;
+  const hold: ChainHold = {
+    end() {
+      ending ??= (async () => {
+        const end = endOf({ kind: "succeeded" }, deps.clock.now());
+        recorded = { end, finished: await deps.chains.finish(tenant, message, pollUntil, end) };
+      })();
+      return ending;
+    },
+  };
+  let outcome: ChainPollOutcome;
+  try {
+    outcome = await poll(hold);
+  } catch (error) {
+    outcome = { kind: "failed", failure: "error", code: codeOf(error) };
+  }
+  const delaySeconds = nextPollDelaySeconds(mailbox, outcome);
+  let finished: boolean;
+  if (recorded === undefined) {
+    finished = await deps.chains.finish(tenant, message, pollUntil, endOf(outcome, deps.clock.now()));
+  } else if (!recorded.finished) {
+    finished = false;
+  } else {
+    finished = true;
+    const end = endOf(outcome, recorded.end.at);
+    if (end.failure !== undefined || end.nextPollAt !== recorded.end.nextPollAt) {
+      // Recorded as a success at the end of the session; the poll turned out otherwise.
+      await deps.chains.amend(tenant, message, recorded.end, end, taken.lastSucceededAt);
+    }
+  }
   if (!finished) return { kind: "superseded", outcome };
   const next: PollMessage = { mailboxId: message.mailboxId, chain: message.chain, seq: message.seq + 1 };
+  if (options.keeperTickAt !== undefined || !chainedPolls(mailbox)) {
+    return { kind: "polled", outcome, nextSeq: next.seq, delaySeconds: 0 };
+  }
   await deps.pollQueue.send(next, delaySeconds);
   return { kind: "polled", outcome, nextSeq: next.seq, delaySeconds };
+}
+
+/**
+ * When the next poll is due: a chained poll's message waits `nextPollDelaySeconds` from the end
+ * of the poll; a keeper-run poll is due `keeperPollIntervalMs` after its tick, or after a longer
+ * login delay from the end of the poll.
+ */
+function nextPollAt(
+  mailbox: MailboxConfig,
+  outcome: ChainPollOutcome,
+  at: number,
+  keeperTickAt: number | undefined,
+): number {
+  if (keeperTickAt === undefined) return at + nextPollDelaySeconds(mailbox, outcome) * 1000;
+  const loginDelayMs = outcome.kind === "succeeded" ? Math.ceil(outcome.loginDelaySeconds ?? 0) * 1000 : 0;
+  return Math.max(keeperTickAt + keeperPollIntervalMs(mailbox), at + loginDelayMs);
 }
 
 /** Timing rules of the keeper. */
@@ -134,6 +230,65 @@ export interface KeeperResult {
   /** Mailboxes whose chain could not be restarted (the error), to be retried next tick. */
   readonly startFailed: readonly { readonly mailboxId: string; readonly error: unknown }[];
   readonly problems: readonly TenantProblem[];
+  /** Polls of mailboxes polled every minute or slower that are due at this tick (`runKeeperPolls`). */
+  readonly due: readonly KeeperPoll[];
+}
+
+/** A poll the keeper's tick runs: the mailbox and its chain's live message. */
+export interface KeeperPoll {
+  readonly mailbox: MailboxConfig;
+  readonly message: PollMessage;
+}
+
+/** How the keeper runs its due polls. */
+export interface KeeperPollOptions {
+  /** The tick's time (`clock.now()` when `keeperTick` read the chains). */
+  readonly tickAt: number;
+  /** When this invocation is surely dead (its deadline plus a margin), as in `runChainStep`. */
+  readonly pollUntil: number;
+  /** Polls at once at most (different mailboxes; each one POP3 session). */
+  readonly concurrency: number;
+  /** False when no poll should start any more (the invocation's time is running out). */
+  readonly mayStart: () => boolean;
+}
+
+/**
+ * Runs the keeper's due polls (docs/pipeline.md "Poll chains on AWS"), `concurrency` at a time,
+ * each a `runChainStep` of the chain's live message with `keeperTickAt`, so the take keeps them
+ * from overlapping a poll still running from an earlier tick or a message still queued. A poll
+ * whose chain step throws (the chain item could not be written) is reported with the error; its
+ * chain is taken again at a later tick once its `pollUntil` has passed.
+ */
+export async function runKeeperPolls(
+  deps: PollChainDeps,
+  tenant: string,
+  due: readonly KeeperPoll[],
+  options: KeeperPollOptions,
+  poll: (mailbox: MailboxConfig, hold: ChainHold) => Promise<ChainPollOutcome>,
+): Promise<{ mailboxId: string; result: ChainStepResult | { kind: "failed"; error: unknown } }[]> {
+  const results: { mailboxId: string; result: ChainStepResult | { kind: "failed"; error: unknown } }[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < due.length && options.mayStart()) {
+      const { mailbox, message } = due[next++]!;
+      try {
+        const result = await runChainStep(
+          deps,
+          tenant,
+          mailbox,
+          message,
+          options.pollUntil,
+          (hold) => poll(mailbox, hold),
+          { keeperTickAt: options.tickAt },
+        );
+        results.push({ mailboxId: mailbox.id, result });
+      } catch (error) {
+        results.push({ mailboxId: mailbox.id, result: { kind: "failed", error } });
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(options.concurrency, due.length)) }, worker));
+  return results;
 }
 
 /** The keeper's ports: the chain ports, fresh chain ids and the two queues whose depth is a problem. */
@@ -171,9 +326,18 @@ export async function keeperTick(
   const started: string[] = [];
   const startFailed: { mailboxId: string; error: unknown }[] = [];
   const problems: TenantProblem[] = [];
+  const due: KeeperPoll[] = [];
   for (const mailbox of mailboxes) {
     const item = items.get(mailbox.id);
-    if (isLost(item, now, policy)) {
+    if (!chainedPolls(mailbox)) {
+      // Polled by this tick when due (docs/pipeline.md "Poll chains on AWS"): no message, so
+      // nothing to lose; a poll that died is taken over once its pollUntil has passed.
+      const running = item?.pollUntil !== undefined && now <= item.pollUntil;
+      if (item !== undefined && !running && dueAtTick(item.nextPollAt, now)) {
+        due.push({ mailbox, message: { mailboxId: mailbox.id, chain: item.chain, seq: item.seq } });
+      }
+    }
+    if (chainedPolls(mailbox) ? isLost(item, now, policy) : item === undefined) {
       try {
         const chain = deps.newChainId();
         // A restart polls at once (its mailbox is overdue); a first start is spread out.
@@ -184,7 +348,9 @@ export async function keeperTick(
               )
             : 0;
         if (await deps.chains.start(tenant, mailbox.id, chain, now, item, now + delaySeconds * 1000)) {
-          await deps.pollQueue.send({ mailboxId: mailbox.id, chain, seq: 0 }, delaySeconds);
+          if (chainedPolls(mailbox)) {
+            await deps.pollQueue.send({ mailboxId: mailbox.id, chain, seq: 0 }, delaySeconds);
+          }
           started.push(mailbox.id);
         }
       } catch (error) {
@@ -214,7 +380,7 @@ export async function keeperTick(
   const depths = await deps.problemQueueDepths();
   if (depths.deadLetters > 0) problems.push({ cause: "dead-letters", messages: depths.deadLetters });
   if (depths.failedDeletes > 0) problems.push({ cause: "failed-deletes", messages: depths.failedDeletes });
-  return { started, startFailed, problems };
+  return { started, startFailed, problems, due };
 }
 
 /** No chain yet, a poll that outlived its invocation, or a live message a minute overdue. */

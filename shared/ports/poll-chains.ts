@@ -93,6 +93,25 @@ export interface PollChains {
    * recorded. False when the chain moved on meanwhile (the keeper restarted it).
    */
   finish(tenant: string, message: PollMessage, pollUntil: number, end: PollEnd): Promise<boolean>;
+  /**
+   * Corrects what `finish` recorded at the end of the poll's POP3 session (`recorded`, taken as a
+   * success) once the poll's outcome is known to differ: `end` replaces it, and a failure puts
+   * back `lastSucceededAt` as it was before the poll (`succeededBefore`). Only while the chain is
+   * still at `message.seq + 1`, not held, and still shows `recorded`; false otherwise.
+   */
+  amend(
+    tenant: string,
+    message: PollMessage,
+    recorded: PollEnd,
+    end: PollEnd,
+    succeededBefore: number | undefined,
+  ): Promise<boolean>;
+  /**
+   * When the poll holding the mailbox's chain is taken as dead (its `pollUntil`), read strongly
+   * consistent; undefined when no poll holds it (or there is no chain). A poll's hold is its POP3
+   * session lease on the mailbox's last slot (docs/pipeline.md "Why leases").
+   */
+  heldUntil(tenant: string, mailboxId: string): Promise<number | undefined>;
 }
 
 /** The tenant's poll queue: where poll messages wait out their delay. */

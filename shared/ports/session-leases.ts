@@ -23,3 +23,14 @@ export interface SessionLeases {
   /** Gives the slot back; a no-op when it has expired and been taken by another holder. */
   release(mailbox: MailboxKey, lease: SessionLease): Promise<void>;
 }
+
+/**
+ * A strongly consistent look at one lease slot, for a poll chain's hold (docs/pipeline.md "Why
+ * leases"): a chain poll holds the mailbox's last slot through its chain item instead of a lease
+ * item, and checks the slot's lease after taking the chain, as a copier checks the chain after
+ * taking the slot.
+ */
+export interface SessionSlots {
+  /** Whether `slot` holds no unexpired lease now. */
+  slotFree(mailbox: MailboxKey, slot: number): Promise<boolean>;
+}

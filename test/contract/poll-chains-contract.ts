@@ -152,5 +152,70 @@ export function describePollChainsContract(
         },
       ]);
     });
+
+    it("shows a poll's hold (its pollUntil) until the poll finishes, and none without a chain", async () => {
+      // Prepare
+      const chains = await makeChains();
+      const t = tenant();
+      const m0 = { mailboxId: "a@x.it", chain: "c1", seq: 0 };
+      await chains.start(t, "a@x.it", "c1", T0, undefined);
+      // Act
+      const none = await chains.heldUntil(t, "b@x.it");
+      const before = await chains.heldUntil(t, "a@x.it");
+      await chains.take(t, m0, T0, T0 + 60_000);
+      const held = await chains.heldUntil(t, "a@x.it");
+      await chains.finish(t, m0, T0 + 60_000, { at: T0 + 1_000, nextPollAt: T0 + 11_000 });
+      const after = await chains.heldUntil(t, "a@x.it");
+      // Assess
+      expect([none, before, held, after]).toEqual([undefined, undefined, T0 + 60_000, undefined]);
+    });
+
+    it("amends a recorded success into a failure, putting back the earlier success, only while it is as recorded", async () => {
+      // Prepare: seq 0 succeeded at T0 + 1 s; seq 1 recorded as a success at T0 + 12 s.
+      const chains = await makeChains();
+      const t = tenant();
+      const m0 = { mailboxId: "a@x.it", chain: "c1", seq: 0 };
+      const m1 = { ...m0, seq: 1 };
+      await chains.start(t, "a@x.it", "c1", T0, undefined);
+      await chains.take(t, m0, T0, T0 + 60_000);
+      await chains.finish(t, m0, T0 + 60_000, { at: T0 + 1_000, nextPollAt: T0 + 11_000 });
+      await chains.take(t, m1, T0 + 11_000, T0 + 71_000);
+      const recorded = { at: T0 + 12_000, nextPollAt: T0 + 22_000 };
+      await chains.finish(t, m1, T0 + 71_000, recorded);
+      const failed = {
+        at: T0 + 12_000,
+        nextPollAt: T0 + 22_000,
+        failure: { kind: "retryable" as const, code: "X" },
+      };
+      // Act
+      const wrongRecord = await chains.amend(t, m1, { ...recorded, at: T0 + 1 }, failed, T0 + 1_000);
+      const wrongSeq = await chains.amend(t, m0, recorded, failed, T0 + 1_000);
+      const amended = await chains.amend(t, m1, recorded, failed, T0 + 1_000);
+      const [item] = await chains.list(t);
+      const back = await chains.amend(t, m1, recorded, { ...recorded, nextPollAt: T0 + 40_000 }, undefined);
+      const [succeeded] = await chains.list(t);
+      // Assess
+      expect([wrongRecord, wrongSeq, amended, back]).toEqual([false, false, true, true]);
+      expect(item).toEqual({
+        mailboxId: "a@x.it",
+        chain: "c1",
+        seq: 2,
+        nextPollAt: T0 + 22_000,
+        firstStartedAt: T0,
+        lastSucceededAt: T0 + 1_000,
+        lastPolledAt: T0 + 12_000,
+        lastFailure: "retryable",
+        lastFailureCode: "X",
+      });
+      expect(succeeded).toEqual({
+        mailboxId: "a@x.it",
+        chain: "c1",
+        seq: 2,
+        nextPollAt: T0 + 40_000,
+        firstStartedAt: T0,
+        lastSucceededAt: T0 + 12_000,
+        lastPolledAt: T0 + 12_000,
+      });
+    });
   });
 }

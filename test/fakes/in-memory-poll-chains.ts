@@ -74,6 +74,44 @@ export class InMemoryPollChains implements PollChains {
     });
     return true;
   }
+
+  async amend(
+    tenant: string,
+    message: PollMessage,
+    recorded: PollEnd,
+    end: PollEnd,
+    succeededBefore: number | undefined,
+  ): Promise<boolean> {
+    const key = `${tenant}#${message.mailboxId}`;
+    const stored = this.items.get(key);
+    if (
+      stored === undefined ||
+      stored.chain !== message.chain ||
+      stored.seq !== message.seq + 1 ||
+      stored.pollUntil !== undefined ||
+      stored.lastPolledAt !== recorded.at
+    ) {
+      return false;
+    }
+    const { lastFailure: _f, lastFailureCode: _c, lastSucceededAt: _s, ...rest } = stored;
+    this.items.set(key, {
+      ...rest,
+      nextPollAt: end.nextPollAt,
+      lastPolledAt: end.at,
+      ...(end.failure === undefined
+        ? { lastSucceededAt: end.at }
+        : {
+            ...(succeededBefore === undefined ? {} : { lastSucceededAt: succeededBefore }),
+            lastFailure: end.failure.kind,
+            ...(end.failure.code === undefined ? {} : { lastFailureCode: end.failure.code }),
+          }),
+    });
+    return true;
+  }
+
+  async heldUntil(tenant: string, mailboxId: string): Promise<number | undefined> {
+    return this.items.get(`${tenant}#${mailboxId}`)?.pollUntil;
+  }
 }
 
 function sameLiveState(stored: PollChainItem | undefined, seen: PollChainItem): boolean {

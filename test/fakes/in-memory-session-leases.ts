@@ -1,9 +1,9 @@
 import type { MailboxKey } from "../../shared/core/model";
 import type { Clock } from "../../shared/ports/clock";
-import type { SessionLease, SessionLeases } from "../../shared/ports/session-leases";
+import type { SessionLease, SessionLeases, SessionSlots } from "../../shared/ports/session-leases";
 
 /** Session slots per mailbox in a Map; a lease expires by the injected clock, like the DynamoDB one. */
-export class InMemorySessionLeases implements SessionLeases {
+export class InMemorySessionLeases implements SessionLeases, SessionSlots {
   private readonly slots = new Map<string, Map<number, { holder: string; expiresAt: number }>>();
 
   constructor(private readonly clock: Clock) {}
@@ -29,6 +29,11 @@ export class InMemorySessionLeases implements SessionLeases {
   async release(mailbox: MailboxKey, lease: SessionLease): Promise<void> {
     const held = this.slotsOf(mailbox);
     if (held.get(lease.slot)?.holder === lease.holder) held.delete(lease.slot);
+  }
+
+  async slotFree(mailbox: MailboxKey, slot: number): Promise<boolean> {
+    const current = this.slotsOf(mailbox).get(slot);
+    return current === undefined || current.expiresAt <= this.clock.now();
   }
 
   /** Slots currently held and unexpired, for assertions. */

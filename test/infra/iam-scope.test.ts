@@ -53,7 +53,8 @@ describe("IAM statements are scoped to this tenant", () => {
     expect(statements.length).toBeGreaterThan(10);
     const unscoped = statements.filter((s) => asList(s.Resource as unknown).includes("*"));
     expect(unscoped.flatMap((s) => asList(s.Action)).sort()).toEqual(
-      Array(4).fill(["xray:PutTelemetryRecords", "xray:PutTraceSegments"]).flat().sort(),
+      // The traced functions: copier, deleter and the onboarding pages (not the lister).
+      Array(3).fill(["xray:PutTelemetryRecords", "xray:PutTraceSegments"]).flat().sort(),
     );
   });
 
@@ -131,18 +132,21 @@ describe("IAM statements are scoped to this tenant", () => {
       expect.arrayContaining([expect.stringMatching(/QueuesPoll/)]),
     );
     expect(JSON.stringify(pollSource)).not.toMatch(/QueuesWork/);
-    // All the copier has beyond: its SQS event source's receive (the lister never receives jobs;
-    // the key's Decrypt for an event source both have).
+    // All the copier has beyond: its SQS event source's receive and the key's Decrypt for it (the
+    // lister never receives jobs; its poll queue is SSE-SQS), and X-Ray (the lister is not traced).
     const eventSource = copier
       .filter((s) => !lister.includes(s))
       .flatMap((s) => asList((JSON.parse(s) as PolicyStatementJson).Action))
       .sort();
     expect(eventSource).toEqual([
+      "kms:Decrypt",
       "sqs:ChangeMessageVisibility",
       "sqs:DeleteMessage",
       "sqs:GetQueueAttributes",
       "sqs:GetQueueUrl",
       "sqs:ReceiveMessage",
+      "xray:PutTelemetryRecords",
+      "xray:PutTraceSegments",
     ]);
   });
 

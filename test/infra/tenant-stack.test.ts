@@ -163,17 +163,20 @@ describe("encryption at rest with the tenant key", () => {
     });
   });
 
-  it("encrypts the queues and the alarm topic with the tenant key", () => {
+  it("encrypts the queues and the alarm topic with the tenant key, the poll queue with SQS-managed keys", () => {
     // Prepare
     const keyArn = { "Fn::GetAtt": [onlyLogicalId("AWS::KMS::Key"), "Arn"] };
 
     // Act
-    const queues = Object.values(resourcesOfType(template, "AWS::SQS::Queue"));
+    const queues = Object.entries(resourcesOfType(template, "AWS::SQS::Queue"));
     const topics = Object.values(resourcesOfType(template, "AWS::SNS::Topic"));
 
     // Assess
     expect(queues).toHaveLength(4);
-    for (const queue of queues) expect(queue.Properties.KmsMasterKeyId).toEqual(keyArn);
+    for (const [id, queue] of queues) {
+      if (id.startsWith("QueuesPoll")) expect(queue.Properties.SqsManagedSseEnabled).toBe(true);
+      else expect(queue.Properties.KmsMasterKeyId).toEqual(keyArn);
+    }
     expect(topics).toHaveLength(1);
     expect(topics[0]!.Properties.KmsMasterKeyId).toEqual(keyArn);
   });
@@ -285,16 +288,20 @@ describe("work queue", () => {
 });
 
 describe("functions", () => {
-  it("runs all four (the pipeline's three and the onboarding pages) on nodejs24.x and arm64, traced, with JSON logs at INFO in their own log group", () => {
+  it("runs all four (the pipeline's three and the onboarding pages) on nodejs24.x and arm64, traced but the lister, with JSON logs at INFO in their own log group", () => {
+    // Prepare
+    const listerId = functionIdWithDescription("poll POP3");
+
     // Act
-    const functions = Object.values(resourcesOfType(template, "AWS::Lambda::Function"));
+    const functions = Object.entries(resourcesOfType(template, "AWS::Lambda::Function"));
 
     // Assess
     expect(functions).toHaveLength(4);
-    for (const fn of functions) {
+    for (const [id, fn] of functions) {
       expect(fn.Properties.Runtime).toBe("nodejs24.x");
       expect(fn.Properties.Architectures).toEqual(["arm64"]);
-      expect(fn.Properties.TracingConfig).toEqual({ Mode: "Active" });
+      // A trace per poll was the largest line of a mailbox's cost (docs/deploy.md section 7).
+      expect(fn.Properties.TracingConfig).toEqual(id === listerId ? undefined : { Mode: "Active" });
       expect(fn.Properties.LoggingConfig).toEqual({
         LogGroup: { Ref: expect.any(String) },
         LogFormat: "JSON",
@@ -360,7 +367,7 @@ describe("poll trigger", () => {
     expect(target!.RetryPolicy).toEqual({ MaximumEventAgeInSeconds: 60, MaximumRetryAttempts: 0 });
   });
 
-  it("feeds the lister from a standard poll queue (per-message delays) with the tenant key, TLS only and partial failures", () => {
+  it("feeds the lister from a standard poll queue (per-message delays) with SQS-managed encryption, TLS only and partial failures", () => {
     // Prepare
     const queues = resourcesOfType(template, "AWS::SQS::Queue");
     const poll = Object.keys(queues).find((id) => id.startsWith("QueuesPoll"));
@@ -378,9 +385,9 @@ describe("poll trigger", () => {
     // Assess
     expect(poll).toBeDefined();
     expect(queues[poll!]!.Properties.FifoQueue).toBeUndefined();
-    expect(queues[poll!]!.Properties.KmsMasterKeyId).toEqual({
-      "Fn::GetAtt": [onlyLogicalId("AWS::KMS::Key"), "Arn"],
-    });
+    // SSE-SQS: a poll message is `{mailboxId, chain, seq}`; the tenant key would cost KMS requests per poll.
+    expect(queues[poll!]!.Properties.KmsMasterKeyId).toBeUndefined();
+    expect(queues[poll!]!.Properties.SqsManagedSseEnabled).toBe(true);
     expect(queues[poll!]!.Properties.VisibilityTimeout).toBeGreaterThanOrEqual(
       lister.Properties.Timeout as number,
     );
@@ -395,9 +402,48 @@ describe("poll trigger", () => {
     ]);
   });
 
-  it("adds no resource per mailbox", () => {
+  it("allows the lister's recursion (lister -> poll queue -> lister), and no other function's", () => {
     // Prepare
-    const one = { ...config, mailboxes: [config.mailboxes[0]!] };
+    const listerId = functionIdWithDescription("poll POP3");
+
+    // Act
+    const functions = Object.entries(resourcesOfType(template, "AWS::Lambda::Function"));
+
+    // Assess: Lambda's recursive loop detection would stop each chain after ~16 polls.
+    for (const [id, fn] of functions) {
+      expect(fn.Properties.RecursiveLoop).toBe(id === listerId ? "Allow" : undefined);
+    }
+  });
+
+  it("has no poll queue, no lister event source and no POLL_QUEUE_URL when no mailbox polls below a minute", () => {
+    // Prepare
+    const slow = {
+      ...config,
+      mailboxes: config.mailboxes.map((m) => ({ ...m, pollSeconds: Math.max(60, m.pollSeconds) })),
+    };
+
+    // Act
+    const [synthesized] = synthTenants([slow]);
+    const t = synthesized!.template;
+    const lister = Object.values(resourcesOfType(t, "AWS::Lambda::Function")).find((fn) =>
+      String(fn.Properties.Description).includes("poll POP3"),
+    )!;
+    const variables = (lister.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+    const statementIds = JSON.stringify(t.toJSON()).match(/"Sid":"[A-Za-z]+"/g) ?? [];
+
+    // Assess
+    expect(
+      Object.keys(resourcesOfType(t, "AWS::SQS::Queue")).filter((id) => id.startsWith("QueuesPoll")),
+    ).toEqual([]);
+    expect(Object.keys(resourcesOfType(t, "AWS::Lambda::EventSourceMapping"))).toHaveLength(1);
+    expect(variables[ENV_NAMES.pollQueueUrl]).toBeUndefined();
+    expect(statementIds).not.toContain('"Sid":"PollQueueSend"');
+    expect(Object.values(resourcesOfType(t, "AWS::Events::Rule"))).toHaveLength(1);
+  });
+
+  it("adds no resource per mailbox", () => {
+    // Prepare: one sub-minute mailbox (the poll queue stays).
+    const one = { ...config, mailboxes: [config.mailboxes.find((m) => m.pollSeconds < 60)!] };
 
     // Act
     const count = (t: Template) => Object.keys(t.toJSON().Resources as object).length;

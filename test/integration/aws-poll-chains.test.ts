@@ -3,8 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLedgerTable } from "../../shared/adapters/dynamodb/create-ledger-table";
 import { DynamoDbLedger } from "../../shared/adapters/dynamodb/dynamodb-ledger";
 import { DynamoDbPollChains } from "../../shared/adapters/dynamodb/dynamodb-poll-chains";
+import { DynamoDbSessionSlots } from "../../shared/adapters/dynamodb/dynamodb-session-slots";
 import { parsePollMessage, SqsPollQueue, visibleMessages } from "../../shared/adapters/sqs/sqs-poll-queue";
 import { ProtocolError } from "../../shared/core/errors";
+import { describeChainSessionLeasesContract } from "../contract/chain-session-leases-contract";
 import { describePollChainsContract } from "../contract/poll-chains-contract";
 import {
   type DynaliteStandIn,
@@ -35,6 +37,15 @@ describePollChainsContract("InMemoryPollChains", () => new InMemoryPollChains())
 describePollChainsContract(
   "DynamoDbPollChains on dynalite",
   () => new DynamoDbPollChains({ client: dynalite.dynamodb, tableName }),
+);
+
+describeChainSessionLeasesContract(
+  "DynamoDbPollChains, DynamoDbLedger and DynamoDbSessionSlots on dynalite",
+  (now) => ({
+    chains: new DynamoDbPollChains({ client: dynalite.dynamodb, tableName }),
+    leases: new DynamoDbLedger({ client: dynalite.dynamodb, tableName, now }),
+    slots: new DynamoDbSessionSlots({ client: dynalite.dynamodb, tableName, now }),
+  }),
 );
 
 describe("DynamoDbPollChains in the ledger table", () => {

@@ -30,7 +30,9 @@ afterEach(() => {
 const listContext = () => lambdaContext("list-new-messages", 300_000);
 
 /** The handler fixture plus the chain ports: in-memory chain items, a recording poll queue. */
-function chainFixture(mailboxes = [mailboxJson(MAILBOX_A, { pollSeconds: 10 }), mailboxJson(MAILBOX_B)]) {
+function chainFixture(
+  mailboxes = [mailboxJson(MAILBOX_A, { pollSeconds: 10 }), mailboxJson(MAILBOX_B, { pollSeconds: 30 })],
+) {
   const f = new HandlerFixture(tenantEnv(mailboxes));
   const chains = new InMemoryPollChains();
   const pollQueue = new RecordingPollQueue();
@@ -46,6 +48,7 @@ function chainFixture(mailboxes = [mailboxJson(MAILBOX_A, { pollSeconds: 10 }), 
       random: () => 0,
       problemQueueDepths: async () => ({ ...depths }),
     }),
+    sessionSlots: () => f.leases,
   };
   return { f, chains, pollQueue, depths, deps };
 }
@@ -275,11 +278,59 @@ describe("list-new-messages: poll chains", () => {
   });
 });
 
+describe("list-new-messages: the keeper polls mailboxes of a minute or slower itself", () => {
+  it("polls a 60-second mailbox at each tick after the first, in the keeper's invocation, with no poll message", async () => {
+    // Prepare
+    const { f, chains, pollQueue, deps } = chainFixture([mailboxJson(MAILBOX_A, { pollSeconds: 60 })]);
+    f.pop3.source(MAILBOX_A).add(makeMessage());
+    const keeper = makeKeeperHandler(deps);
+
+    // Act
+    const first = await keeper(KEEPER_EVENT, listContext());
+    f.clock.advance(60_000);
+    const second = await keeper(KEEPER_EVENT, listContext());
+    f.clock.advance(60_000);
+    const third = await keeper(KEEPER_EVENT, listContext());
+
+    // Assess
+    expect([first, second, third]).toEqual([
+      { outcome: "kept", started: 1, problems: 0, polled: 0 },
+      { outcome: "kept", started: 0, problems: 0, polled: 1 },
+      { outcome: "kept", started: 0, problems: 0, polled: 1 },
+    ]);
+    expect(f.pop3.opens).toEqual([MAILBOX_A, MAILBOX_A]);
+    expect(f.queue.inner.size).toBe(1);
+    expect(pollQueue.sent).toEqual([]);
+    expect((await chains.list(TENANT))[0]).toMatchObject({ seq: 2, lastSucceededAt: f.clock.now() });
+  });
+
+  it("opens no session while a copier holds the mailbox's lease: the poll is busy, and the next tick polls", async () => {
+    // Prepare
+    const { f, chains, deps } = chainFixture([mailboxJson(MAILBOX_A, { pollSeconds: 60 })]);
+    const keeper = makeKeeperHandler(deps);
+    await keeper(KEEPER_EVENT, listContext());
+    const copier = await f.leases.acquire({ tenant: TENANT, mailboxId: MAILBOX_A }, 1, "copier", 300_000);
+
+    // Act
+    f.clock.advance(60_000);
+    const busy = await keeper(KEEPER_EVENT, listContext());
+    const afterBusy = (await chains.list(TENANT))[0];
+    await f.leases.release({ tenant: TENANT, mailboxId: MAILBOX_A }, copier!);
+    f.clock.advance(60_000);
+    await keeper(KEEPER_EVENT, listContext());
+
+    // Assess
+    expect(busy).toMatchObject({ polled: 1 });
+    expect(afterBusy).toMatchObject({ seq: 1, lastFailure: "busy" });
+    expect(f.pop3.opens).toEqual([MAILBOX_A]);
+  });
+});
+
 describe("list-new-messages: the keeper", () => {
   it("restarts a chain whose message was lost and leaves a live one alone; the lost chain's late message is a no-op", async () => {
-    // Prepare: both chains polled once; B's next message (due in 10 s) is lost, A's is due in 300 s.
+    // Prepare: both chains polled once; B's next message (due in 10 s) is lost, A's is due in 50 s.
     const { f, pollQueue, deps } = chainFixture([
-      mailboxJson(MAILBOX_A, { pollSeconds: 300 }),
+      mailboxJson(MAILBOX_A, { pollSeconds: 50 }),
       mailboxJson(MAILBOX_B, { pollSeconds: 10 }),
     ]);
     const chain = makePollChainHandler(deps);

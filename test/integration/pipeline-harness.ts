@@ -12,6 +12,7 @@ import {
 } from "@aws-sdk/client-sqs";
 import type { SQSBatchResponse } from "aws-lambda";
 import { createLedgerTable } from "../../shared/adapters/dynamodb/create-ledger-table";
+import { DynamoDbSessionSlots } from "../../shared/adapters/dynamodb/dynamodb-session-slots";
 import { makeCopyMessageHandler } from "../../shared/adapters/lambda/copy-message-handler";
 import { makeDeleteCopiedHandler } from "../../shared/adapters/lambda/delete-copied-handler";
 import { type DeleteCopiedEvent, LambdaDeleteInvoker } from "../../shared/adapters/lambda/delete-invoker";
@@ -407,7 +408,12 @@ export class PipelineRig {
       // A new chain polls at once here, so a test needs no wait for its first poll.
       random: () => 0,
     });
-    const listerDeps = { ...this.deps, chainPorts: () => chainPorts };
+    const sessionSlots = new DynamoDbSessionSlots({
+      client: clients.dynamodb,
+      tableName: env[ENV_NAMES.ledgerTable] ?? "",
+      now: () => this.clock.now(),
+    });
+    const listerDeps = { ...this.deps, chainPorts: () => chainPorts, sessionSlots: () => sessionSlots };
     const chain = makePollChainHandler(listerDeps);
     const keeper = makeKeeperHandler(listerDeps);
     this.chain = (...args) => pipelineAwsCalls.within("list-new-messages", () => chain(...args));

@@ -1,5 +1,5 @@
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { DynamoDBDocumentClient, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { DynamoDBDocumentClient, GetCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import type {
   PollChainItem,
   PollChains,
@@ -161,21 +161,58 @@ export class DynamoDbPollChains implements PollChains {
       ":seq": message.seq,
       ":until": pollUntil,
     };
-    if (end.failure === undefined) {
-      sets.push("#lastSucceededAt = :at");
-      removes.push("#lastFailure", "#lastFailureCode");
-    } else {
-      sets.push("#lastFailure = :kind");
-      values[":kind"] = end.failure.kind;
-      if (end.failure.code === undefined) removes.push("#lastFailureCode");
-      else {
-        sets.push("#lastFailureCode = :code");
-        values[":code"] = end.failure.code;
-      }
-    }
+    recordOutcome(end, sets, removes, values);
     const update = `SET ${sets.join(", ")} REMOVE ${removes.join(", ")}`;
     const condition = "#chain = :chain AND #seq = :seq AND #pollUntil = :until";
     return this.conditionalUpdate(tenant, message.mailboxId, update, condition, values);
+  }
+
+  async amend(
+    tenant: string,
+    message: PollMessage,
+    recorded: PollEnd,
+    end: PollEnd,
+    succeededBefore: number | undefined,
+  ): Promise<boolean> {
+    const sets = ["#nextPollAt = :nextPollAt", "#lastPolledAt = :at"];
+    const removes: string[] = [];
+    const values: Record<string, unknown> = {
+      ":nextPollAt": end.nextPollAt,
+      ":at": end.at,
+      ":chain": message.chain,
+      ":next": message.seq + 1,
+      ":recordedAt": recorded.at,
+    };
+    recordOutcome(end, sets, removes, values);
+    if (end.failure !== undefined) {
+      // The success recorded at the session's end did not hold: the one before it stands.
+      if (succeededBefore === undefined) removes.push("#lastSucceededAt");
+      else {
+        sets.push("#lastSucceededAt = :before");
+        values[":before"] = succeededBefore;
+      }
+    }
+    const update = `SET ${sets.join(", ")}${removes.length > 0 ? ` REMOVE ${removes.join(", ")}` : ""}`;
+    const condition =
+      "#chain = :chain AND #seq = :next AND attribute_not_exists(#pollUntil) AND #lastPolledAt = :recordedAt";
+    return this.conditionalUpdate(tenant, message.mailboxId, update, condition, values);
+  }
+
+  /** One strongly consistent GetItem of the chain item's `pollUntil`. */
+  async heldUntil(tenant: string, mailboxId: string): Promise<number | undefined> {
+    const result = await this.call("GetItem", () =>
+      this.documents.send(
+        new GetCommand({
+          TableName: this.tableName,
+          Key: chainKey(tenant, mailboxId),
+          ProjectionExpression: "#pollUntil",
+          ExpressionAttributeNames: { "#pollUntil": NAMES["#pollUntil"] },
+          ConsistentRead: true,
+        }),
+      ),
+    );
+    const until = result.Item?.pollUntil;
+    return typeof until === "number" ? until : undefined;
   }
 
   private async conditionalUpdate(
@@ -213,6 +250,27 @@ export class DynamoDbPollChains implements PollChains {
 
   private context(operation: string) {
     return { service: "ledger" as const, action: `dynamodb:${operation}`, resource: this.tableName };
+  }
+}
+
+/** The outcome's part of a finish or amend: the success time, or the failure and its code. */
+function recordOutcome(
+  end: PollEnd,
+  sets: string[],
+  removes: string[],
+  values: Record<string, unknown>,
+): void {
+  if (end.failure === undefined) {
+    sets.push("#lastSucceededAt = :at");
+    removes.push("#lastFailure", "#lastFailureCode");
+    return;
+  }
+  sets.push("#lastFailure = :kind");
+  values[":kind"] = end.failure.kind;
+  if (end.failure.code === undefined) removes.push("#lastFailureCode");
+  else {
+    sets.push("#lastFailureCode = :code");
+    values[":code"] = end.failure.code;
   }
 }
 

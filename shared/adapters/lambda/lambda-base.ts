@@ -5,11 +5,13 @@ import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { ENV_NAMES, requireEnv, tenantConfigFromEnv } from "../../config/env";
 import { METRIC_DIMENSION, METRIC_NAMESPACE, METRIC_SERVICE_NAME } from "../../config/metrics";
 import type { MailboxConfig, TenantConfig } from "../../config/tenant-config";
+import { chainCheckedLeases } from "../../core/chain-session-leases";
 import { ConfigError } from "../../core/errors";
 import type { PipelineDeps } from "../../core/pipeline-deps";
 import type { Clock } from "../../ports/clock";
 import type { SecretStore } from "../../ports/secret-store";
 import { DynamoDbLedger } from "../dynamodb/dynamodb-ledger";
+import { DynamoDbPollChains } from "../dynamodb/dynamodb-poll-chains";
 import type { Pop3ConnectOptions } from "../pop3/pop3-client";
 import { Pop3MailboxSource } from "../pop3/pop3-mailbox-source";
 import { SecretsManagerSecretStore } from "../secrets-manager/secrets-manager-secret-store";
@@ -151,11 +153,8 @@ export function createLambdaBase<P extends BasePipelineDeps>(
 
   const secrets =
     overrides.secrets ?? new SecretsManagerSecretStore({ client: secretsManager, now: () => clock.now() });
-  const ledger = new DynamoDbLedger({
-    client: dynamodb,
-    tableName: requireEnv(ENV_NAMES.ledgerTable, env),
-    now: () => clock.now(),
-  });
+  const tableName = requireEnv(ENV_NAMES.ledgerTable, env);
+  const ledger = new DynamoDbLedger({ client: dynamodb, tableName, now: () => clock.now() });
   const pop3 = new Pop3MailboxSource({
     secrets,
     ...(overrides.pop3ConnectOptions === undefined ? {} : { connectOptions: overrides.pop3ConnectOptions }),
@@ -169,7 +168,17 @@ export function createLambdaBase<P extends BasePipelineDeps>(
     telemetry,
     secrets,
     clients: { dynamodb, secretsManager },
-    pipeline: { ledger, leases: ledger, pop3, clock, telemetry },
+    // A lease on a mailbox's last slot stands back while a chain poll holds it (the chain item's
+    // pollUntil: shared/core/chain-session-leases.ts, docs/pipeline.md "Why leases").
+    pipeline: {
+      ledger,
+      leases: chainCheckedLeases(ledger, new DynamoDbPollChains({ client: dynamodb, tableName }), () =>
+        clock.now(),
+      ),
+      pop3,
+      clock,
+      telemetry,
+    },
     sdkClientSettings,
     mailbox(mailboxId) {
       const found = config.mailboxes.find((m) => m.id === mailboxId);

@@ -3,11 +3,15 @@ import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import type { LambdaClient } from "@aws-sdk/client-lambda";
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import { ENV_NAMES, requireEnv } from "../../config/env";
+import { ConfigError } from "../../core/errors";
 import type { KeeperDeps } from "../../core/poll-chain";
 import type { CopyPorts } from "../../core/poll-in-one-session";
 import type { Clock } from "../../ports/clock";
+import type { PollQueue } from "../../ports/poll-chains";
+import type { SessionSlots } from "../../ports/session-leases";
 import { DynamoDbLedger } from "../dynamodb/dynamodb-ledger";
 import { DynamoDbPollChains } from "../dynamodb/dynamodb-poll-chains";
+import { DynamoDbSessionSlots } from "../dynamodb/dynamodb-session-slots";
 import { SqsPollQueue, visibleMessages } from "../sqs/sqs-poll-queue";
 import { type DeleteInvoker, LambdaDeleteInvoker } from "./delete-invoker";
 import {
@@ -56,12 +60,13 @@ export interface ListNewMessagesOverrides extends LambdaBaseOverrides<ListPipeli
 export function createListNewMessagesDeps(
   env: NodeJS.ProcessEnv,
   overrides: ListNewMessagesOverrides = {},
-): ListNewMessagesDeps & { chainPorts(): KeeperDeps } {
+): ListNewMessagesDeps & { chainPorts(): KeeperDeps; sessionSlots(): SessionSlots } {
   const base = createLambdaBase(env, overrides);
   const { sqs, queue } = createWorkQueueDeps(base);
   const { lambda, deleteInvoker } = createDeleteInvokerDeps(base, overrides.deleteInvoker);
   let copyPorts: Promise<CopyPorts> | undefined;
   let chainPorts: KeeperDeps | undefined;
+  let sessionSlots: SessionSlots | undefined;
   return {
     ...functionDeps(base, { ...base.pipeline, queue }, { ...base.clients, sqs, lambda }, overrides.decorate),
     deleteInvoker,
@@ -80,6 +85,14 @@ export function createListNewMessagesDeps(
         clock: base.clock,
       });
       return chainPorts;
+    },
+    sessionSlots() {
+      sessionSlots ??= new DynamoDbSessionSlots({
+        client: base.clients.dynamodb,
+        tableName: requireEnv(ENV_NAMES.ledgerTable, base.env),
+        now: () => base.clock.now(),
+      });
+      return sessionSlots;
     },
   };
 }
@@ -106,7 +119,7 @@ export function createChainPorts(from: {
     // The keeper's mail checks (shared/core/tenant-problems.ts): the byState index, a few small
     // queries per mailbox a minute.
     ledger: new DynamoDbLedger({ client: from.dynamodb, tableName }),
-    pollQueue: new SqsPollQueue(sqs, requireEnv(ENV_NAMES.pollQueueUrl, env)),
+    pollQueue: pollQueueOf(sqs, env),
     clock: from.clock,
     ...(from.random === undefined ? {} : { random: from.random }),
     newChainId: () => randomUUID(),
@@ -116,6 +129,22 @@ export function createChainPorts(from: {
         visibleMessages(sqs, failedDeletes),
       ]);
       return { deadLetters: dead, failedDeletes: failed };
+    },
+  };
+}
+
+/**
+ * The poll queue (`POLL_QUEUE_URL`), which the stack creates only for a tenant with a sub-minute
+ * mailbox; without it, a send (a sub-minute mailbox the stack did not know) fails with the hint.
+ */
+function pollQueueOf(sqs: SQSClient, env: NodeJS.ProcessEnv): PollQueue {
+  const url = env[ENV_NAMES.pollQueueUrl];
+  if (url !== undefined && url !== "") return new SqsPollQueue(sqs, url);
+  return {
+    send: async () => {
+      throw new ConfigError(ENV_NAMES.pollQueueUrl, "this stack has no poll queue", {
+        hint: "A mailbox with pollSeconds below 60 needs the tenant's poll queue: redeploy the tenant stack with this config.",
+      });
     },
   };
 }

@@ -1,11 +1,19 @@
 import type { Context, SQSBatchItemFailure, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import * as z from "zod";
 import type { MailboxConfig } from "../../config/tenant-config";
+import { type ChainHold, chainHeldLeases } from "../../core/chain-session-leases";
 import { ConfigError, CredentialsError, Pop2GmailError, ProtocolError } from "../../core/errors";
 import type { ListResult } from "../../core/list-new-messages";
-import { type ChainPollOutcome, type KeeperDeps, keeperTick, runChainStep } from "../../core/poll-chain";
+import {
+  type ChainPollOutcome,
+  type KeeperDeps,
+  keeperTick,
+  runChainStep,
+  runKeeperPolls,
+} from "../../core/poll-chain";
 import { type MailboxPollResult, pollInOneSession } from "../../core/poll-in-one-session";
 import { tenantProblemLog } from "../../core/tenant-problems";
+import type { SessionLeases, SessionSlots } from "../../ports/session-leases";
 import { parsePollMessage } from "../sqs/sqs-poll-queue";
 import { describe } from "./describe-error";
 import { invocationScope, LEASE_MARGIN_MS } from "./lambda-base";
@@ -41,12 +49,25 @@ export interface KeeperTickResult {
   readonly started: number;
   /** The `TenantProblems` value emitted. */
   readonly problems: number;
+  /** Mailboxes polled every minute or slower that this tick polled. */
+  readonly polled: number;
 }
+
+type KeeperTickDue = Awaited<ReturnType<typeof keeperTick>>["due"];
 
 /** The chain ports of the lister, built on first use (only chain and keeper events need them). */
 export interface ListerChainDeps extends ListNewMessagesDeps {
   chainPorts(): KeeperDeps;
+  /** The lease slots a chain poll checks after taking its chain (`chainHeldLeases`). */
+  sessionSlots(): SessionSlots;
 }
+
+/**
+ * Polls the keeper's tick runs at once (different mailboxes, one POP3 session each): bounds the
+ * sockets and memory of one 256 MB invocation; 200 mailboxes at ~0.1-0.2 s a poll take a few
+ * seconds a tick.
+ */
+export const KEEPER_POLL_CONCURRENCY = 8;
 
 /** Kept free before the function's timeout: a poll that copies (LOGIN-DELAY) starts no copy it cannot finish. */
 const TIMEOUT_MARGIN_MS = 20_000;
@@ -65,8 +86,14 @@ async function pollOnce(
   deps: ListNewMessagesDeps,
   mailbox: MailboxConfig,
   context: Context,
+  leases?: SessionLeases,
 ): Promise<{ result: ListNewMessagesResult; loginDelaySeconds?: number }> {
-  const pipeline = { ...deps.pipeline, ...invocationScope(context) };
+  const pipeline = {
+    ...deps.pipeline,
+    ...invocationScope(context),
+    // A chain poll's session is held by its chain item (shared/core/chain-session-leases.ts).
+    ...(leases === undefined ? {} : { leases }),
+  };
   const copyPorts = deps.copyPorts;
   const polling = copyPorts === undefined ? pipeline : { ...pipeline, copyPorts: () => copyPorts() };
   const shouldStop = () => context.getRemainingTimeInMillis() < TIMEOUT_MARGIN_MS;
@@ -209,18 +236,9 @@ async function pollRecord(
   // When this invocation is surely dead: its deadline plus a margin (as session leases do).
   const pollUntil = ports.clock.now() + context.getRemainingTimeInMillis() + LEASE_MARGIN_MS;
   try {
-    const step = await runChainStep(ports, deps.config.tenant, mailbox, message, pollUntil, async () => {
-      try {
-        const { result, loginDelaySeconds } = await pollOnce(deps, mailbox, context);
-        return chainOutcome(result, loginDelaySeconds);
-      } catch (error) {
-        deps.logger.error("poll failed; the chain polls again after pollSeconds", {
-          mailboxId: mailbox.id,
-          error: describe(error),
-        });
-        throw error;
-      }
-    });
+    const step = await runChainStep(ports, deps.config.tenant, mailbox, message, pollUntil, (hold) =>
+      chainPoll(deps, mailbox, context, hold),
+    );
     if (step.kind === "skipped") {
       deps.logger.debug("poll message is a duplicate or stale, or the mailbox's poll is running", {
         mailboxId: mailbox.id,
@@ -238,6 +256,26 @@ async function pollRecord(
   }
 }
 
+/** One poll of a chain step, its session held by the chain item; errors logged and rethrown. */
+async function chainPoll(
+  deps: ListerChainDeps,
+  mailbox: MailboxConfig,
+  context: Context,
+  hold: ChainHold,
+): Promise<ChainPollOutcome> {
+  try {
+    const leases = chainHeldLeases(deps.sessionSlots(), hold);
+    const { result, loginDelaySeconds } = await pollOnce(deps, mailbox, context, leases);
+    return chainOutcome(result, loginDelaySeconds);
+  } catch (error) {
+    deps.logger.error("poll failed; the chain polls again after pollSeconds", {
+      mailboxId: mailbox.id,
+      error: describe(error),
+    });
+    throw error;
+  }
+}
+
 /**
  * The keeper tick, once a minute from the tenant's one schedule (`KEEPER_EVENT`): restarts every
  * chain that has none or whose message was lost, logs one line per open problem naming the
@@ -250,6 +288,7 @@ export function makeKeeperHandler(
   return async (_event, context) => {
     deps.logger.addContext(context);
     try {
+      const tickAt = deps.chainPorts().clock.now();
       const result = await keeperTick(deps.chainPorts(), deps.config.tenant, deps.config.mailboxes);
       for (const mailboxId of result.started) deps.logger.info("poll chain started", { mailboxId });
       for (const { mailboxId, error } of result.startFailed) {
@@ -262,7 +301,13 @@ export function makeKeeperHandler(
         deps.logger.warn("tenant problem", tenantProblemLog(deps.config.tenant, problem));
       }
       deps.telemetry.tenantProblems(result.problems.length);
-      return { outcome: "kept", started: result.started.length, problems: result.problems.length };
+      const polled = await runDuePolls(deps, result.due, tickAt, context);
+      return {
+        outcome: "kept",
+        started: result.started.length,
+        problems: result.problems.length,
+        polled,
+      };
     } catch (error) {
       deps.logger.error("keeper tick failed", { error: describe(error) });
       throw error;
@@ -270,6 +315,42 @@ export function makeKeeperHandler(
       deps.telemetry.flush();
     }
   };
+}
+
+/**
+ * The polls of mailboxes polled every minute or slower that are due at this tick
+ * (docs/pipeline.md "Poll chains on AWS"), `KEEPER_POLL_CONCURRENCY` at a time, none started once
+ * the invocation's timeout margin is reached. Returns how many polled.
+ */
+async function runDuePolls(
+  deps: ListerChainDeps,
+  due: KeeperTickDue,
+  tickAt: number,
+  context: Context,
+): Promise<number> {
+  if (due.length === 0) return 0;
+  const ports = deps.chainPorts();
+  const results = await runKeeperPolls(
+    ports,
+    deps.config.tenant,
+    due,
+    {
+      tickAt,
+      pollUntil: ports.clock.now() + context.getRemainingTimeInMillis() + LEASE_MARGIN_MS,
+      concurrency: KEEPER_POLL_CONCURRENCY,
+      mayStart: () => context.getRemainingTimeInMillis() >= TIMEOUT_MARGIN_MS,
+    },
+    (mailbox, hold) => chainPoll(deps, mailbox, context, hold),
+  );
+  for (const { mailboxId, result } of results) {
+    if (result.kind === "failed") {
+      deps.logger.error("poll chain step failed; a later tick polls again", {
+        mailboxId,
+        error: describe(result.error),
+      });
+    }
+  }
+  return results.filter((r) => r.result.kind === "polled").length;
 }
 
 /**

@@ -41,7 +41,12 @@ export function tenantResources(account: ProofAccount, tenant: string) {
   const workQueue = resourceOf(stack, "AWS::SQS::Queue", "QueuesWork");
   const deadLetters = resourceOf(stack, "AWS::SQS::Queue", "QueuesDeadLetters");
   const failedDeletes = resourceOf(stack, "AWS::SQS::Queue", "QueuesFailedDeletes");
-  const pollQueue = resourceOf(stack, "AWS::SQS::Queue", "QueuesPoll");
+  // Only a tenant with a mailbox polled more often than once a minute has one.
+  const pollQueue = stack
+    .byType("AWS::SQS::Queue")
+    .some((r) => /^QueuesPoll[0-9A-F]{8}$/.test(r.logicalId))
+    ? resourceOf(stack, "AWS::SQS::Queue", "QueuesPoll")
+    : undefined;
   const key = resourceOf(stack, "AWS::KMS::Key", "Key");
   return {
     stack,
@@ -50,7 +55,7 @@ export function tenantResources(account: ProofAccount, tenant: string) {
     workQueueArn: workQueue.attributes.Arn!,
     deadLetterQueueArn: deadLetters.attributes.Arn!,
     failedDeletesQueueArn: failedDeletes.attributes.Arn!,
-    pollQueueArn: pollQueue.attributes.Arn!,
+    pollQueueArn: pollQueue?.attributes.Arn,
     keyArn: key.attributes.Arn!,
     functions: Object.fromEntries(
       (Object.keys(FUNCTION_IDS) as FunctionName[]).map((fn) => [
@@ -78,6 +83,7 @@ export function readRecordedFiles(dir: string, maxAgeMs: number, now: number): R
  * tenant segment replaced by the deployed tenant; a secret becomes the deployed tenant's secret of
  * the same kind (POP3 password or Google credentials), tagged with its tenant. Anything the map
  * does not know keeps its recorded ARN, which no deployed policy names: it fails the proof.
+ * Undefined for a poll-queue call on a tenant without a poll queue (its lister makes none).
  */
 export function deployedRequest(
   account: ProofAccount,
@@ -85,7 +91,7 @@ export function deployedRequest(
   recorded: RecordedCallsFile,
   call: RecordedAwsCall,
   request: RecordedIamRequest,
-): IamRequest {
+): IamRequest | undefined {
   const target = tenantResources(account, config.tenant);
   const retenant = (key: string) =>
     key.startsWith(`${recorded.tenant}/`) ? `${config.tenant}/${key.slice(recorded.tenant.length + 1)}` : key;
@@ -119,6 +125,7 @@ export function deployedRequest(
   if (service === "sqs") {
     // The rig names its queues after their role (test/integration/pipeline-harness.ts).
     const name = resource.split(":").pop() ?? "";
+    if (name.startsWith("poll-") && target.pollQueueArn === undefined) return undefined;
     const queueArn = name.startsWith("poll-")
       ? target.pollQueueArn
       : name.startsWith("deadletters-")

@@ -1,10 +1,15 @@
 import { describe, expect, it } from "vitest";
 import {
+  chainedPolls,
   DEFAULT_KEEPER_POLICY,
+  dueAtTick,
   type KeeperDeps,
+  keeperPollIntervalMs,
   keeperTick,
   nextPollDelaySeconds,
   runChainStep,
+  runKeeperPolls,
+  usesPollQueue,
 } from "../../../shared/core/poll-chain";
 import { TestClock } from "../../fakes/in-memory-clock";
 import { InMemoryPollChains, RecordingPollQueue } from "../../fakes/in-memory-poll-chains";
@@ -148,21 +153,259 @@ describe("runChainStep", () => {
     expect(step).toEqual({ kind: "superseded", outcome: { kind: "failed", failure: "busy" } });
     expect(pollQueue.sent).toEqual([]);
   });
+
+  it("writes the chain item twice for an idle poll: the take, and the finish when the session's hold ends", async () => {
+    // Prepare
+    const { clock, chains, pollQueue, deps } = chainDeps();
+    await chains.start(TENANT, A.id, "c1", clock.now(), undefined);
+    const writes: string[] = [];
+    for (const method of ["take", "finish", "amend", "start"] as const) {
+      const original = chains[method].bind(chains) as (...args: unknown[]) => Promise<unknown>;
+      (chains as unknown as Record<string, unknown>)[method] = (...args: unknown[]) => {
+        writes.push(method);
+        return original(...args);
+      };
+    }
+    const start = clock.now();
+    let heldDuringSession: number | undefined;
+    let heldAfterSession: number | undefined;
+    // Act
+    const step = await runChainStep(
+      deps,
+      TENANT,
+      A,
+      { mailboxId: A.id, chain: "c1", seq: 0 },
+      start + UNTIL,
+      async (hold) => {
+        heldDuringSession = await chains.heldUntil(TENANT, A.id);
+        clock.advance(1_000);
+        await hold.end();
+        await hold.end();
+        heldAfterSession = await chains.heldUntil(TENANT, A.id);
+        clock.advance(500);
+        return { kind: "succeeded" };
+      },
+    );
+    // Assess
+    expect(writes).toEqual(["take", "finish"]);
+    expect(heldDuringSession).toBe(start + UNTIL);
+    expect(heldAfterSession).toBeUndefined();
+    expect(step).toMatchObject({ kind: "polled", nextSeq: 1, delaySeconds: 10 });
+    expect(pollQueue.sent).toEqual([{ message: { mailboxId: A.id, chain: "c1", seq: 1 }, delaySeconds: 10 }]);
+    expect((await chains.list(TENANT))[0]).toMatchObject({
+      seq: 1,
+      lastSucceededAt: start + 1_000,
+      lastPolledAt: start + 1_000,
+      nextPollAt: start + 11_000,
+    });
+  });
+
+  it("amends the success recorded at the session's end when the poll then failed, putting back the last success", async () => {
+    // Prepare
+    const { clock, chains, deps } = chainDeps();
+    await chains.start(TENANT, A.id, "c1", clock.now(), undefined);
+    const before = clock.now();
+    await runChainStep(
+      deps,
+      TENANT,
+      A,
+      { mailboxId: A.id, chain: "c1", seq: 0 },
+      before + UNTIL,
+      async () => ({
+        kind: "succeeded",
+      }),
+    );
+    clock.advance(10_000);
+    // Act
+    await runChainStep(
+      deps,
+      TENANT,
+      A,
+      { mailboxId: A.id, chain: "c1", seq: 1 },
+      clock.now() + UNTIL,
+      async (hold) => {
+        await hold.end();
+        return { kind: "failed", failure: "retryable", code: "THROTTLED" };
+      },
+    );
+    // Assess
+    expect((await chains.list(TENANT))[0]).toMatchObject({
+      seq: 2,
+      lastSucceededAt: before,
+      lastFailure: "retryable",
+      lastFailureCode: "THROTTLED",
+    });
+  });
+
+  it("amends the next poll's time when a login delay outlasts pollSeconds", async () => {
+    // Prepare
+    const { clock, chains, pollQueue, deps } = chainDeps();
+    await chains.start(TENANT, A.id, "c1", clock.now(), undefined);
+    const start = clock.now();
+    // Act
+    await runChainStep(
+      deps,
+      TENANT,
+      A,
+      { mailboxId: A.id, chain: "c1", seq: 0 },
+      start + UNTIL,
+      async (hold) => {
+        await hold.end();
+        return { kind: "succeeded", loginDelaySeconds: 30 };
+      },
+    );
+    // Assess
+    expect((await chains.list(TENANT))[0]).toMatchObject({ seq: 1, nextPollAt: start + 30_000 });
+    expect(pollQueue.sent.map((m) => m.delaySeconds)).toEqual([30]);
+  });
+
+  it("sends no next message for a mailbox polled every minute or slower: the keeper polls it", async () => {
+    // Prepare: a message of a chain started while B still polled every 10 s.
+    const { clock, chains, pollQueue, deps } = chainDeps();
+    await chains.start(TENANT, B.id, "c1", clock.now(), undefined);
+    // Act
+    const step = await runChainStep(
+      deps,
+      TENANT,
+      B,
+      { mailboxId: B.id, chain: "c1", seq: 0 },
+      UNTIL,
+      async () => ({
+        kind: "succeeded",
+      }),
+    );
+    // Assess
+    expect(step).toMatchObject({ kind: "polled", nextSeq: 1 });
+    expect(pollQueue.sent).toEqual([]);
+  });
+});
+
+describe("keeper-run polls", () => {
+  const MINUTE = mailboxConfig({ id: "m@acme.it", pollSeconds: 60 });
+  const NINETY = mailboxConfig({ id: "n@acme.it", pollSeconds: 90 });
+
+  it("a tenant needs a poll queue only with a mailbox below a minute", () => {
+    // Assess
+    expect([chainedPolls(A), chainedPolls(mailboxConfig({ pollSeconds: 59 })), chainedPolls(MINUTE)]).toEqual(
+      [true, true, false],
+    );
+    expect(usesPollQueue([MINUTE, B])).toBe(false);
+    expect(usesPollQueue([MINUTE, A])).toBe(true);
+  });
+
+  it("is due from half a tick before its next poll's time; the interval is pollSeconds rounded up to whole minutes", () => {
+    // Assess
+    expect([MINUTE, NINETY, B, mailboxConfig({ pollSeconds: 61 })].map(keeperPollIntervalMs)).toEqual([
+      60_000, 120_000, 300_000, 120_000,
+    ]);
+    expect([dueAtTick(100_000, 69_999), dueAtTick(100_000, 70_000), dueAtTick(100_000, 200_000)]).toEqual([
+      false,
+      true,
+      true,
+    ]);
+  });
+
+  it("polls a 60-second mailbox at every tick, a 90-second one every other (rounded up), a 300-second one every fifth", async () => {
+    // Prepare
+    const { clock, deps } = chainDeps();
+    await keeperTick(deps, TENANT, [MINUTE, NINETY, B]);
+    const polled: string[][] = [];
+    // Act: ten ticks a minute apart, each running its due polls (each poll takes 2 s).
+    for (let tick = 0; tick < 10; tick++) {
+      clock.advance(60_000);
+      const tickAt = clock.now();
+      const { due } = await keeperTick(deps, TENANT, [MINUTE, NINETY, B]);
+      const results = await runKeeperPolls(
+        deps,
+        TENANT,
+        due,
+        { tickAt, pollUntil: tickAt + UNTIL, concurrency: 2, mayStart: () => true },
+        async (_mailbox, hold) => {
+          await hold.end();
+          return { kind: "succeeded" };
+        },
+      );
+      polled.push(results.filter((r) => r.result.kind === "polled").map((r) => r.mailboxId));
+    }
+    // Assess
+    const count = (id: string) => polled.filter((ids) => ids.includes(id)).length;
+    expect(count(MINUTE.id)).toBe(10);
+    expect(count(NINETY.id)).toBe(5);
+    expect(count(B.id)).toBe(2);
+  });
+
+  it("leaves a mailbox whose keeper-run poll is still running, and takes over one whose poll died", async () => {
+    // Prepare
+    const { clock, chains, deps } = chainDeps();
+    await keeperTick(deps, TENANT, [MINUTE]);
+    clock.advance(60_000);
+    const [item] = await chains.list(TENANT);
+    await chains.take(
+      TENANT,
+      { mailboxId: MINUTE.id, chain: item!.chain, seq: 0 },
+      clock.now(),
+      clock.now() + 90_000,
+    );
+    // Act
+    clock.advance(60_000);
+    const running = await keeperTick(deps, TENANT, [MINUTE]);
+    clock.advance(60_000);
+    const dead = await keeperTick(deps, TENANT, [MINUTE]);
+    const steps = await runKeeperPolls(
+      deps,
+      TENANT,
+      dead.due,
+      { tickAt: clock.now(), pollUntil: clock.now() + UNTIL, concurrency: 1, mayStart: () => true },
+      async () => ({ kind: "succeeded" }),
+    );
+    // Assess
+    expect(running.due).toEqual([]);
+    expect(dead.due).toEqual([
+      { mailbox: MINUTE, message: { mailboxId: MINUTE.id, chain: item!.chain, seq: 0 } },
+    ]);
+    expect(steps.map((s) => s.result.kind)).toEqual(["polled"]);
+    expect(dead.started).toEqual([]);
+  });
+
+  it("starts no poll once mayStart says no, and reports a chain step that threw", async () => {
+    // Prepare
+    const { clock, chains, deps } = chainDeps();
+    await keeperTick(deps, TENANT, [MINUTE, NINETY]);
+    clock.advance(120_000);
+    const { due } = await keeperTick(deps, TENANT, [MINUTE, NINETY]);
+    const broken = new Error("ledger down");
+    chains.take = async () => {
+      throw broken;
+    };
+    let starts = 0;
+    // Act
+    const results = await runKeeperPolls(
+      deps,
+      TENANT,
+      due,
+      { tickAt: clock.now(), pollUntil: clock.now() + UNTIL, concurrency: 1, mayStart: () => starts++ < 1 },
+      async () => ({ kind: "succeeded" }),
+    );
+    // Assess
+    expect(due).toHaveLength(2);
+    expect(results).toEqual([{ mailboxId: MINUTE.id, result: { kind: "failed", error: broken } }]);
+  });
 });
 
 describe("keeperTick", () => {
-  it("starts a chain for each configured mailbox without one, its first message due at once", async () => {
+  it("starts a chain for each configured mailbox without one: a first message for a sub-minute one, only the item for one the keeper polls", async () => {
     // Prepare
-    const { pollQueue, deps } = chainDeps();
+    const { chains, pollQueue, deps } = chainDeps();
     // Act
     const result = await keeperTick(deps, TENANT, [A, B]);
     const again = await keeperTick(deps, TENANT, [A, B]);
     // Assess
-    expect(result).toEqual({ started: [A.id, B.id], startFailed: [], problems: [] });
+    expect(result).toEqual({ started: [A.id, B.id], startFailed: [], problems: [], due: [] });
     expect(again.started).toEqual([]);
-    expect(pollQueue.sent).toEqual([
-      { message: { mailboxId: A.id, chain: "c1", seq: 0 }, delaySeconds: 0 },
-      { message: { mailboxId: B.id, chain: "c2", seq: 0 }, delaySeconds: 0 },
+    expect(pollQueue.sent).toEqual([{ message: { mailboxId: A.id, chain: "c1", seq: 0 }, delaySeconds: 0 }]);
+    expect((await chains.list(TENANT)).map((i) => [i.mailboxId, i.chain, i.seq])).toEqual([
+      [A.id, "c1", 0],
+      [B.id, "c2", 0],
     ]);
   });
 
@@ -178,12 +421,12 @@ describe("keeperTick", () => {
     clock.advance(300_000 + DEFAULT_KEEPER_POLICY.lostAfterMs + 1);
     await keeperTick(spread, TENANT, [A, B]);
     // Assess
-    expect(first.map((s) => s.delaySeconds)).toEqual([9, 297]);
+    expect(first.map((s) => s.delaySeconds)).toEqual([9]);
     expect(items.map((i) => [i.nextPollAt - start, i.firstStartedAt - start])).toEqual([
       [9_000, 0],
       [297_000, 0],
     ]);
-    expect(pollQueue.sent.map((s) => s.delaySeconds)).toEqual([0, 0]);
+    expect(pollQueue.sent.map((s) => s.delaySeconds)).toEqual([0]);
   });
 
   it("restarts a chain whose message is more than a minute overdue, and not at the minute itself", async () => {
@@ -283,14 +526,15 @@ describe("keeperTick", () => {
 
   it("leaves the chain of a mailbox no longer configured alone", async () => {
     // Prepare
+    const C = mailboxConfig({ id: "c@acme.it", pollSeconds: 30 });
     const { clock, pollQueue, deps } = chainDeps();
-    await keeperTick(deps, TENANT, [A, B]);
+    await keeperTick(deps, TENANT, [A, C]);
     pollQueue.sent.length = 0;
     // Act
     clock.advance(3_600_000);
-    const result = await keeperTick(deps, TENANT, [B]);
+    const result = await keeperTick(deps, TENANT, [C]);
     // Assess
-    expect(result.started).toEqual([B.id]);
-    expect(result.problems.map((p) => ("mailboxId" in p ? p.mailboxId : p.cause))).toEqual([B.id]);
+    expect(result.started).toEqual([C.id]);
+    expect(result.problems.map((p) => ("mailboxId" in p ? p.mailboxId : p.cause))).toEqual([C.id]);
   });
 });
