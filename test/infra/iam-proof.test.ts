@@ -638,7 +638,9 @@ describe("service paths: every alarm, schedule and event source can reach its ta
       // The poll queue only for a tenant with a mailbox polled more often than once a minute.
       const sources: [FunctionName, string][] = [["copy-message", own.workQueueArn]];
       if (own.pollQueueArn !== undefined) sources.push(["list-new-messages", own.pollQueueArn]);
-      expect(mappings.map((m) => m.properties.EventSourceArn).sort()).toEqual(sources.map(([, q]) => q).sort());
+      expect(mappings.map((m) => m.properties.EventSourceArn).sort()).toEqual(
+        sources.map(([, q]) => q).sort(),
+      );
       for (const [fn, queueArn] of sources) {
         const principal = account.roleOf(config.tenant, fn);
         for (const action of [

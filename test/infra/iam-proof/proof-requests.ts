@@ -42,9 +42,7 @@ export function tenantResources(account: ProofAccount, tenant: string) {
   const deadLetters = resourceOf(stack, "AWS::SQS::Queue", "QueuesDeadLetters");
   const failedDeletes = resourceOf(stack, "AWS::SQS::Queue", "QueuesFailedDeletes");
   // Only a tenant with a mailbox polled more often than once a minute has one.
-  const pollQueue = stack
-    .byType("AWS::SQS::Queue")
-    .some((r) => /^QueuesPoll[0-9A-F]{8}$/.test(r.logicalId))
+  const pollQueue = stack.byType("AWS::SQS::Queue").some((r) => /^QueuesPoll[0-9A-F]{8}$/.test(r.logicalId))
     ? resourceOf(stack, "AWS::SQS::Queue", "QueuesPoll")
     : undefined;
   const key = resourceOf(stack, "AWS::KMS::Key", "Key");
