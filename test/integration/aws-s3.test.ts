@@ -2,9 +2,9 @@ import { Agent } from "node:http";
 import { HeadObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodeMetadataValue, encodeMetadataValue } from "../../shared/adapters/s3/object-metadata";
-import { S3ArchiveStore } from "../../shared/adapters/s3/s3-archive-store";
+import { CHECKED_WRITE_VALID_MS, S3ArchiveStore } from "../../shared/adapters/s3/s3-archive-store";
 import { archiveKeyFor } from "../../shared/core/archive-key";
-import { AccessDeniedError, MessageTooLargeError } from "../../shared/core/errors";
+import { AccessDeniedError, IntegrityError, MessageTooLargeError } from "../../shared/core/errors";
 import {
   chunked,
   describeArchiveStoreContract,
@@ -14,6 +14,7 @@ import {
   sha256,
 } from "../contract/archive-store-contract";
 import { type FauxqsStandIn, STAND_IN_REGION, startFauxqsStandIn, uniqueName } from "../fakes/aws-stand-ins";
+import { s3ChecksumsLikeAws } from "../fakes/s3-checksums-like-aws";
 
 let fauxqs: FauxqsStandIn;
 let bucket: string;
@@ -247,5 +248,102 @@ describe("S3ArchiveStore on fauxqs: a body let go unread", () => {
     expect(sha256(Buffer.concat(chunks))).toBe(generated.sha256);
     client.destroy();
     agent.destroy();
+  });
+});
+
+describe("S3ArchiveStore: S3's own check of a single-part write stands in for reading it back", () => {
+  /** A client of its own (the middlewares stay off the suite's), with S3's checksum check played in front of fauxqs. */
+  function checkingClient() {
+    const client = new S3Client({
+      endpoint: fauxqs.endpoint,
+      region: STAND_IN_REGION,
+      credentials: { accessKeyId: "test", secretAccessKey: "test" },
+      forcePathStyle: true,
+    });
+    const sent: { name: string; headers: Record<string, string> }[] = [];
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const request = args.request as { headers?: Record<string, string> };
+        sent.push({ name: context.commandName ?? "", headers: { ...(request.headers ?? {}) } });
+        return next(args);
+      },
+      { step: "finalizeRequest", name: "sentHeaders" },
+    );
+    s3ChecksumsLikeAws(client);
+    return { client, sent };
+  }
+
+  it("sends the message's SHA-256 as x-amz-checksum-sha256 with the write, and no other checksum", async () => {
+    // Prepare
+    const { client, sent } = checkingClient();
+    const store = new S3ArchiveStore({ client, bucket });
+    const bytes = Buffer.from("From: a@b\r\n\r\nchecked body\r\n");
+
+    // Act
+    const digest = await store.put(
+      `${newPrefix()}box/checked.eml`,
+      chunked(bytes, [5]),
+      metadataFor("checked"),
+    );
+
+    // Assess
+    const put = sent.filter((s) => s.name === "PutObjectCommand");
+    expect(put).toHaveLength(1);
+    const checksums = Object.entries(put[0]?.headers ?? {}).filter(([name]) =>
+      name.toLowerCase().startsWith("x-amz-checksum-"),
+    );
+    expect(checksums).toEqual([
+      ["x-amz-checksum-sha256", Buffer.from(digest.sha256, "hex").toString("base64")],
+    ]);
+    client.destroy();
+  });
+
+  it("verifies right after a write S3 checked without a GET; a second verify, or one a minute later, reads the object", async () => {
+    // Prepare
+    const { client, sent } = checkingClient();
+    let now = 1_000_000;
+    const store = new S3ArchiveStore({ client, bucket, now: () => now });
+    const prefix = newPrefix();
+    const bytes = Buffer.from("From: a@b\r\n\r\nbody\r\n");
+    const first = await store.put(`${prefix}box/a.eml`, chunked(bytes, [4]), metadataFor("a"));
+    const second = await store.put(`${prefix}box/b.eml`, chunked(bytes, [4]), metadataFor("b"));
+    const gets = () => sent.filter((s) => s.name === "GetObjectCommand").length;
+
+    // Act
+    const rightAfter = await store.verify(`${prefix}box/a.eml`, first);
+    const getsRightAfter = gets();
+    const again = await store.verify(`${prefix}box/a.eml`, first);
+    const getsAgain = gets();
+    now += CHECKED_WRITE_VALID_MS;
+    const late = await store.verify(`${prefix}box/b.eml`, second);
+    const getsLate = gets();
+
+    // Assess
+    expect([rightAfter, again, late]).toEqual([true, true, true]);
+    expect([getsRightAfter, getsAgain, getsLate]).toEqual([0, 1, 2]);
+    client.destroy();
+  });
+
+  it("does not take a checked write for another digest, and fails a write S3 received damaged as an integrity fault", async () => {
+    // Prepare
+    const { client } = checkingClient();
+    const checks = s3ChecksumsLikeAws(client);
+    const store = new S3ArchiveStore({ client, bucket });
+    const key = `${newPrefix()}box/damaged.eml`;
+    const bytes = Buffer.from("From: a@b\r\n\r\nbody\r\n");
+    const digest = await store.put(key, chunked(bytes, [4]), metadataFor("damaged"));
+
+    // Act
+    const otherDigest = await store.verify(key, { ...digest, sha256: sha256(Buffer.from("other")) });
+    checks.corruptNextPut();
+    const damaged = await store
+      .put(key, chunked(bytes, [4]), metadataFor("damaged"))
+      .catch((e: unknown) => e);
+
+    // Assess
+    expect(otherDigest).toBe(false);
+    expect(damaged).toBeInstanceOf(IntegrityError);
+    expect(String((damaged as Error).message)).toContain("BadDigest");
+    client.destroy();
   });
 });

@@ -27,7 +27,17 @@ export interface S3ArchiveStoreOptions {
   readonly partSizeBytes?: number;
   /** Parts uploaded at once. Memory is about (queueSize + 1) x partSize whatever the message size. */
   readonly queueSize?: number;
+  /** The clock that dates a write S3 checked (see `verify`). Default `Date.now`. */
+  readonly now?: () => number;
 }
+
+/**
+ * How long S3's own check of a write stands in for reading the object back (see `verify`): the
+ * copier verifies right after the write; a later verify (a resume) reads the object.
+ */
+export const CHECKED_WRITE_VALID_MS = 60_000;
+/** Writes remembered at most (a copy that stopped between write and verify leaves one behind). */
+const CHECKED_WRITES_MAX = 64;
 
 const MIB = 1024 * 1024;
 const CONTENT_TYPE = "message/rfc822";
@@ -37,9 +47,11 @@ const CONTENT_TYPE = "message/rfc822";
  * with the tenant, mailbox, UIDL, Message-ID, size and SHA-256 as user metadata.
  *
  * `put` streams: a message that fits in one part (almost all mail) is buffered and sent with one
- * PutObject that already carries its SHA-256; a larger one goes through lib-storage's multipart
- * `Upload` (memory stays at a few parts for 50 MB or 150 MB) and then gets its SHA-256 metadata by
- * an in-place CopyObject, because metadata must be sent before the bytes whose hash it holds.
+ * PutObject that already carries its SHA-256, as metadata and as `x-amz-checksum-sha256`, which S3
+ * checks against the bytes it received before it stores them (docs/pipeline.md, "Reads of the
+ * archive"); a larger one goes through lib-storage's multipart `Upload` (memory stays at a few
+ * parts for 50 MB or 150 MB) and then gets its SHA-256 metadata by an in-place CopyObject, because
+ * metadata must be sent before the bytes whose hash it holds.
  */
 export class S3ArchiveStore implements ArchiveStore {
   private readonly client: S3Client;
@@ -47,6 +59,9 @@ export class S3ArchiveStore implements ArchiveStore {
   private readonly encryption: { ServerSideEncryption: ServerSideEncryption; SSEKMSKeyId?: string };
   private readonly partSize: number;
   private readonly queueSize: number;
+  private readonly now: () => number;
+  /** Key -> the digest S3 itself checked when it stored the key's object, and when (see `verify`). */
+  private readonly checkedWrites = new Map<string, { readonly digest: ContentDigest; readonly at: number }>();
 
   constructor(options: S3ArchiveStoreOptions) {
     this.client = options.client;
@@ -57,10 +72,13 @@ export class S3ArchiveStore implements ArchiveStore {
         : { ServerSideEncryption: "aws:kms", SSEKMSKeyId: options.kmsKeyId };
     this.partSize = Math.max(options.partSizeBytes ?? 8 * MIB, 5 * MIB);
     this.queueSize = Math.max(options.queueSize ?? 2, 1);
+    this.now = options.now ?? Date.now;
   }
 
   /** Streams `body` to `key` while computing its size and SHA-256; returns that digest. */
   async put(key: string, body: AsyncIterable<Uint8Array>, metadata: ArchiveMetadata): Promise<ContentDigest> {
+    // Whatever happens to this write, an earlier one's check no longer speaks for the key.
+    this.checkedWrites.delete(key);
     const hash = createHash("sha256");
     let size = 0;
     const iterator = body[Symbol.asyncIterator]();
@@ -88,15 +106,27 @@ export class S3ArchiveStore implements ArchiveStore {
   }
 
   /**
-   * Reads the stored object back from S3 and hashes it. The `sha256` metadata we wrote is not
-   * proof of the stored bytes, and S3's own checksums do not fit: fauxqs 1.9.2 ignores every
-   * `x-amz-checksum-*` header (its source has no checksum support), and on AWS a SHA-256 of a
-   * multipart object is a composite (hash of the part hashes; full-object checksums exist only
-   * for the CRC algorithms), not the message's SHA-256. Re-reading costs one GET of the object
-   * (measured against fauxqs on loopback: 0.4-0.6 s for 50 MB, 1.7 s for 120 MB) and proves
-   * size and digest from S3's side.
+   * Proves from S3's side that `key` holds `expected`. Right after a single-part `put` (within
+   * `CHECKED_WRITE_VALID_MS`, once) S3's own check of that write is the proof: the PutObject
+   * carried the SHA-256 as `x-amz-checksum-sha256`, S3 refuses a write whose bytes do not match it
+   * (BadDigest, nothing stored) and answered with the checksum it stored, so no GET is needed
+   * (docs/pipeline.md, "Reads of the archive"). Otherwise (a multipart object, whose S3 SHA-256 is
+   * a composite of the part hashes, not the message's; a store that answered no checksum, such as
+   * fauxqs, which ignores `x-amz-checksum-*`; a later verify on a resume) the object is read back
+   * and hashed: the `sha256` metadata we wrote is no proof of the stored bytes. Reading costs one
+   * GET of the object (measured against fauxqs on loopback: 0.4-0.6 s for 50 MB, 1.7 s for 120 MB).
    */
   async verify(key: string, expected: ContentDigest): Promise<boolean> {
+    const checked = this.checkedWrites.get(key);
+    this.checkedWrites.delete(key);
+    if (
+      checked !== undefined &&
+      this.now() - checked.at < CHECKED_WRITE_VALID_MS &&
+      checked.digest.size === expected.size &&
+      checked.digest.sha256 === expected.sha256
+    ) {
+      return true;
+    }
     let response: GetObjectCommandOutput;
     try {
       response = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
@@ -172,8 +202,10 @@ export class S3ArchiveStore implements ArchiveStore {
     metadata: ArchiveMetadata,
     digest: ContentDigest,
   ): Promise<void> {
+    const checksum = Buffer.from(digest.sha256, "hex").toString("base64");
+    let stored: string | undefined;
     try {
-      await this.client.send(
+      const response = await this.client.send(
         new PutObjectCommand({
           Bucket: this.bucket,
           Key: key,
@@ -181,12 +213,28 @@ export class S3ArchiveStore implements ArchiveStore {
           ContentLength: bytes.byteLength,
           ContentType: CONTENT_TYPE,
           Metadata: objectMetadata(metadata, digest),
+          // S3 stores the bytes only if their SHA-256 is this one (BadDigest otherwise).
+          ChecksumSHA256: checksum,
           ...this.encryption,
         }),
       );
+      stored = response.ChecksumSHA256;
     } catch (error) {
+      if (awsErrorName(error) === "BadDigest") {
+        // S3 received other bytes than were sent and stored nothing: as a failed verify, a
+        // message-level fault the next attempt retries.
+        throw new IntegrityError(`archive ${key}: S3 received other bytes than were sent (BadDigest)`, {
+          cause: error,
+        });
+      }
       throw mapAwsError(error, this.context(this.putPermission(), key));
     }
+    if (stored !== checksum || bytes.byteLength !== digest.size) return;
+    if (this.checkedWrites.size >= CHECKED_WRITES_MAX) {
+      const oldest = this.checkedWrites.keys().next().value;
+      if (oldest !== undefined) this.checkedWrites.delete(oldest);
+    }
+    this.checkedWrites.set(key, { digest, at: this.now() });
   }
 
   private async putMultipart(
