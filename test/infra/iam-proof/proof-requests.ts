@@ -123,14 +123,15 @@ export function deployedRequest(
   if (service === "sqs") {
     // The rig names its queues after their role (test/integration/pipeline-harness.ts).
     const name = resource.split(":").pop() ?? "";
-    if (name.startsWith("poll-") && target.pollQueueArn === undefined) return undefined;
-    const queueArn = name.startsWith("poll-")
-      ? target.pollQueueArn
-      : name.startsWith("deadletters-")
-        ? target.deadLetterQueueArn
-        : name.startsWith("faileddeletes-")
-          ? target.failedDeletesQueueArn
-          : target.workQueueArn;
+    if (name.startsWith("poll-")) {
+      if (target.pollQueueArn === undefined) return undefined;
+      return { principal, action: request.action, resource: target.pollQueueArn, context };
+    }
+    const queueArn = name.startsWith("deadletters-")
+      ? target.deadLetterQueueArn
+      : name.startsWith("faileddeletes-")
+        ? target.failedDeletesQueueArn
+        : target.workQueueArn;
     return { principal, action: request.action, resource: queueArn, context };
   }
   if (service === "lambda" && resource.endsWith("delete-copied")) {
