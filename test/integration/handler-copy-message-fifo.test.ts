@@ -6,7 +6,7 @@ import {
   VISIBILITY_TIMEOUT_FACTOR,
 } from "../../infra/function-settings";
 import { makeCopyMessageHandler } from "../../shared/adapters/lambda/copy-message-handler";
-import { createLambdaDeps, type LambdaDeps } from "../../shared/adapters/lambda/lambda-deps";
+import type { LambdaDeps } from "../../shared/adapters/lambda/lambda-deps";
 import { ENV_NAMES } from "../../shared/config/env";
 import { TransientError } from "../../shared/core/errors";
 import { AwsCallRecorder } from "../fakes/aws-call-recorder";
@@ -15,6 +15,7 @@ import { fauxqsFifoBatchesLikeSqs } from "../fakes/fauxqs-fifo";
 import { lambdaContext, sqsEvent } from "../fakes/sqs-lambda-events";
 import { makeMessage } from "../unit/core/support/harness";
 import { HandlerFixture, MAILBOX_A, TENANT, tenantEnv } from "./handler-harness";
+import { depsWithRealPorts } from "./support/copier-on-stand-ins";
 
 /**
  * The copier on the stack's FIFO work queue (fauxqs, patched to batch a group like SQS), its
@@ -76,22 +77,8 @@ async function fifoRig(): Promise<FifoRig> {
     AWS_REGION: STAND_IN_REGION,
     AWS_ENDPOINT_URL_SQS: fauxqs.endpoint,
   };
-  const deps = createLambdaDeps(env, {
-    aws: { credentials: { accessKeyId: "test", secretAccessKey: "test" } },
-    clock: f.clock,
-    logger: f.powertools.logger,
-    metrics: f.powertools.metrics,
-    deleteInvoker: { invoke: async () => {} },
-    // The real SQS work queue; every other port in memory.
-    decorate: (built) => ({
-      ...built,
-      ledger: f.ledger,
-      archive: f.archive,
-      sink: f.sink,
-      pop3: f.pop3,
-      leases: f.leases,
-    }),
-  });
+  // The real SQS work queue; every other port in memory.
+  const deps = depsWithRealPorts(f, env, ["queue"]);
   awsCalls.attach(deps.clients.sqs, "sqs");
   return { f, deps, queueUrl, queueArn: arnOf(queueName), deadLetterUrl };
 }

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { makeCopyMessageHandler } from "../../shared/adapters/lambda/copy-message-handler";
-import { createLambdaDeps, S3_FORCE_PATH_STYLE_ENV } from "../../shared/adapters/lambda/lambda-deps";
+import { S3_FORCE_PATH_STYLE_ENV } from "../../shared/adapters/lambda/lambda-deps";
 import { ENV_NAMES } from "../../shared/config/env";
 import type { CopyJob } from "../../shared/core/model";
 import { AwsCallRecorder } from "../fakes/aws-call-recorder";
@@ -9,6 +9,7 @@ import { s3ChecksumsLikeAws } from "../fakes/s3-checksums-like-aws";
 import { lambdaContext } from "../fakes/sqs-lambda-events";
 import { makeMessage } from "../unit/core/support/harness";
 import { HandlerFixture, MAILBOX_A, sqsEventOf, TENANT, tenantEnv } from "./handler-harness";
+import { depsWithRealPorts } from "./support/copier-on-stand-ins";
 
 /**
  * The S3 requests the copier makes for one ordinary message (docs/pipeline.md, "Reads of the
@@ -38,7 +39,9 @@ async function s3Rig(options: { checksums: boolean }) {
   const bucket = uniqueName("archive");
   await fauxqs.createBucket(bucket);
   const f = new HandlerFixture();
-  const deps = createLambdaDeps(
+  // The real S3 archive; every other port in memory.
+  const deps = depsWithRealPorts(
+    f,
     {
       ...tenantEnv(),
       [ENV_NAMES.archiveBucket]: bucket,
@@ -46,22 +49,7 @@ async function s3Rig(options: { checksums: boolean }) {
       AWS_ENDPOINT_URL_S3: fauxqs.endpoint,
       [S3_FORCE_PATH_STYLE_ENV]: "true",
     },
-    {
-      aws: { credentials: { accessKeyId: "test", secretAccessKey: "test" } },
-      clock: f.clock,
-      logger: f.powertools.logger,
-      metrics: f.powertools.metrics,
-      deleteInvoker: { invoke: async () => {} },
-      // The real S3 archive; every other port in memory.
-      decorate: (built) => ({
-        ...built,
-        ledger: f.ledger,
-        sink: f.sink,
-        queue: f.queue,
-        pop3: f.pop3,
-        leases: f.leases,
-      }),
-    },
+    ["archive"],
   );
   // The recorder first: it wraps S3's answer, a refused write included.
   awsCalls.attach(deps.clients.s3, "s3");
