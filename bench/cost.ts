@@ -32,8 +32,10 @@
 import { spawn } from "node:child_process";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { DeleteMessageCommand } from "@aws-sdk/client-sqs";
+import { DynamoDBDocumentClient, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { App } from "aws-cdk-lib";
 import { Template } from "aws-cdk-lib/assertions";
 import type { SQSEvent } from "aws-lambda";
@@ -41,6 +43,7 @@ import { AWS_PRICE, HOURS_PER_MONTH } from "../infra/aws-prices";
 import { type CloudWatchFixedCost, cloudWatchFixedCost, type TemplateJson } from "../infra/cloudwatch-budget";
 import { FUNCTION_SETTINGS } from "../infra/function-settings";
 import { ProviderStack } from "../infra/provider-stack";
+import { chainKey } from "../shared/adapters/dynamodb/dynamodb-poll-chains";
 import { ENV_NAMES } from "../shared/config/env";
 import { LISTER_ENV_NAMES } from "../shared/config/lister-env";
 import { METRIC_EMISSION, type MetricName } from "../shared/config/metrics";
@@ -75,12 +78,6 @@ const LOG_EVENT_OVERHEAD_BYTES = 26;
  * (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html).
  */
 const LONG_POLLS_PER_POLLER_MINUTE = 3;
-/**
- * SQS's default data key reuse period (KmsDataKeyReusePeriodSeconds, 300 s), which the stack
- * keeps; KMS requests a month = (period / reuse) x (2 x producers + consumers)
- * (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-key-management.html).
- */
-const SQS_DATA_KEY_REUSE_SECONDS = 300;
 /**
  * DynamoDB caches a table's key per caller and asks KMS again after 5 minutes without use
  * (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/EncryptionAtRest.html): counted
@@ -188,8 +185,8 @@ function priceRequests(requests: readonly CountedRequest[]): Lines {
   return lines;
 }
 
-/** What one invocation costs, by line: Lambda, its requests, its logs, its X-Ray trace. */
-function priceInvocation(inv: Invocation, scaling: Scaling, tracing: boolean): Lines {
+/** What one invocation costs, by line: Lambda, its requests, its logs, its X-Ray trace if its function is traced. */
+function priceInvocation(inv: Invocation, scaling: Scaling, traced: ReadonlySet<Fn>): Lines {
   const lines: Lines = {
     "lambda requests": AWS_PRICE.lambda.request,
     "lambda duration": billedSeconds(inv, scaling) * (MEMORY[inv.fn] / 1024) * AWS_PRICE.lambda.arm64GbSecond,
@@ -201,14 +198,14 @@ function priceInvocation(inv: Invocation, scaling: Scaling, tracing: boolean): L
   // (https://docs.aws.amazon.com/lambda/latest/dg/services-xray.html); a tenant's functions stay
   // far below 1 a second, so every invocation is counted as a trace recorded (an upper bound if
   // the reservoir is shared).
-  if (tracing) lines["x-ray traces"] = AWS_PRICE.xray.traceRecorded;
+  if (traced.has(inv.fn)) lines["x-ray traces"] = AWS_PRICE.xray.traceRecorded;
   return add(lines, priceRequests(inv.requests));
 }
 
 /** The mean of each line over invocations (request counts are the same each time; durations vary). */
-function meanLines(invs: readonly Invocation[], scaling: Scaling, tracing: boolean): Lines {
+function meanLines(invs: readonly Invocation[], scaling: Scaling, traced: ReadonlySet<Fn>): Lines {
   const sum: Lines = {};
-  for (const inv of invs) add(sum, priceInvocation(inv, scaling, tracing));
+  for (const inv of invs) add(sum, priceInvocation(inv, scaling, traced));
   for (const k of Object.keys(sum)) sum[k] = (sum[k] ?? 0) / invs.length;
   return sum;
 }
@@ -254,7 +251,8 @@ interface TemplateFacts {
   readonly cloudWatch: CloudWatchFixedCost;
   readonly cloudWatchWithDashboard: CloudWatchFixedCost;
   readonly eventSourceMappings: { readonly queueFifo: boolean; readonly maxConcurrency: boolean }[];
-  readonly tracing: boolean;
+  /** The functions with X-Ray active tracing. */
+  readonly traced: ReadonlySet<Fn>;
   readonly memory: Record<string, number>;
   readonly kmsKeys: number;
   readonly rules: number;
@@ -302,8 +300,15 @@ function templateFacts(mailboxes: number): TemplateFacts {
       };
     });
   const functions = resources.filter(([, r]) => r.Type === "AWS::Lambda::Function");
-  const tracing = functions.some(
-    ([, r]) => (r.Properties?.TracingConfig as { Mode?: string } | undefined)?.Mode === "Active",
+  const FN_OF_ID: [string, Fn][] = [
+    ["ListNewMessages", "list-new-messages"],
+    ["CopyMessage", "copy-message"],
+    ["DeleteCopied", "delete-copied"],
+  ];
+  const traced = new Set<Fn>(
+    functions
+      .filter(([, r]) => (r.Properties?.TracingConfig as { Mode?: string } | undefined)?.Mode === "Active")
+      .flatMap(([id]) => FN_OF_ID.filter(([prefix]) => id.startsWith(prefix)).map(([, fn]) => fn)),
   );
   const memory: Record<string, number> = {};
   for (const [id, r] of functions) memory[id] = Number(r.Properties?.MemorySize ?? 128);
@@ -318,7 +323,7 @@ function templateFacts(mailboxes: number): TemplateFacts {
     cloudWatch: cloudWatchFixedCost(json),
     cloudWatchWithDashboard: cloudWatchFixedCost(dashboard.template.toJSON() as TemplateJson),
     eventSourceMappings: esms,
-    tracing,
+    traced,
     memory,
     kmsKeys: resources.filter(([, r]) => r.Type === "AWS::KMS::Key").length,
     rules: resources.filter(([, r]) => r.Type === "AWS::Events::Rule").length,
@@ -399,8 +404,11 @@ function pollEvent(queueArn: string, body: string) {
 }
 
 interface Measured {
+  /** The keeper's first tick (cold container): it writes the mailbox's chain item, polls nothing. */
   readonly keeperCold: Invocation;
+  /** Keeper ticks with no poll due (the mailbox's next poll set far ahead). */
   readonly keeper: Invocation[];
+  /** Keeper ticks that poll the mailbox (pollSeconds 60: the keeper polls it itself). */
   readonly firstPoll: Invocation;
   readonly idle: Invocation[];
   readonly pollNew: Invocation[];
@@ -411,7 +419,14 @@ interface Measured {
   /** Delete-copied, when the poll after the copy started a pass (not with deleteAfter "immediately"). */
   readonly deleteCold: Invocation | undefined;
   readonly deletes: Invocation[];
+  /** The same mailbox at pollSeconds 10 (a second container): the keeper's restart of its chain, then idle chain polls. */
+  readonly chainStart: Invocation;
+  readonly chainFirst: Invocation;
+  readonly chainIdle: Invocation[];
 }
+
+/** Far enough ahead that no keeper tick of the run finds the mailbox due. */
+const NEVER_DUE = 8_640_000_000_000_000;
 
 async function measure(idlePolls: number, messages: number, keeperTicks: number): Promise<Measured> {
   const rig = await startAwsRig({ pollSeconds: 60, fifo: true });
@@ -429,12 +444,32 @@ async function measure(idlePolls: number, messages: number, keeperTicks: number)
     s3: String(rig.env.AWS_ENDPOINT_URL_S3),
     secretsManager: tenantSecret.endpoint,
   });
+  // "A minute passed": the bench moves the mailbox's next poll time in the chain item directly
+  // (not through the counting proxy), as the keeper's clock would.
+  const config = JSON.parse(tenantSecret.tenantConfig) as { tenant: string; mailboxes: { id: string }[] };
+  const mailboxId = config.mailboxes[0]?.id ?? "";
+  const direct = DynamoDBDocumentClient.from(
+    new DynamoDBClient({
+      endpoint: String(rig.env.AWS_ENDPOINT_URL_DYNAMODB),
+      region: STAND_IN_REGION,
+      credentials: { accessKeyId: "test", secretAccessKey: "test" },
+    }),
+  );
+  const nextPollAt = (at: number) =>
+    direct.send(
+      new UpdateCommand({
+        TableName: String(rig.env[ENV_NAMES.ledgerTable]),
+        Key: chainKey(config.tenant, mailboxId),
+        UpdateExpression: "SET nextPollAt = :at",
+        ExpressionAttributeValues: { ":at": at },
+      }),
+    );
   const { POWERTOOLS_LOG_LEVEL: _quiet, ...rigEnv } = rig.env;
   const env: NodeJS.ProcessEnv = {
     ...rigEnv,
     ...proxies.env,
     [ENV_NAMES.tenantConfig]: tenantSecret.tenantConfig,
-    [LISTER_ENV_NAMES.pollQueueUrl]: pollQueueUrl,
+    // No POLL_QUEUE_URL: a tenant whose mailboxes poll every minute or slower has no poll queue.
     [LISTER_ENV_NAMES.deadLetterQueueUrl]: deadLetters,
     [LISTER_ENV_NAMES.failedDeletesQueueUrl]: failedDeletes,
     // The stack's levels: application INFO (Lambda sets AWS_LAMBDA_LOG_LEVEL), metrics on.
@@ -442,20 +477,26 @@ async function measure(idlePolls: number, messages: number, keeperTicks: number)
     POWERTOOLS_METRICS_DISABLED: "false",
   };
   const script = await rig.bundleEntry(fileURLToPath(new URL("./support/cost-child.ts", import.meta.url)));
-  const container = await startContainer(script, env, () => proxies.take());
+  let container = await startContainer(script, env, () => proxies.take());
   try {
     const lister = (event: unknown) => container.invoke("list-new-messages", event);
+    const polled = (inv: Invocation) => (inv.response as { polled?: number }).polled ?? 0;
     const keeperCold = await lister({ keeper: true });
-    let [pollBody] = sentBodies(keeperCold, pollQueueUrl);
-    if (pollBody === undefined) throw new Error("the keeper started no poll chain");
+    if ((keeperCold.response as { started?: number }).started !== 1) {
+      throw new Error(`the keeper started no chain: ${JSON.stringify(keeperCold.response)}`);
+    }
     const keeper: Invocation[] = [];
-    for (let i = 0; i < keeperTicks; i++) keeper.push(await lister({ keeper: true }));
+    for (let i = 0; i < keeperTicks; i++) {
+      await nextPollAt(NEVER_DUE);
+      const tick = await lister({ keeper: true });
+      if (polled(tick) !== 0) throw new Error("a keeper tick polled a mailbox not due");
+      keeper.push(tick);
+    }
     const poll = async () => {
-      const inv = await lister(pollEvent(pollQueueArn, pollBody ?? ""));
-      const [sent] = sentBodies(inv, pollQueueUrl);
-      if (sent === undefined)
-        throw new Error(`a poll sent no next poll message: ${JSON.stringify(inv.response)}`);
-      pollBody = sent;
+      await nextPollAt(0);
+      const inv = await lister({ keeper: true });
+      if (polled(inv) !== 1) throw new Error(`the keeper did not poll: ${JSON.stringify(inv.response)}`);
+      if (sentBodies(inv, pollQueueUrl).length > 0) throw new Error("a keeper-run poll sent a poll message");
       return inv;
     };
     const firstPoll = await poll();
@@ -503,9 +544,55 @@ async function measure(idlePolls: number, messages: number, keeperTicks: number)
     if (copyCold === undefined) throw new Error("no message measured");
     const imported = rig.gmail.messages().length;
     if (imported !== messages + 1) throw new Error(`Gmail holds ${imported} of ${messages + 1} messages`);
-    return { keeperCold, keeper, firstPoll, idle, pollNew, pollAfter, copyCold, copy, deleteCold, deletes };
+
+    // The same mailbox at pollSeconds 10, in a new container of a stack with a poll queue: the
+    // keeper restarts its chain (the item's next poll is long overdue), then each poll message
+    // polls once and sends the next, as the poll queue's event source mapping would deliver it.
+    container.stop();
+    const tenSecondConfig = JSON.parse(tenantSecret.tenantConfig) as { mailboxes: { pollSeconds: number }[] };
+    for (const mailbox of tenSecondConfig.mailboxes) mailbox.pollSeconds = 10;
+    container = await startContainer(
+      script,
+      {
+        ...env,
+        [ENV_NAMES.tenantConfig]: JSON.stringify(tenSecondConfig),
+        [LISTER_ENV_NAMES.pollQueueUrl]: pollQueueUrl,
+      },
+      () => proxies.take(),
+    );
+    await nextPollAt(0);
+    const chainStart = await lister({ keeper: true });
+    let [pollBody] = sentBodies(chainStart, pollQueueUrl);
+    if (pollBody === undefined) throw new Error("the keeper restarted no poll chain");
+    const chainPoll = async () => {
+      const inv = await lister(pollEvent(pollQueueArn, pollBody ?? ""));
+      const [sent] = sentBodies(inv, pollQueueUrl);
+      if (sent === undefined)
+        throw new Error(`a poll sent no next poll message: ${JSON.stringify(inv.response)}`);
+      pollBody = sent;
+      return inv;
+    };
+    const chainFirst = await chainPoll();
+    const chainIdle: Invocation[] = [];
+    for (let i = 0; i < idlePolls; i++) chainIdle.push(await chainPoll());
+    return {
+      keeperCold,
+      keeper,
+      firstPoll,
+      idle,
+      pollNew,
+      pollAfter,
+      copyCold,
+      copy,
+      deleteCold,
+      deletes,
+      chainStart,
+      chainFirst,
+      chainIdle,
+    };
   } finally {
     container.stop();
+    direct.destroy();
     await proxies.stop();
     await tenantSecret.stop();
     await rig.close();
@@ -558,11 +645,6 @@ function dominant(lines: Lines, scale = 1): string {
     .join(", ");
 }
 
-function without(lines: Lines, key: string): Lines {
-  const { [key]: _dropped, ...rest } = lines;
-  return rest;
-}
-
 async function main(): Promise<void> {
   const idlePolls = Number(process.argv[2] ?? 30);
   const messageCount = Number(process.argv[3] ?? 10);
@@ -575,10 +657,10 @@ async function main(): Promise<void> {
   const synthStart = performance.now();
   const facts = templateFacts(mailboxesPerTenant);
   console.log(
-    `template (${mailboxesPerTenant} mailboxes, synthesized in ${((performance.now() - synthStart) / 1000).toFixed(0)} s): ${facts.cloudWatch.alarms} alarms reading ${facts.cloudWatch.alarmMetrics.length} metrics, always-emitted metrics ${facts.cloudWatch.alwaysEmittedMetrics.join(", ")}, ${facts.eventSourceMappings.length} event source mappings (${facts.eventSourceMappings.map((e) => `${e.queueFifo ? "FIFO" : "standard"}${e.maxConcurrency ? " with max concurrency" : ""}`).join("; ")}), tracing ${facts.tracing ? "Active" : "off"}, ${facts.kmsKeys} KMS key(s), ${facts.rules} EventBridge rule(s), memory ${Object.values(facts.memory).join("/")} MB`,
+    `template (${mailboxesPerTenant} mailboxes, synthesized in ${((performance.now() - synthStart) / 1000).toFixed(0)} s): ${facts.cloudWatch.alarms} alarms reading ${facts.cloudWatch.alarmMetrics.length} metrics, always-emitted metrics ${facts.cloudWatch.alwaysEmittedMetrics.join(", ")}, ${facts.eventSourceMappings.length} event source mappings (${facts.eventSourceMappings.map((e) => `${e.queueFifo ? "FIFO" : "standard"}${e.maxConcurrency ? " with max concurrency" : ""}`).join("; ")}), traced ${[...facts.traced].join(", ") || "none"}, ${facts.kmsKeys} KMS key(s), ${facts.rules} EventBridge rule(s), memory ${Object.values(facts.memory).join("/")} MB`,
   );
   const m = await measure(idlePolls, messageCount, keeperTicks);
-  const tracing = facts.tracing;
+  const traced = facts.traced;
 
   const describe = (name: string, invs: readonly Invocation[]) => {
     const u = units(invs);
@@ -592,7 +674,8 @@ async function main(): Promise<void> {
   };
   for (const [name, inv] of [
     ["keeper tick", m.keeper[0]],
-    ["idle poll", m.idle[0]],
+    ["keeper tick with an idle poll (60 s)", m.idle[0]],
+    ["idle chain poll (10 s)", m.chainIdle[0]],
     ["poll listing one new message", m.pollNew[0]],
     ["poll after the copy", m.pollAfter[0]],
     ["copy", m.copy[0]],
@@ -601,8 +684,11 @@ async function main(): Promise<void> {
   }
   describe("keeper tick, cold container", [m.keeperCold]);
   describe("keeper tick, warm", m.keeper);
-  describe("first poll of the container", [m.firstPoll]);
-  describe("idle poll", m.idle);
+  describe("keeper tick with the container's first poll", [m.firstPoll]);
+  describe("keeper tick with an idle poll (pollSeconds 60)", m.idle);
+  describe("keeper tick restarting the 10 s chain", [m.chainStart]);
+  describe("first chain poll", [m.chainFirst]);
+  describe("idle chain poll (pollSeconds 10)", m.chainIdle);
   describe("poll listing one new message", m.pollNew);
   describe("poll after the copy", m.pollAfter);
   describe("copy, cold", [m.copyCold]);
@@ -613,23 +699,41 @@ async function main(): Promise<void> {
   const esmPollers = (fifo: boolean) => facts.eventSourceMappings.filter((e) => e.queueFifo === fifo);
   const results: Record<string, unknown> = {};
   for (const scaling of ["scaled", "measured"] as const) {
-    const idle = meanLines(m.idle, scaling, tracing);
-    // The poll queue's event source mapping: one receive that returns the message and one
-    // DeleteMessageBatch per poll message (a batch of one at these rates), standard queue.
-    const esmPerPoll: Lines = { "sqs (event source mappings)": 2 * AWS_PRICE.sqs.standardRequest };
-    const perPoll = add({ ...idle }, esmPerPoll);
+    const mean = (invs: readonly Invocation[]) => meanLines(invs, scaling, traced);
+    // The keeper's tick, and the part of it that grows with the mailboxes: its mail checks on the
+    // byState index (shared/core/tenant-problems.ts), one mailbox's worth here.
+    const keeper = mean(m.keeper);
+    const keeperPerMailbox: Lines = {};
+    for (const inv of m.keeper) {
+      add(
+        keeperPerMailbox,
+        priceRequests(inv.requests.filter((r) => r.index !== undefined)),
+        1 / m.keeper.length,
+      );
+    }
+    // pollSeconds 60 and slower: the keeper's tick polls the mailbox in its own invocation; a poll
+    // costs what a tick with a poll costs over one without (no Lambda request, no SQS).
+    const idle = mean(m.idle);
+    const perPollKeeper = minus(idle, keeper);
+    // Below 60: each poll is an invocation from the poll queue: the poll, its SendMessage, and
+    // the mapping's one receive that returns the message and one DeleteMessageBatch (a batch of
+    // one at these rates), standard queue, SSE-SQS (no KMS request).
+    const perPollChain = add(mean(m.chainIdle), {
+      "sqs (event source mappings)": 2 * AWS_PRICE.sqs.standardRequest,
+    });
     // One message: the extra of the poll that lists it and of the poll that starts its delete
     // pass over an idle poll, the copier, delete-copied, and the work queue's (FIFO) event
     // source mapping: one receive and one delete for the batch.
     const perMessage: Lines = {};
-    add(perMessage, minus(meanLines(m.pollNew, scaling, tracing), idle));
-    add(perMessage, minus(meanLines(m.pollAfter, scaling, tracing), idle));
-    add(perMessage, meanLines(m.copy, scaling, tracing));
-    if (m.deletes.length > 0) add(perMessage, meanLines(m.deletes, scaling, tracing));
+    add(perMessage, minus(mean(m.pollNew), idle));
+    add(perMessage, minus(mean(m.pollAfter), idle));
+    add(perMessage, mean(m.copy));
+    if (m.deletes.length > 0) add(perMessage, mean(m.deletes));
     add(perMessage, { "sqs (event source mappings)": 2 * AWS_PRICE.sqs.fifoRequest });
-    // SQS SSE-KMS, the work queue: at most one window of 2 x producers + consumers requests per
-    // message (lister sends, copier's mapping receives), and the copier's DynamoDB table key: an
-    // upper bound, as if every message opened a new 5-minute window.
+    // SQS SSE-KMS, the work queue: at most one data-key window (300 s) of 2 x producers +
+    // consumers requests per message (lister sends, copier's mapping receives,
+    // https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-key-management.html),
+    // and the copier's DynamoDB table key: an upper bound, as if every message opened a new window.
     add(perMessage, { "kms requests": 4 * KMS_REQUEST });
     // S3: the archived copy's first month in Standard. S3 lifecycle does not move objects under
     // 128 KB to IA (https://docs.aws.amazon.com/AmazonS3/latest/userguide/lifecycle-transition-general-considerations.html),
@@ -640,46 +744,40 @@ async function main(): Promise<void> {
         (MESSAGE_BYTES >= 128 * 1024 ? AWS_PRICE.s3.iaTransitionPer1k / 1000 : 0),
     });
 
+    const perPollAt = (pollSeconds: number) => (pollSeconds < 60 ? perPollChain : perPollKeeper);
     const variable = (pollSeconds: number): Lines => {
-      const polls = SECONDS_PER_MONTH / pollSeconds;
       const lines: Lines = {};
-      add(lines, perPoll, polls);
+      add(lines, perPollAt(pollSeconds), SECONDS_PER_MONTH / pollSeconds);
+      add(lines, keeperPerMailbox, MINUTES_PER_MONTH);
       add(lines, perMessage, perDay * 30);
       return lines;
     };
+    const perPoll = perPollKeeper;
 
-    // Fixed per tenant-month.
-    const keeper = meanLines(m.keeper, scaling, tracing);
+    // Fixed per tenant-month, for a tenant whose mailboxes poll every minute or slower (no poll queue).
     const fixed: Lines = {
       "kms key": AWS_PRICE.kms.keyMonth * facts.kmsKeys,
       "secrets manager secret (one per tenant)": AWS_PRICE.secretsManager.secretMonth,
       "cloudwatch alarms": facts.cloudWatch.dollars.alarms,
       "cloudwatch always-on metrics": facts.cloudWatch.dollars.alwaysEmittedMetrics,
     };
-    add(fixed, keeper, MINUTES_PER_MONTH);
+    add(fixed, minus(keeper, keeperPerMailbox), MINUTES_PER_MONTH);
     // Idle long polling of the event source mappings: documented at five concurrent pollers when
     // traffic is low, two at best, and no fewer than five with maximum concurrency set
     // (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html); five counted.
+    const idleMapping = (fifo: boolean) =>
+      5 *
+      LONG_POLLS_PER_POLLER_MINUTE *
+      MINUTES_PER_MONTH *
+      (fifo ? AWS_PRICE.sqs.fifoRequest : AWS_PRICE.sqs.standardRequest);
     for (const fifo of [true, false]) {
-      const n = esmPollers(fifo).length;
-      add(fixed, {
-        "sqs (event source mappings)":
-          n *
-          5 *
-          LONG_POLLS_PER_POLLER_MINUTE *
-          MINUTES_PER_MONTH *
-          (fifo ? AWS_PRICE.sqs.fifoRequest : AWS_PRICE.sqs.standardRequest),
-      });
+      add(fixed, { "sqs (event source mappings)": esmPollers(fifo).length * idleMapping(fifo) });
     }
-    // KMS requests on the tenant key that happen whatever the traffic: the poll queue, always in
-    // use (SQS: (period / reuse) x (2 x producers + consumers), one producer and one consumer
-    // role), and the lister's DynamoDB table key every 5 minutes.
-    add(fixed, {
-      "kms requests":
-        ((SECONDS_PER_MONTH / SQS_DATA_KEY_REUSE_SECONDS) * 3 +
-          SECONDS_PER_MONTH / DYNAMODB_TABLE_KEY_SECONDS) *
-        KMS_REQUEST,
-    });
+    // With a mailbox below a minute the stack adds the poll queue and its mapping (standard).
+    const pollQueueFixed: Lines = { "sqs (poll queue's mapping, idle long polls)": idleMapping(false) };
+    // KMS requests on the tenant key that happen whatever the traffic: the lister's DynamoDB
+    // table key every 5 minutes (the poll queue, when there is one, is SSE-SQS: none).
+    add(fixed, { "kms requests": (SECONDS_PER_MONTH / DYNAMODB_TABLE_KEY_SECONDS) * KMS_REQUEST });
     // Cold starts: the init phase is billed; one per function and hour (assumed), each the
     // module load plus what the first invocation took over a warm one, and its secret reads.
     const coldExtra = (cold: Invocation, warm: readonly Invocation[]): Lines => {
@@ -691,7 +789,7 @@ async function main(): Promise<void> {
         logLines: 0,
         requests: cold.requests.filter((r) => r.service === "secretsmanager"),
       };
-      const lines = priceInvocation(extra, scaling, false);
+      const lines = priceInvocation(extra, scaling, new Set());
       delete lines["lambda requests"];
       return lines;
     };
@@ -725,6 +823,7 @@ async function main(): Promise<void> {
       const v = variable(pollSeconds);
       const lines: Lines = {};
       add(lines, fixed, tenants);
+      if (pollSeconds < 60) add(lines, pollQueueFixed, tenants);
       add(lines, tenantOnEvent(mailboxesPerTenant), tenants);
       add(lines, v, tenants * mailboxesPerTenant);
       add(lines, {
@@ -753,12 +852,17 @@ async function main(): Promise<void> {
       `| variable per mailbox, pollSeconds 10, ${perDay} msgs/day | ${fmt(total(v10))} | <= $1.00 | ${dominant(v10)} |`,
     );
     console.log(
-      `| of which idle (0 msgs/day), 60 s / 10 s | ${fmt(total(perPoll) * (SECONDS_PER_MONTH / 60))} / ${fmt(total(perPoll) * (SECONDS_PER_MONTH / 10))} | | per poll ${fmt(total(perPoll) * 1e6)} per million |`,
+      `| of which idle (0 msgs/day), 60 s (keeper's tick) / 10 s (poll chain) | ${fmt(total(variable(60)) - total(perMessage) * perDay * 30)} / ${fmt(total(variable(10)) - total(perMessage) * perDay * 30)} | | per poll, per million: keeper-run ${fmt(total(perPollKeeper) * 1e6)} (${dominant(perPollKeeper, 1e6)}), chain ${fmt(total(perPollChain) * 1e6)} (${dominant(perPollChain, 1e6)}); keeper's mail checks ${fmt(total(keeperPerMailbox) * MINUTES_PER_MONTH)} a mailbox-month |`,
     );
     console.log(
       `| of which per message | ${fmt(total(perMessage) * 1000)} per 1,000 | | per 1,000: ${dominant(perMessage, 1000)} |`,
     );
-    console.log(`| fixed per tenant, no dashboard | ${fmt(tenantFixed)} | <= $2.50 | ${dominant(fixed)} |`);
+    console.log(
+      `| fixed per tenant, no dashboard, no mailbox below 60 s | ${fmt(tenantFixed)} | <= $2.50 | ${dominant(fixed)} |`,
+    );
+    console.log(
+      `| fixed per tenant, no dashboard, a mailbox below 60 s (+ poll queue's mapping) | ${fmt(tenantFixed + total(pollQueueFixed))} | | + ${fmt(total(pollQueueFixed))} |`,
+    );
     console.log(
       `| fixed per tenant, with dashboard | ${fmt(tenantFixed + dashboard)} | | + dashboard ${fmt(dashboard)} |`,
     );
@@ -772,20 +876,9 @@ async function main(): Promise<void> {
       `| ${tenants} tenants x ${mailboxesPerTenant} mailboxes, 10 s | ${fmt(total(p10))} | | ${dominant(p10)} |`,
     );
     // The poll queue's mapping may run 2 pollers instead of 5 (no maximum concurrency set on it).
-    const pollQueueEsmBest =
-      esmPollers(false).length *
-      3 *
-      LONG_POLLS_PER_POLLER_MINUTE *
-      MINUTES_PER_MONTH *
-      AWS_PRICE.sqs.standardRequest;
     console.log(
-      `| fixed per tenant, poll queue's mapping at 2 pollers (documented best case) | ${fmt(tenantFixed - pollQueueEsmBest)} | <= $2.50 | |`,
+      `| fixed with a mailbox below 60 s, the poll queue's mapping at 2 pollers (documented best case) | ${fmt(tenantFixed + (total(pollQueueFixed) * 2) / 5)} | | |`,
     );
-    if (tracing) {
-      console.log(
-        `| what-if, no X-Ray traces: variable 60 s / 10 s, fixed | ${fmt(total(without(v60, "x-ray traces")))} / ${fmt(total(without(v10, "x-ray traces")))}, ${fmt(total(without(fixed, "x-ray traces")))} | | |`,
-      );
-    }
     console.log(
       `| sensitivity: +100 ms network wait per poll | +${fmt(sensitivity(60))} (60 s), +${fmt(sensitivity(10))} (10 s) per mailbox | | |`,
     );
@@ -795,12 +888,17 @@ async function main(): Promise<void> {
         .map(([k, v]) => `${k} ${fmt(v)}`)
         .join("; "),
     );
-    console.log(
-      "per-poll lines (millionths of a dollar):",
-      Object.entries(perPoll)
-        .map(([k, v]) => `${k} ${(v * 1e6).toFixed(3)}`)
-        .join("; "),
-    );
+    for (const [name, lines] of [
+      ["per keeper-run poll", perPoll],
+      ["per chain poll", perPollChain],
+    ] as const) {
+      console.log(
+        `${name} (millionths of a dollar):`,
+        Object.entries(lines)
+          .map(([k, v]) => `${k} ${(v * 1e6).toFixed(3)}`)
+          .join("; "),
+      );
+    }
     console.log(
       "per-message lines (millionths):",
       Object.entries(perMessage)
@@ -808,7 +906,10 @@ async function main(): Promise<void> {
         .join("; "),
     );
     results[scaling] = {
-      perPoll,
+      perPollKeeper,
+      perPollChain,
+      keeperPerMailbox,
+      pollQueueFixed,
       perMessage,
       variable60: v60,
       variable10: v10,
@@ -854,21 +955,24 @@ async function main(): Promise<void> {
           eventSourceMappingPollers: 5,
           longPollsPerPollerMinute: LONG_POLLS_PER_POLLER_MINUTE,
           coldStartsPerFunctionMonth: COLD_STARTS_PER_FUNCTION_MONTH,
-          xrayTracePerInvocation: tracing,
+          xrayTracedFunctions: [...traced],
         },
         template: {
           alarms: facts.cloudWatch.alarms,
           alarmMetrics: facts.cloudWatch.alarmMetrics.length,
           alwaysEmittedMetrics: facts.cloudWatch.alwaysEmittedMetrics,
           eventSourceMappings: facts.eventSourceMappings,
-          tracing,
+          traced: [...traced],
           kmsKeys: facts.kmsKeys,
         },
         measured: {
           keeperCold: summary([m.keeperCold]),
           keeper: summary(m.keeper),
           firstPoll: summary([m.firstPoll]),
-          idlePoll: summary(m.idle),
+          keeperIdlePoll: summary(m.idle),
+          chainStart: summary([m.chainStart]),
+          chainFirst: summary([m.chainFirst]),
+          chainIdlePoll: summary(m.chainIdle),
           pollNew: summary(m.pollNew),
           pollAfter: summary(m.pollAfter),
           copyCold: summary([m.copyCold]),

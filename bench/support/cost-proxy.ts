@@ -40,6 +40,8 @@ export interface CountedRequest {
   readonly readUnits?: number;
   readonly writeUnits?: number;
   readonly itemBytes?: number;
+  /** DynamoDB: the index a Query read (e.g. the keeper's mail checks on `byState`). */
+  readonly index?: string;
   /** The request body (SQS and Lambda only: the bench replays poll messages and delete passes). */
   readonly body?: string;
 }
@@ -241,6 +243,7 @@ export async function startCostProxies(targets: {
       TableName: string;
       Key?: AttributeMap;
       Item?: AttributeMap;
+      IndexName?: string;
       ReturnConsumedCapacity?: string;
     };
     const asked = input.ReturnConsumedCapacity;
@@ -283,6 +286,7 @@ export async function startCostProxies(targets: {
       readUnits: isWrite ? 0 : consumed + minimumRead,
       writeUnits,
       ...(itemBytes === undefined ? {} : { itemBytes }),
+      ...(input.IndexName === undefined ? {} : { index: input.IndexName }),
     });
     // The caller gets what it asked for: no ConsumedCapacity unless it asked.
     if (asked === undefined && a.status === 200) delete (output as Record<string, unknown>).ConsumedCapacity;
