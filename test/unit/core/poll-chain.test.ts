@@ -259,6 +259,38 @@ describe("runChainStep", () => {
     expect(pollQueue.sent.map((m) => m.delaySeconds)).toEqual([30]);
   });
 
+  it("sends nothing and amends nothing when the chain was replaced before the session's end was recorded", async () => {
+    // Prepare
+    const { clock, chains, pollQueue, deps } = chainDeps();
+    await chains.start(TENANT, A.id, "c1", clock.now(), undefined);
+    let amended = 0;
+    chains.amend = async () => {
+      amended++;
+      return true;
+    };
+    // Act
+    const step = await runChainStep(
+      deps,
+      TENANT,
+      A,
+      { mailboxId: A.id, chain: "c1", seq: 0 },
+      UNTIL,
+      async (hold) => {
+        const [taken] = await chains.list(TENANT);
+        await chains.start(TENANT, A.id, "c2", clock.now(), taken);
+        await hold.end();
+        return { kind: "failed", failure: "retryable", code: "RESET" };
+      },
+    );
+    // Assess
+    expect(step).toEqual({
+      kind: "superseded",
+      outcome: { kind: "failed", failure: "retryable", code: "RESET" },
+    });
+    expect(amended).toBe(0);
+    expect(pollQueue.sent).toEqual([]);
+  });
+
   it("sends no next message for a mailbox polled every minute or slower: the keeper polls it", async () => {
     // Prepare: a message of a chain started while B still polled every 10 s.
     const { clock, chains, pollQueue, deps } = chainDeps();
@@ -365,6 +397,79 @@ describe("keeper-run polls", () => {
     ]);
     expect(steps.map((s) => s.result.kind)).toEqual(["polled"]);
     expect(dead.started).toEqual([]);
+  });
+
+  it("runs at most `concurrency` polls at once", async () => {
+    // Prepare
+    const boxes = [1, 2, 3, 4, 5].map((i) => mailboxConfig({ id: `k${i}@acme.it`, pollSeconds: 60 }));
+    const { clock, deps } = chainDeps();
+    await keeperTick(deps, TENANT, boxes);
+    clock.advance(60_000);
+    const { due } = await keeperTick(deps, TENANT, boxes);
+    let running = 0;
+    let most = 0;
+    // Act
+    const results = await runKeeperPolls(
+      deps,
+      TENANT,
+      due,
+      { tickAt: clock.now(), pollUntil: clock.now() + UNTIL, concurrency: 2, mayStart: () => true },
+      async () => {
+        running++;
+        most = Math.max(most, running);
+        await new Promise((resolve) => setImmediate(resolve));
+        running--;
+        return { kind: "succeeded" };
+      },
+    );
+    // Assess
+    expect(results.map((r) => r.result.kind)).toEqual(Array(5).fill("polled"));
+    expect(most).toBe(2);
+  });
+
+  it("takes a keeper-run poll's next time from a login delay longer than its interval, counted from the poll's end", async () => {
+    // Prepare
+    const { clock, chains, deps } = chainDeps();
+    await keeperTick(deps, TENANT, [MINUTE]);
+    clock.advance(60_000);
+    const tickAt = clock.now();
+    const { due } = await keeperTick(deps, TENANT, [MINUTE]);
+    // Act
+    await runKeeperPolls(
+      deps,
+      TENANT,
+      due,
+      { tickAt, pollUntil: tickAt + UNTIL, concurrency: 1, mayStart: () => true },
+      async (_mailbox, hold) => {
+        clock.advance(5_000);
+        await hold.end();
+        return { kind: "succeeded", loginDelaySeconds: 90.5 };
+      },
+    );
+    // Assess: 5 s of poll + 91 s of delay, later than the tick + 60 s.
+    expect((await chains.list(TENANT))[0]).toMatchObject({ seq: 1, nextPollAt: tickAt + 96_000 });
+  });
+
+  it("treats a poll as running up to its pollUntil itself, and due just after", async () => {
+    // Prepare
+    const { clock, chains, deps } = chainDeps();
+    await keeperTick(deps, TENANT, [MINUTE]);
+    clock.advance(60_000);
+    const [item] = await chains.list(TENANT);
+    await chains.take(
+      TENANT,
+      { mailboxId: MINUTE.id, chain: item!.chain, seq: 0 },
+      clock.now(),
+      clock.now() + 60_000,
+    );
+    // Act
+    clock.advance(60_000);
+    const atUntil = await keeperTick(deps, TENANT, [MINUTE]);
+    clock.advance(1);
+    const after = await keeperTick(deps, TENANT, [MINUTE]);
+    // Assess
+    expect(atUntil.due).toEqual([]);
+    expect(after.due).toHaveLength(1);
   });
 
   it("starts no poll once mayStart says no, and reports a chain step that threw", async () => {
