@@ -304,6 +304,30 @@ describe("list-new-messages: the keeper polls mailboxes of a minute or slower it
     expect((await chains.list(TENANT))[0]).toMatchObject({ seq: 2, lastSucceededAt: f.clock.now() });
   });
 
+  it("publishes the minute's TenantProblems before it polls, so a long poll cannot hold it back", async () => {
+    // Prepare
+    const { f, deps } = chainFixture([mailboxJson(MAILBOX_A, { pollSeconds: 60 })]);
+    const keeper = makeKeeperHandler(deps);
+    await keeper(KEEPER_EVENT, listContext());
+    f.clock.advance(60_000);
+    const published = () => f.powertools.emf().filter((d) => d.TenantProblems !== undefined).length;
+    const before = published();
+    let atOpen: number | undefined;
+    const open = f.pop3.open.bind(f.pop3);
+    vi.spyOn(f.pop3, "open").mockImplementation((mailbox) => {
+      atOpen = published();
+      return open(mailbox);
+    });
+
+    // Act
+    const kept = await keeper(KEEPER_EVENT, listContext());
+
+    // Assess
+    expect(kept).toMatchObject({ polled: 1 });
+    expect(atOpen).toBe(before + 1);
+    expect(published()).toBe(before + 1);
+  });
+
   it("opens no session while a copier holds the mailbox's lease: the poll is busy, and the next tick polls", async () => {
     // Prepare
     const { f, chains, deps } = chainFixture([mailboxJson(MAILBOX_A, { pollSeconds: 60 })]);

@@ -301,6 +301,9 @@ export function makeKeeperHandler(
         deps.logger.warn("tenant problem", tenantProblemLog(deps.config.tenant, problem));
       }
       deps.telemetry.tenantProblems(result.problems.length);
+      // Published before the due polls run: a long poll (a LOGIN-DELAY server copying in its
+      // session) must not hold back or lose the minute's datapoint, whose absence is the alarm.
+      deps.telemetry.flush();
       const polled = await runDuePolls(deps, result.due, tickAt, context);
       return {
         outcome: "kept",
