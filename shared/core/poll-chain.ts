@@ -329,14 +329,8 @@ export async function keeperTick(
   const due: KeeperPoll[] = [];
   for (const mailbox of mailboxes) {
     const item = items.get(mailbox.id);
-    if (!chainedPolls(mailbox)) {
-      // Polled by this tick when due (docs/pipeline.md "Poll chains on AWS"): no message, so
-      // nothing to lose; a poll that died is taken over once its pollUntil has passed.
-      const running = item?.pollUntil !== undefined && now <= item.pollUntil;
-      if (item !== undefined && !running && dueAtTick(item.nextPollAt, now)) {
-        due.push({ mailbox, message: { mailboxId: mailbox.id, chain: item.chain, seq: item.seq } });
-      }
-    }
+    const poll = keeperPollOf(mailbox, item, now);
+    if (poll !== undefined) due.push(poll);
     if (chainedPolls(mailbox) ? isLost(item, now, policy) : item === undefined) {
       try {
         const chain = deps.newChainId();
@@ -381,6 +375,37 @@ export async function keeperTick(
   if (depths.deadLetters > 0) problems.push({ cause: "dead-letters", messages: depths.deadLetters });
   if (depths.failedDeletes > 0) problems.push({ cause: "failed-deletes", messages: depths.failedDeletes });
   return { started, startFailed, problems, due };
+}
+
+/**
+ * The poll this tick runs for `mailbox`, if any: one polled every minute or slower, whose chain
+ * item is due (`dueAtTick`) and not held by a poll still running. No message is lost for such a
+ * mailbox; a poll that died is taken over once its pollUntil has passed (docs/pipeline.md "Poll
+ * chains on AWS").
+ */
+function keeperPollOf(
+  mailbox: MailboxConfig,
+  item: PollChainItem | undefined,
+  now: number,
+): KeeperPoll | undefined {
+  if (chainedPolls(mailbox) || item === undefined) return undefined;
+  const running = item.pollUntil !== undefined && now <= item.pollUntil;
+  if (running || !dueAtTick(item.nextPollAt, now)) return undefined;
+  return { mailbox, message: { mailboxId: mailbox.id, chain: item.chain, seq: item.seq } };
+}
+
+/**
+ * The keeper's due polls alone (`keeperTick`'s `due`), for a tick whose problem count failed: the
+ * mailboxes are polled all the same, while the missing datapoint raises the alarm.
+ */
+export async function duePollsOnly(
+  deps: Pick<PollChainDeps, "chains" | "clock">,
+  tenant: string,
+  mailboxes: readonly MailboxConfig[],
+): Promise<KeeperPoll[]> {
+  const items = new Map((await deps.chains.list(tenant)).map((item) => [item.mailboxId, item]));
+  const now = deps.clock.now();
+  return mailboxes.flatMap((mailbox) => keeperPollOf(mailbox, items.get(mailbox.id), now) ?? []);
 }
 
 /** No chain yet, a poll that outlived its invocation, or a live message a minute overdue. */

@@ -328,6 +328,29 @@ describe("list-new-messages: the keeper polls mailboxes of a minute or slower it
     expect(published()).toBe(before + 1);
   });
 
+  it("polls the due mailboxes even when the problem queues cannot be read, and still fails the tick (no datapoint)", async () => {
+    // Prepare
+    const { f, deps } = chainFixture([mailboxJson(MAILBOX_A, { pollSeconds: 60 })]);
+    const keeper = makeKeeperHandler(deps);
+    await keeper(KEEPER_EVENT, listContext());
+    f.clock.advance(60_000);
+    const broken = new Error("sqs denied");
+    const ports = deps.chainPorts();
+    const failing = {
+      ...deps,
+      chainPorts: () => ({ ...ports, problemQueueDepths: () => Promise.reject(broken) }),
+    };
+    const before = f.powertools.emf().filter((d) => d.TenantProblems !== undefined).length;
+
+    // Act
+    const tick = makeKeeperHandler(failing)(KEEPER_EVENT, listContext());
+
+    // Assess
+    await expect(tick).rejects.toBe(broken);
+    expect(f.pop3.opens).toEqual([MAILBOX_A]);
+    expect(f.powertools.emf().filter((d) => d.TenantProblems !== undefined)).toHaveLength(before);
+  });
+
   it("opens no session while a copier holds the mailbox's lease: the poll is busy, and the next tick polls", async () => {
     // Prepare
     const { f, chains, deps } = chainFixture([mailboxJson(MAILBOX_A, { pollSeconds: 60 })]);

@@ -6,6 +6,7 @@ import { ConfigError, CredentialsError, Pop2GmailError, ProtocolError } from "..
 import type { ListResult } from "../../core/list-new-messages";
 import {
   type ChainPollOutcome,
+  duePollsOnly,
   type KeeperDeps,
   keeperTick,
   runChainStep,
@@ -289,7 +290,14 @@ export function makeKeeperHandler(
     deps.logger.addContext(context);
     try {
       const tickAt = deps.chainPorts().clock.now();
-      const result = await keeperTick(deps.chainPorts(), deps.config.tenant, deps.config.mailboxes);
+      let result: Awaited<ReturnType<typeof keeperTick>>;
+      try {
+        result = await keeperTick(deps.chainPorts(), deps.config.tenant, deps.config.mailboxes);
+      } catch (error) {
+        // No datapoint this minute (the alarm); the mailboxes this tick polls are polled all the same.
+        await pollDueAnyway(deps, tickAt, context);
+        throw error;
+      }
       for (const mailboxId of result.started) deps.logger.info("poll chain started", { mailboxId });
       for (const { mailboxId, error } of result.startFailed) {
         deps.logger.error("poll chain could not be started; the next tick retries", {
@@ -318,6 +326,18 @@ export function makeKeeperHandler(
       deps.telemetry.flush();
     }
   };
+}
+
+/** The due polls of a tick whose problem count failed; a failure to read them is logged. */
+async function pollDueAnyway(deps: ListerChainDeps, tickAt: number, context: Context): Promise<void> {
+  try {
+    const due = await duePollsOnly(deps.chainPorts(), deps.config.tenant, deps.config.mailboxes);
+    await runDuePolls(deps, due, tickAt, context);
+  } catch (error) {
+    deps.logger.error("the keeper's due polls could not be read; the next tick polls", {
+      error: describe(error),
+    });
+  }
 }
 
 /**

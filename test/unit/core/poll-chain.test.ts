@@ -3,6 +3,7 @@ import {
   chainedPolls,
   DEFAULT_KEEPER_POLICY,
   dueAtTick,
+  duePollsOnly,
   type KeeperDeps,
   keeperPollIntervalMs,
   keeperTick,
@@ -397,6 +398,28 @@ describe("keeper-run polls", () => {
     ]);
     expect(steps.map((s) => s.result.kind)).toEqual(["polled"]);
     expect(dead.started).toEqual([]);
+  });
+
+  it("finds the same due polls alone (for a tick whose problem count failed): keeper-polled, due, not running", async () => {
+    // Prepare: A chained, MINUTE due, NINETY not yet due.
+    const { clock, deps } = chainDeps();
+    await keeperTick(deps, TENANT, [A, MINUTE, NINETY]);
+    clock.advance(60_000);
+    const tickAt = clock.now();
+    await runKeeperPolls(
+      deps,
+      TENANT,
+      (await keeperTick(deps, TENANT, [A, MINUTE, NINETY])).due,
+      { tickAt, pollUntil: tickAt + UNTIL, concurrency: 2, mayStart: () => true },
+      async () => ({ kind: "succeeded" }),
+    );
+    clock.advance(60_000);
+    // Act
+    const alone = await duePollsOnly(deps, TENANT, [A, MINUTE, NINETY]);
+    const withTick = (await keeperTick(deps, TENANT, [A, MINUTE, NINETY])).due;
+    // Assess
+    expect(alone).toEqual(withTick);
+    expect(alone.map((p) => [p.mailbox.id, p.message.seq])).toEqual([[MINUTE.id, 1]]);
   });
 
   it("runs at most `concurrency` polls at once", async () => {
