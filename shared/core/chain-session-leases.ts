@@ -51,7 +51,14 @@ export function chainCheckedLeases(
     async acquire(mailbox: MailboxKey, slotCount: number, holder: string, leaseMs: number) {
       const lease = await inner.acquire(mailbox, slotCount, holder, leaseMs);
       if (lease === undefined || lease.slot !== slotCount - 1) return lease;
-      const heldUntil = await chains.heldUntil(mailbox.tenant, mailbox.mailboxId);
+      let heldUntil: number | undefined;
+      try {
+        heldUntil = await chains.heldUntil(mailbox.tenant, mailbox.mailboxId);
+      } catch (error) {
+        // Unknown whether a poll holds the slot: give it back rather than block the mailbox.
+        await inner.release(mailbox, lease);
+        throw error;
+      }
       if (heldUntil === undefined || heldUntil < now()) return lease;
       await inner.release(mailbox, lease);
       return undefined;

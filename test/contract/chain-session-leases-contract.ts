@@ -25,7 +25,7 @@ export function describeChainSessionLeasesContract(
   make: (now: () => number) => ChainLeasePorts | Promise<ChainLeasePorts>,
 ): void {
   describe(`chain-held sessions and leases exclude each other: ${name}`, () => {
-    async function setup(slots = 1) {
+    async function setup() {
       let current = 1_700_000_000_000;
       const now = () => current;
       const ports = await make(now);
@@ -48,7 +48,6 @@ export function describeChainSessionLeasesContract(
         ...ports,
         now,
         mailbox,
-        slots,
         copier,
         poller: chainHeldLeases(ports.slots, hold),
         /** The chain poll's take: its hold, until `now() + POLL_MS`. */
@@ -129,6 +128,24 @@ export function describeChainSessionLeasesContract(
       expect(first).toEqual({ slot: 0, holder: "copier-1" });
       expect(polling).toEqual({ slot: 1, holder: "lister" });
       expect(second).toBeUndefined();
+    });
+
+    it("gives the copier's lease back when the chain's hold cannot be read", async () => {
+      // Prepare
+      const s = await setup();
+      const broken = new Error("throttled");
+      const copier = chainCheckedLeases(
+        s.leases,
+        {
+          heldUntil: () => Promise.reject(broken),
+        },
+        s.now,
+      );
+      // Act
+      const failed = copier.acquire(s.mailbox, 1, "copier-1", LEASE_MS);
+      // Assess
+      await expect(failed).rejects.toBe(broken);
+      expect(await s.slots.slotFree(s.mailbox, 0)).toBe(true);
     });
 
     it("of a copier and a chain poll that both wrote before either read, neither opens a session", async () => {
