@@ -253,6 +253,8 @@ interface TemplateFacts {
   readonly eventSourceMappings: { readonly queueFifo: boolean; readonly maxConcurrency: boolean }[];
   /** The functions with X-Ray active tracing. */
   readonly traced: ReadonlySet<Fn>;
+  /** The work queue's KmsDataKeyReusePeriodSeconds (SQS's default 300 when unset). */
+  readonly workQueueDataKeyReuseSeconds: number;
   readonly memory: Record<string, number>;
   readonly kmsKeys: number;
   readonly rules: number;
@@ -324,6 +326,11 @@ function templateFacts(mailboxes: number): TemplateFacts {
     cloudWatchWithDashboard: cloudWatchFixedCost(dashboard.template.toJSON() as TemplateJson),
     eventSourceMappings: esms,
     traced,
+    workQueueDataKeyReuseSeconds: Number(
+      [...queues.values()].find(
+        (q) => q.Properties?.FifoQueue === true && q.Properties?.RedrivePolicy !== undefined,
+      )?.Properties?.KmsDataKeyReusePeriodSeconds ?? 300,
+    ),
     memory,
     kmsKeys: resources.filter(([, r]) => r.Type === "AWS::KMS::Key").length,
     rules: resources.filter(([, r]) => r.Type === "AWS::Events::Rule").length,
@@ -657,7 +664,7 @@ async function main(): Promise<void> {
   const synthStart = performance.now();
   const facts = templateFacts(mailboxesPerTenant);
   console.log(
-    `template (${mailboxesPerTenant} mailboxes, synthesized in ${((performance.now() - synthStart) / 1000).toFixed(0)} s): ${facts.cloudWatch.alarms} alarms reading ${facts.cloudWatch.alarmMetrics.length} metrics, always-emitted metrics ${facts.cloudWatch.alwaysEmittedMetrics.join(", ")}, ${facts.eventSourceMappings.length} event source mappings (${facts.eventSourceMappings.map((e) => `${e.queueFifo ? "FIFO" : "standard"}${e.maxConcurrency ? " with max concurrency" : ""}`).join("; ")}), traced ${[...facts.traced].join(", ") || "none"}, ${facts.kmsKeys} KMS key(s), ${facts.rules} EventBridge rule(s), memory ${Object.values(facts.memory).join("/")} MB`,
+    `template (${mailboxesPerTenant} mailboxes, synthesized in ${((performance.now() - synthStart) / 1000).toFixed(0)} s): ${facts.cloudWatch.alarms} alarms reading ${facts.cloudWatch.alarmMetrics.length} metrics, always-emitted metrics ${facts.cloudWatch.alwaysEmittedMetrics.join(", ")}, ${facts.eventSourceMappings.length} event source mappings (${facts.eventSourceMappings.map((e) => `${e.queueFifo ? "FIFO" : "standard"}${e.maxConcurrency ? " with max concurrency" : ""}`).join("; ")}), traced ${[...facts.traced].join(", ") || "none"}, work queue data keys reused ${facts.workQueueDataKeyReuseSeconds} s, ${facts.kmsKeys} KMS key(s), ${facts.rules} EventBridge rule(s), memory ${Object.values(facts.memory).join("/")} MB`,
   );
   const m = await measure(idlePolls, messageCount, keeperTicks);
   const traced = facts.traced;
@@ -730,11 +737,18 @@ async function main(): Promise<void> {
     add(perMessage, mean(m.copy));
     if (m.deletes.length > 0) add(perMessage, mean(m.deletes));
     add(perMessage, { "sqs (event source mappings)": 2 * AWS_PRICE.sqs.fifoRequest });
-    // SQS SSE-KMS, the work queue: at most one data-key window (300 s) of 2 x producers +
-    // consumers requests per message (lister sends, copier's mapping receives,
-    // https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-key-management.html),
-    // and the copier's DynamoDB table key: an upper bound, as if every message opened a new window.
-    add(perMessage, { "kms requests": 4 * KMS_REQUEST });
+    // SQS SSE-KMS, the work queue: KMS requests = (period / data-key reuse) x (2 x producers +
+    // consumers) (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-key-management.html).
+    // At most one window per message (its send and its receive: 3), and at most one window per
+    // reuse period for the tenant (2 producers, the lister and the copier re-sending, and one
+    // consumer: 5): the smaller bound is taken, per message below or per tenant in the fixed part.
+    // Plus the copier's DynamoDB table key, as if every message opened a new 5-minute window.
+    const sqsWindowsPerMonth = SECONDS_PER_MONTH / facts.workQueueDataKeyReuseSeconds;
+    const sqsKmsPerMessage = 3;
+    const sqsKmsPerTenant = sqsWindowsPerMonth * 5;
+    const tenantMessagesPerMonth = perDay * 30 * mailboxesPerTenant;
+    const sqsKmsPerTenantBound = sqsKmsPerTenant < tenantMessagesPerMonth * sqsKmsPerMessage;
+    add(perMessage, { "kms requests": (sqsKmsPerTenantBound ? 1 : 1 + sqsKmsPerMessage) * KMS_REQUEST });
     // S3: the archived copy's first month in Standard. S3 lifecycle does not move objects under
     // 128 KB to IA (https://docs.aws.amazon.com/AmazonS3/latest/userguide/lifecycle-transition-general-considerations.html),
     // so a ~100 KB message pays no transition and stays in Standard: each month kept adds this again.
@@ -778,6 +792,8 @@ async function main(): Promise<void> {
     // KMS requests on the tenant key that happen whatever the traffic: the lister's DynamoDB
     // table key every 5 minutes (the poll queue, when there is one, is SSE-SQS: none).
     add(fixed, { "kms requests": (SECONDS_PER_MONTH / DYNAMODB_TABLE_KEY_SECONDS) * KMS_REQUEST });
+    // The work queue's data keys, when the tenant bound is the smaller (see perMessage).
+    if (sqsKmsPerTenantBound) add(fixed, { "kms requests": sqsKmsPerTenant * KMS_REQUEST });
     // Cold starts: the init phase is billed; one per function and hour (assumed), each the
     // module load plus what the first invocation took over a warm one, and its secret reads.
     const coldExtra = (cold: Invocation, warm: readonly Invocation[]): Lines => {

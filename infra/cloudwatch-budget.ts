@@ -20,20 +20,20 @@ export const FIXED_TARGET_PER_TENANT_MONTH = 2.5;
 /**
  * What the rest of the fixed cost is allowed, before CloudWatch: the tenant's KMS key, its one
  * Secrets Manager secret, and the idle work of a tenant as bench/cost.ts measured it
- * (`npx tsx bench/cost.ts 40 12 10 50`, 2026-12-01 18:10 UTC, bench/README.md "Cost after the
- * keeper-run polls"): $0.428 a month for a tenant whose mailboxes poll every minute or slower —
- * the copy queue's event source mapping's empty long polls $0.324, the keeper's invocation a
- * minute with its requests and logs $0.063, KMS requests $0.026, cold starts $0.010. A tenant
- * with a mailbox below a minute adds its poll queue's mapping, $0.26 more (docs/deploy.md
- * section 7).
+ * (`npx tsx bench/cost.ts 40 12 10 50`, 2026-12-01 18:23 and 18:24 UTC, bench/README.md "Cost
+ * after the keeper-run polls"): $0.438 and $0.444 a month for a tenant whose mailboxes poll
+ * every minute or slower — the copy queue's event source mapping's empty long polls $0.324, the
+ * keeper's invocation a minute with its requests and logs $0.07, KMS requests $0.037 (the
+ * lister's table key, the work queue's hourly data keys), cold starts $0.011. A tenant with a
+ * mailbox below a minute adds its poll queue's mapping, $0.26 more (docs/deploy.md section 7).
  */
 export const OTHER_FIXED_PER_TENANT_MONTH = {
   kmsKey: AWS_PRICE.kms.keyMonth,
   oneSecret: AWS_PRICE.secretsManager.secretMonth,
-  idleWorkAllowance: 0.43,
+  idleWorkAllowance: 0.45,
 } as const;
 
-/** What CloudWatch may cost a tenant per month, fixed, without a dashboard: $0.67. */
+/** What CloudWatch may cost a tenant per month, fixed, without a dashboard: $0.65. */
 export const CLOUDWATCH_FIXED_BUDGET_PER_TENANT_MONTH = round(
   FIXED_TARGET_PER_TENANT_MONTH - Object.values(OTHER_FIXED_PER_TENANT_MONTH).reduce((a, b) => a + b, 0),
 );

@@ -15,6 +15,14 @@ import { MAX_RECEIVE_COUNT, VISIBILITY_TIMEOUT_FACTOR } from "../function-settin
  * queue's dead-letter queue must be FIFO too; delete-copied's on-failure destination stays
  * standard (Lambda destinations take no FIFO queue).
  */
+/**
+ * How long SQS may reuse a data key of the tenant key before asking KMS again (default 5 min).
+ * An hour: a copy job's send and receive no longer cost KMS requests per message (at 50 messages a
+ * day they opened a window each, bench/README.md "Cost after the keeper-run polls"), and a
+ * disabled tenant key still stops these queues within the hour (docs/deploy.md section 7).
+ */
+export const QUEUE_DATA_KEY_REUSE = Duration.hours(1);
+
 export class WorkQueues extends Construct {
   readonly queue: Queue;
   readonly deadLetterQueue: Queue;
@@ -36,6 +44,7 @@ export class WorkQueues extends Construct {
       fifo: true,
       encryption: QueueEncryption.KMS,
       encryptionMasterKey: props.key,
+      dataKeyReuse: QUEUE_DATA_KEY_REUSE,
       enforceSSL: true,
       // The longest SQS allows: time for an operator to look at a failed job and replay it.
       retentionPeriod: Duration.days(14),
@@ -47,6 +56,7 @@ export class WorkQueues extends Construct {
       fifoThroughputLimit: FifoThroughputLimit.PER_MESSAGE_GROUP_ID,
       encryption: QueueEncryption.KMS,
       encryptionMasterKey: props.key,
+      dataKeyReuse: QUEUE_DATA_KEY_REUSE,
       enforceSSL: true,
       // AWS: at least 6x the consumer's timeout, so a batch that Lambda retries after a
       // throttle or a timeout is not delivered to a second copier meanwhile.
@@ -57,6 +67,7 @@ export class WorkQueues extends Construct {
     this.failedDeletes = new Queue(this, "FailedDeletes", {
       encryption: QueueEncryption.KMS,
       encryptionMasterKey: props.key,
+      dataKeyReuse: QUEUE_DATA_KEY_REUSE,
       enforceSSL: true,
       retentionPeriod: Duration.days(14),
     });

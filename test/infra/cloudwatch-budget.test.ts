@@ -52,7 +52,7 @@ beforeAll(() => {
 });
 
 describe("the fixed CloudWatch cost of a tenant (docs/deploy.md section 7)", () => {
-  it("leaves $0.67 for CloudWatch of the $2.50 fixed target, after the key, one secret and the measured idle work", () => {
+  it("leaves $0.65 for CloudWatch of the $2.50 fixed target, after the key, one secret and the measured idle work", () => {
     // Act
     const others = Object.values(OTHER_FIXED_PER_TENANT_MONTH).reduce((a, b) => a + b, 0);
 
@@ -61,9 +61,10 @@ describe("the fixed CloudWatch cost of a tenant (docs/deploy.md section 7)", () 
     expect(OTHER_FIXED_PER_TENANT_MONTH.kmsKey).toBe(1);
     expect(OTHER_FIXED_PER_TENANT_MONTH.oneSecret).toBe(0.4);
     expect(CLOUDWATCH_FIXED_BUDGET_PER_TENANT_MONTH).toBeCloseTo(FIXED_TARGET_PER_TENANT_MONTH - others, 6);
-    // bench/cost.ts measured the idle work of a tenant without a sub-minute mailbox at $0.428.
-    expect(OTHER_FIXED_PER_TENANT_MONTH.idleWorkAllowance).toBe(0.43);
-    expect(CLOUDWATCH_FIXED_BUDGET_PER_TENANT_MONTH).toBeCloseTo(0.67, 6);
+    // bench/cost.ts measured the idle work of a tenant without a sub-minute mailbox at $0.438 and
+    // $0.444 (two runs, 18:23 and 18:24 UTC): allowed $0.45.
+    expect(OTHER_FIXED_PER_TENANT_MONTH.idleWorkAllowance).toBe(0.45);
+    expect(CLOUDWATCH_FIXED_BUDGET_PER_TENANT_MONTH).toBeCloseTo(0.65, 6);
   });
 
   it("stays within the budget without a dashboard: 2 alarms of one metric each and one metric sent every minute", () => {

@@ -175,7 +175,11 @@ describe("encryption at rest with the tenant key", () => {
     expect(queues).toHaveLength(4);
     for (const [id, queue] of queues) {
       if (id.startsWith("QueuesPoll")) expect(queue.Properties.SqsManagedSseEnabled).toBe(true);
-      else expect(queue.Properties.KmsMasterKeyId).toEqual(keyArn);
+      else {
+        expect(queue.Properties.KmsMasterKeyId).toEqual(keyArn);
+        // Data keys reused for an hour: no KMS request per copy job (docs/deploy.md section 7).
+        expect(queue.Properties.KmsDataKeyReusePeriodSeconds).toBe(3600);
+      }
     }
     expect(topics).toHaveLength(1);
     expect(topics[0]!.Properties.KmsMasterKeyId).toEqual(keyArn);
