@@ -128,9 +128,10 @@ export const mailboxSchema = strictObject({
   gmail: gmailSchema,
   deleteAfter: deleteAfterSchema.default("immediately"),
   /**
-   * On AWS each poll is one message of the mailbox's poll chain, delayed by pollSeconds
-   * (docs/pipeline.md "Poll chains on AWS"); locally the runtime's timer. At most 5 minutes, so
-   * TenantProblems' "not polled successfully for 10 minutes" sees two missed polls.
+   * On AWS below 60 each poll is one message of the mailbox's poll chain, delayed by
+   * pollSeconds; at 60 or more the keeper's tick polls it, every pollSeconds rounded up to whole
+   * minutes (docs/pipeline.md "Poll chains on AWS"); locally the runtime's timer. At most 5
+   * minutes, so TenantProblems' "not polled successfully for 10 minutes" sees two missed polls.
    */
   pollSeconds: z
     .number()
