@@ -5,7 +5,7 @@
  * like Gmail: past 6,000 units in the last 60 s the stand-in answers 429 rateLimitExceeded, and
  * each run reports how many of those it sent (the sink's pacing should make it 0).
  *
- *   npx tsx bench/parallel-mailboxes.ts [mailboxes=20] [messages=50] [latencyMs=300] [pollSeconds=30] [rounds=1] [oneMailboxMessages=200] [--burst-after=1.5] [--default-only] [--quota=6000]
+ *   npx tsx bench/parallel-mailboxes.ts [mailboxes=20] [messages=50] [latencyMs=300] [pollSeconds=30] [rounds=1] [oneMailboxMessages=200] [--burst-after=1.5] [--default-only] [--quota=6000] [--strace]
  *
  * Burst: `run` (forever) is started on empty mailboxes, then `messages` land in each of the
  * `mailboxes` boxes (each delivering into its own Gmail user); the time from the end of the burst
@@ -15,8 +15,14 @@
  * (the default `maxConcurrentImports`) and with 1 (one import at a time), as a share of the quota;
  * a backlog above a burst's worth (60 imports at 6,000 units/min) shows the sustained rate too
  * ("after the first 61 s"). Each line gives the stand-in's 429s and the busiest 60 s of one user.
+ * `--strace` counts fsyncs instead: the burst lands first, then `run --once` (under
+ * `strace -f -c -e trace=fsync,fdatasync`, which stops a forever run's child uncleanly) drains the
+ * 20 mailboxes at once; its line gives the runtime's fsyncs per message (start-up, poll, copy,
+ * delete). strace slows every syscall: its times are not comparable with runs without it.
  */
-import { loadavg } from "node:os";
+import { readFile } from "node:fs/promises";
+import { loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { messageWithAttachment } from "../test/fixtures/awkward-messages";
 import { type LocalRig, machineLine, sha256, startLocalRig } from "./support/local-rig";
@@ -31,6 +37,8 @@ const DEFAULT_ONLY = process.argv.includes("--default-only");
 const QUOTA = Number(process.argv.find((a) => a.startsWith("--quota="))?.slice("--quota=".length) ?? 6000);
 /** Imports per second the quota allows (25 units each). */
 const QUOTA_PER_SECOND = QUOTA / 25 / 60;
+/** `--strace`: count the runtime child's fsync and fdatasync calls (bench/support/local-rig.ts). */
+const STRACE = process.argv.includes("--strace");
 /** ~10 KB messages: the bench is about waiting, not bytes. */
 const ATTACHMENT_BYTES = 7_000;
 
@@ -75,6 +83,19 @@ interface BurstResult {
   readonly load: readonly [number, number];
   /** Per Gmail user, its first and last import (ms after the burst, the stand-in's clock). */
   readonly perUser: ReadonlyArray<{ readonly first: number; readonly last: number }>;
+  /** fsync + fdatasync calls of the runtime child (with `--strace`). */
+  readonly fsyncs?: number;
+}
+
+/** Sums the `calls` column of fsync and fdatasync in an `strace -c` summary. */
+async function fsyncCalls(path: string): Promise<number> {
+  let calls = 0;
+  for (const line of (await readFile(path, "utf8")).split("\n")) {
+    const fields = line.trim().split(/\s+/);
+    // % time, seconds, usecs/call, calls, [errors,] syscall
+    if (fields.at(-1) === "fsync" || fields.at(-1) === "fdatasync") calls += Number(fields[3]);
+  }
+  return calls;
 }
 
 async function burst(
@@ -86,17 +107,21 @@ async function burst(
   parallelMailboxes: number | undefined,
   seed: number,
 ): Promise<BurstResult> {
+  const straceTo = STRACE
+    ? join(tmpdir(), `parallel-mailboxes-strace-${process.pid}-${seed}.txt`)
+    : undefined;
   const rig = await startLocalRig({
     mailboxes,
     importLatencyMs: latencyMs,
     quotaUnitsPerMinute: QUOTA,
     pollSeconds,
     ...(parallelMailboxes === undefined ? {} : { parallelMailboxes }),
+    ...(straceTo === undefined ? {} : { straceTo }),
   });
   try {
-    const child = await rig.startRuntime("forever");
+    let child = straceTo === undefined ? await rig.startRuntime("forever") : undefined;
     // The first polls (empty mailboxes) run at start; the burst lands after them.
-    await sleep(BURST_AFTER_MS);
+    if (child !== undefined) await sleep(BURST_AFTER_MS);
     const hashes = new Set<string>();
     const loadAtBurst = loadavg()[0] ?? 0;
     const t0 = performance.now();
@@ -110,6 +135,7 @@ async function burst(
     }
     const burstEnd = performance.now();
     const burstEndEpoch = Date.now();
+    child ??= await rig.startRuntime("once");
     const want = mailboxes * messages;
     let firstImportAt: number | undefined;
     const doneAt = new Map<number, number>();
@@ -155,6 +181,7 @@ async function burst(
         const times = rig.gmail.messages(user).map((m) => m.importedAt - burstEndEpoch);
         return { first: Math.min(...times), last: Math.max(...times) };
       }),
+      ...(straceTo === undefined ? {} : { fsyncs: await fsyncCalls(straceTo) }),
     };
   } finally {
     await rig.close();
@@ -163,7 +190,7 @@ async function burst(
 
 function describeBurst(r: BurstResult, want: number, pollSeconds: number): string {
   const bound = (pollSeconds + 10) * 1000;
-  return `${r.label}: burst delivered to POP3 in ${(r.burstMs / 1000).toFixed(1)} s; all ${want} in Gmail ${(r.deliveredMs / 1000).toFixed(1)} s after the burst (first import at +${(r.firstImportMs / 1000).toFixed(1)} s, i.e. the next poll; from there ${((r.deliveredMs - r.firstImportMs) / 1000).toFixed(1)} s) -> within pollSeconds + 10 s = ${bound / 1000} s: ${r.deliveredMs <= bound ? "MET" : "NOT met"}; in Gmail ${r.inGmail} (byte-exact ${r.exact}), left on POP3 ${r.leftOnServer}, runtime CPU ${(r.cpuMs / want).toFixed(2)} ms/msg; quota 429s ${r.quota429s}; busiest 60 s of one user ${r.busiestMinute} imports (quota ${QUOTA / 25}); load average ${r.load[0].toFixed(1)} at the burst, ${r.load[1].toFixed(1)} when delivered; per user: first import +${spread(r.perUser.map((u) => u.first))} s, first to last import ${spread(r.perUser.map((u) => u.last - u.first))} s`;
+  return `${r.label}: burst delivered to POP3 in ${(r.burstMs / 1000).toFixed(1)} s; all ${want} in Gmail ${(r.deliveredMs / 1000).toFixed(1)} s after the burst (first import at +${(r.firstImportMs / 1000).toFixed(1)} s, i.e. the next poll; from there ${((r.deliveredMs - r.firstImportMs) / 1000).toFixed(1)} s) -> within pollSeconds + 10 s = ${bound / 1000} s: ${r.deliveredMs <= bound ? "MET" : "NOT met"}; in Gmail ${r.inGmail} (byte-exact ${r.exact}), left on POP3 ${r.leftOnServer}, runtime CPU ${(r.cpuMs / want).toFixed(2)} ms/msg; quota 429s ${r.quota429s}; busiest 60 s of one user ${r.busiestMinute} imports (quota ${QUOTA / 25}); load average ${r.load[0].toFixed(1)} at the burst, ${r.load[1].toFixed(1)} when delivered; per user: first import +${spread(r.perUser.map((u) => u.first))} s, first to last import ${spread(r.perUser.map((u) => u.last - u.first))} s${r.fsyncs === undefined ? "" : `; fsyncs ${r.fsyncs} = ${(r.fsyncs / want).toFixed(2)}/msg (strace: times slowed)`}`;
 }
 
 /** "min-max" of `ms` in seconds. */

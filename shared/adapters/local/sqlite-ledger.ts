@@ -1,4 +1,4 @@
-import { mkdirSync } from "node:fs";
+import { closeSync, fsync, fsyncSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import {
@@ -31,8 +31,13 @@ export interface SqliteLedgerOptions {
    * number of writes in the group (tests: count commits, or kill the process at that point).
    */
   readonly beforeCommit?: (writes: number) => void;
-  /** Called after each group's COMMIT returned (its writes are on disk), before any caller resolves. */
+  /** Called after each group's COMMIT returned (visible, not yet fsynced), with its number of writes. */
   readonly afterCommit?: (writes: number) => void;
+  /**
+   * Called after each fsync of the write-ahead log returned (every write it covers is on disk),
+   * before any of their callers settles, with the number of writes it made durable.
+   */
+  readonly afterSync?: (writes: number) => void;
 }
 
 /** One queued write of a group commit: runs inside the group's transaction, in its own savepoint. */
@@ -45,6 +50,15 @@ interface QueuedWrite {
 type WriteOutcome =
   | { readonly ok: true; readonly value: unknown }
   | { readonly ok: false; readonly error: unknown };
+
+/** A committed group waiting for the fsync that makes it durable. */
+interface CommittedGroup {
+  readonly writes: number;
+  /** Settles every caller of the group with its own outcome. */
+  readonly settle: () => void;
+  /** Rejects every caller of the group with `error`. */
+  readonly fail: (error: unknown) => void;
+}
 
 /** When the last poll of a mailbox ended, and whether it could reach the server. */
 export interface PollRecord extends MailboxKey {
@@ -95,33 +109,49 @@ interface MessageRow {
  * the current state inside an immediate (write-locked) transaction, so two processes racing on
  * one message cannot both win; the loser gets `LedgerConflictError`.
  *
- * Writes are group-committed (docs/pipeline.md "Ledger commits", "Group commit"): every write
- * the process asks for before the next turn of the event loop (from any mailbox) runs in one
- * immediate transaction, each in its own savepoint, and the group costs one COMMIT (one fsync).
- * A caller's promise settles only after that COMMIT returned, so "the write is on disk when the
- * call returns" holds for each (DESIGN.md invariant 1). A write whose condition fails rolls back
- * its own savepoint and rejects only its caller; a fault of the database itself (a full disk,
- * an I/O error: `isEnvironmentCode`) rolls back the whole group and rejects every caller in it.
+ * Writes are group-committed (docs/pipeline.md "Group commit"): every write the process asks for
+ * before the next turn of the event loop (from any mailbox) runs in one immediate transaction,
+ * each in its own savepoint. The COMMIT does not fsync (`synchronous = NORMAL`); the ledger
+ * fsyncs the write-ahead log itself, off the event loop (libuv's thread pool), and every group
+ * committed while one fsync runs waits for the next one: one fsync for all of them. A caller's
+ * promise settles only after the fsync that covers its group returned, so "the write is on disk
+ * when the call returns" holds for each (DESIGN.md invariant 1), as with `synchronous = FULL`.
+ * A write whose condition fails rolls back its own savepoint and rejects only its caller; a
+ * fault of the database itself (a full disk, an I/O error: `isEnvironmentCode`) rolls back the
+ * whole group and rejects every caller in it; a failed fsync rejects every caller it covers.
  */
 export class SqliteLedger implements Ledger, SessionLeases {
   private readonly db: Database.Database;
   private readonly now: () => number;
   private readonly beforeCommit: ((writes: number) => void) | undefined;
   private readonly afterCommit: ((writes: number) => void) | undefined;
+  private readonly afterSync: ((writes: number) => void) | undefined;
+  /** The write-ahead log the COMMITs append to (undefined for ":memory:": nothing to fsync). */
+  private readonly walPath: string | undefined;
+  private walFd: number | undefined;
   private queued: QueuedWrite[] = [];
   private flushScheduled = false;
+  /** Committed groups whose fsync has not started yet. */
+  private unsynced: CommittedGroup[] = [];
+  private syncing = false;
+  private closed = false;
 
   constructor(options: SqliteLedgerOptions) {
     this.now = options.now ?? Date.now;
     this.beforeCommit = options.beforeCommit;
     this.afterCommit = options.afterCommit;
+    this.afterSync = options.afterSync;
+    this.walPath = options.path === ":memory:" ? undefined : `${options.path}-wal`;
     try {
       if (options.path !== ":memory:") mkdirSync(dirname(options.path), { recursive: true });
       this.db = new Database(options.path);
       this.db.pragma("journal_mode = WAL");
       // A second process (status next to run) waits for the write lock instead of failing.
       this.db.pragma("busy_timeout = 5000");
-      this.db.pragma("synchronous = FULL");
+      // NORMAL: a COMMIT writes the log but does not fsync it; `startSync` fsyncs it before
+      // any caller hears back (docs/pipeline.md "Group commit"). Checkpoints still fsync the
+      // log before and the database after copying.
+      this.db.pragma("synchronous = NORMAL");
       this.db.exec(SCHEMA);
     } catch (cause) {
       throw new TransientError("ledger", `cannot open the ledger database ${options.path}`, {
@@ -131,10 +161,24 @@ export class SqliteLedger implements Ledger, SessionLeases {
     }
   }
 
-  /** Commits the writes still queued, then closes the database file. */
+  /** Commits the writes still queued and makes them durable, then closes the database file. */
   close(): void {
     this.flush();
+    const groups = this.unsynced;
+    this.unsynced = [];
+    if (groups.length > 0) {
+      try {
+        fsyncSync(this.openWal());
+        for (const group of groups) group.settle();
+      } catch (error) {
+        const failure = environmentErrorOf(error, "ledger", "sync the ledger database") ?? error;
+        for (const group of groups) group.fail(failure);
+      }
+    }
+    this.closed = true;
     this.db.close();
+    // An fsync still running closes the file when it returns.
+    if (!this.syncing) this.closeWal();
   }
 
   async get(key: MessageKey): Promise<LedgerEntry | undefined> {
@@ -394,8 +438,8 @@ export class SqliteLedger implements Ledger, SessionLeases {
   }
 
   /**
-   * Queues `run` for the next group commit and settles with its result once the group's COMMIT
-   * returned. The group runs when the event loop next reaches its check phase (`setImmediate`),
+   * Queues `run` for the next group commit and settles with its result once the fsync that
+   * covers the group's COMMIT returned. The group runs when the event loop next reaches its check phase (`setImmediate`),
    * so every write asked for by the I/O callbacks of one loop turn (replies of many mailboxes'
    * Gmail imports and POP3 sessions) shares one transaction.
    */
@@ -442,11 +486,69 @@ export class SqliteLedger implements Ledger, SessionLeases {
       return;
     }
     this.afterCommit?.(group.length);
-    group.forEach((write, index) => {
-      const outcome = outcomes[index] as WriteOutcome;
-      if (outcome.ok) write.resolve(outcome.value);
-      else write.reject(outcome.error);
+    const settle = (): void =>
+      group.forEach((write, index) => {
+        const outcome = outcomes[index] as WriteOutcome;
+        if (outcome.ok) write.resolve(outcome.value);
+        else write.reject(outcome.error);
+      });
+    if (this.walPath === undefined) {
+      settle();
+      return;
+    }
+    this.unsynced.push({
+      writes: group.length,
+      settle,
+      fail: (error) => {
+        for (const write of group) write.reject(error);
+      },
     });
+    this.startSync();
+  }
+
+  /**
+   * Fsyncs the write-ahead log for every group committed so far, unless an fsync runs already:
+   * then the groups wait for the next one, which starts when it returns. One fsync covers all
+   * the log's frames written before it started (Linux syncs the file, whichever descriptor).
+   */
+  private startSync(): void {
+    if (this.syncing || this.unsynced.length === 0) return;
+    const groups = this.unsynced;
+    this.unsynced = [];
+    const fail = (error: unknown): void => {
+      const failure = environmentErrorOf(error, "ledger", "sync the ledger database") ?? error;
+      for (const group of groups) group.fail(failure);
+    };
+    let fd: number;
+    try {
+      fd = this.openWal();
+    } catch (error) {
+      fail(error);
+      return;
+    }
+    this.syncing = true;
+    fsync(fd, (error) => {
+      this.syncing = false;
+      if (error === null) {
+        this.afterSync?.(groups.reduce((sum, group) => sum + group.writes, 0));
+        for (const group of groups) group.settle();
+      } else {
+        fail(error);
+      }
+      if (this.closed) this.closeWal();
+      else this.startSync();
+    });
+  }
+
+  private openWal(): number {
+    this.walFd ??= openSync(this.walPath as string, "r+");
+    return this.walFd;
+  }
+
+  private closeWal(): void {
+    if (this.walFd === undefined) return;
+    closeSync(this.walFd);
+    this.walFd = undefined;
   }
 
   private readForWrite(key: MessageKey): LedgerEntry | undefined {

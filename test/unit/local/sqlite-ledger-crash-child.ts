@@ -1,13 +1,13 @@
 // A child process for test/unit/local/sqlite-ledger-group-commit.test.ts: it lists `count`
 // entries, then asks for `count` transitions at once (one group) and kills itself with SIGKILL
 // either inside the group's transaction, before its COMMIT ("before-commit"), or right after the
-// COMMIT returned, before any caller heard back ("after-commit"). Usage:
-//   node --import tsx sqlite-ledger-crash-child.ts <ledger path> <before-commit|after-commit> <count>
+// fsync that made the group durable returned, before any caller heard back ("after-sync"). Usage:
+//   node --import tsx sqlite-ledger-crash-child.ts <ledger path> <before-commit|after-sync> <count>
 import { SqliteLedger } from "../../../shared/adapters/local/sqlite-ledger";
 
 const [path, mode, countText] = process.argv.slice(2);
-if (path === undefined || (mode !== "before-commit" && mode !== "after-commit")) {
-  process.stderr.write("usage: sqlite-ledger-crash-child.ts <path> <before-commit|after-commit> <count>\n");
+if (path === undefined || (mode !== "before-commit" && mode !== "after-sync")) {
+  process.stderr.write("usage: sqlite-ledger-crash-child.ts <path> <before-commit|after-sync> <count>\n");
   process.exit(2);
 }
 const count = Number(countText ?? "20");
@@ -17,7 +17,7 @@ const die = (): void => {
 };
 const ledger = new SqliteLedger({
   path,
-  ...(mode === "before-commit" ? { beforeCommit: die } : { afterCommit: die }),
+  ...(mode === "before-commit" ? { beforeCommit: die } : { afterSync: die }),
 });
 const keys = Array.from({ length: count }, (_, i) => ({
   tenant: "acme",

@@ -12,7 +12,7 @@ import { newMailbox } from "../../contract/ledger-contract";
 
 // The SQLite ledger's group commit (docs/pipeline.md "Group commit"): writes asked for together,
 // from many mailboxes, share one transaction and one fsync; each caller hears back only after
-// that COMMIT; a failed condition rejects its own caller only; a fault of the database rejects
+// the fsync that covers its COMMIT; a failed condition rejects its own caller only; a fault of the database rejects
 // the whole group and writes none of it.
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
@@ -117,6 +117,28 @@ describe("SqliteLedger group commit", () => {
     expect(results[5]).toEqual({ slot: 0, holder: "me" });
   });
 
+  it("settles a caller only after the fsync that covers its group's COMMIT", async () => {
+    // Prepare
+    const events: string[] = [];
+    const ledger = new SqliteLedger({
+      path: await ledgerPath(),
+      afterCommit: (writes) => events.push(`commit ${writes}`),
+      afterSync: (writes) => events.push(`fsync ${writes}`),
+    });
+    ledgers.push(ledger);
+    const keys = keysOf([newMailbox()], 3);
+    await listAll(ledger, keys);
+    events.length = 0;
+    // Act
+    await Promise.all(
+      keys.map((key) =>
+        ledger.transition(key, ["listed"], "importing").then(() => events.push(`settled ${key.uidl}`)),
+      ),
+    );
+    // Assess
+    expect(events).toEqual(["commit 3", "fsync 3", "settled u0", "settled u1", "settled u2"]);
+  });
+
   it("lets a reader see a caller's own writes once its call resolved (read-your-writes)", async () => {
     // Prepare
     const path = await ledgerPath();
@@ -214,7 +236,7 @@ describe("SqliteLedger group commit", () => {
 
   for (const [mode, expected] of [
     ["before-commit", "listed"],
-    ["after-commit", "importing"],
+    ["after-sync", "importing"],
   ] as const) {
     it(`keeps ${expected === "listed" ? "none" : "all"} of a group's writes when the process is killed ${mode.replace("-", " ")}`, async () => {
       // Prepare
