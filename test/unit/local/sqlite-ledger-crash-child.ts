@@ -1,13 +1,21 @@
 // A child process for test/unit/local/sqlite-ledger-group-commit.test.ts: it lists `count`
 // entries, then asks for `count` transitions at once (one group) and kills itself with SIGKILL
-// either inside the group's transaction, before its COMMIT ("before-commit"), or right after the
-// fsync that made the group durable returned, before any caller heard back ("after-sync"). Usage:
-//   node --import tsx sqlite-ledger-crash-child.ts <ledger path> <before-commit|after-sync> <count>
+// inside the group's transaction, before its COMMIT ("before-commit"), after the COMMIT but
+// before the fsync of the log ("after-commit"), or right after that fsync returned, before any
+// caller heard back ("after-sync"). Usage:
+//   node --import tsx sqlite-ledger-crash-child.ts <ledger path> <before-commit|after-commit|after-sync> <count>
 import { SqliteLedger } from "../../../shared/adapters/local/sqlite-ledger";
 
 const [path, mode, countText] = process.argv.slice(2);
-if (path === undefined || (mode !== "before-commit" && mode !== "after-sync")) {
-  process.stderr.write("usage: sqlite-ledger-crash-child.ts <path> <before-commit|after-sync> <count>\n");
+const hooks = {
+  "before-commit": "beforeCommit",
+  "after-commit": "afterCommit",
+  "after-sync": "afterSync",
+} as const;
+if (path === undefined || !(mode !== undefined && mode in hooks)) {
+  process.stderr.write(
+    "usage: sqlite-ledger-crash-child.ts <path> <before-commit|after-commit|after-sync> <count>\n",
+  );
   process.exit(2);
 }
 const count = Number(countText ?? "20");
@@ -17,7 +25,7 @@ const die = (): void => {
 };
 const ledger = new SqliteLedger({
   path,
-  ...(mode === "before-commit" ? { beforeCommit: die } : { afterSync: die }),
+  [hooks[mode as keyof typeof hooks]]: die,
 });
 const keys = Array.from({ length: count }, (_, i) => ({
   tenant: "acme",

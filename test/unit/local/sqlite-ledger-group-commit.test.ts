@@ -236,6 +236,7 @@ describe("SqliteLedger group commit", () => {
 
   for (const [mode, expected] of [
     ["before-commit", "listed"],
+    ["after-commit", "importing"],
     ["after-sync", "importing"],
   ] as const) {
     it(`keeps ${expected === "listed" ? "none" : "all"} of a group's writes when the process is killed ${mode.replace("-", " ")}`, async () => {
