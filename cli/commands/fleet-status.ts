@@ -20,6 +20,13 @@ import { AwsSetupError, explainAwsError } from "./aws-context";
 /** The keeper sends TenantProblems every minute; this much silence means it is not running. */
 export const TENANT_PROBLEMS_STALE_MINUTES = 10;
 
+/**
+ * The keeper checks each mailbox's mail at one tick in five (shared/core/tenant-problems.ts
+ * `MAIL_CHECK_EVERY_TICKS`), so a stuck or quarantined mailbox is in one datapoint of five: the
+ * status shows the most of the datapoints in the five minutes up to the newest.
+ */
+export const TENANT_PROBLEMS_WINDOW_MINUTES = 5;
+
 /** GetMetricData takes at most 500 queries per call. */
 const QUERIES_PER_CALL = 500;
 
@@ -41,7 +48,10 @@ export interface TenantHealth {
   readonly stack: string;
   readonly stackStatus: string;
   readonly healthy: boolean;
-  /** The last TenantProblems value (0 = healthy), null when none in the last 10 minutes. */
+  /**
+   * The most TenantProblems in the 5 minutes up to its newest datapoint (0 = healthy), null when
+   * none in the last 10 minutes.
+   */
   readonly tenantProblems: number | null;
   readonly tenantProblemsAt: string | null;
   /** Copy jobs waiting in the work queue (CloudWatch, AWS/SQS), null when no datapoint. */
@@ -134,7 +144,9 @@ export async function collectFleetStatus(
               `no TenantProblems datapoint in ${TENANT_PROBLEMS_STALE_MINUTES} minutes: the lister's keeper is not running`,
             ]
           : fresh.value > 0
-            ? [`TenantProblems ${fresh.value}: the keeper's log names each mailbox and cause`]
+            ? [
+                `TenantProblems ${fresh.value} (the most in the last ${TENANT_PROBLEMS_WINDOW_MINUTES} minutes): the keeper's log names each mailbox and cause`,
+              ]
             : []),
       ];
       return {
@@ -256,7 +268,8 @@ async function alarmsInAlarm(client: CloudWatchClient, count: () => void) {
 
 /**
  * The newest datapoint of each tenant's TenantProblems (`p:<tenant>`) and work-queue backlog
- * (`b:<tenant>`) in the last 15 minutes, keyed so. Query ids are positional (`p0`, `b0`, …):
+ * (`b:<tenant>`) in the last 15 minutes, keyed so; TenantProblems' value is the most of its
+ * datapoints in the `TENANT_PROBLEMS_WINDOW_MINUTES` up to that newest one. Query ids are positional (`p0`, `b0`, …):
  * CloudWatch ids allow no hyphen.
  */
 async function latestValues(
@@ -299,7 +312,7 @@ async function latestValues(
       },
     });
   });
-  const latest = new Map<string, { value: number; at: Date }>();
+  const points = new Map<string, { value: number; at: Date }[]>();
   const chunks: MetricDataQuery[][] = [];
   for (let i = 0; i < queries.length; i += QUERIES_PER_CALL)
     chunks.push(queries.slice(i, i + QUERIES_PER_CALL));
@@ -321,16 +334,31 @@ async function latestValues(
         );
         for (const result of page.MetricDataResults ?? []) {
           const key = keyOf.get(result.Id ?? "");
-          const value = result.Values?.[0];
-          const at = result.Timestamps?.[0];
-          if (key === undefined || value === undefined || at === undefined) continue;
-          const known = latest.get(key);
-          if (known === undefined || at > known.at) latest.set(key, { value, at });
+          if (key === undefined) continue;
+          const list = points.get(key) ?? [];
+          (result.Values ?? []).forEach((value, i) => {
+            const at = result.Timestamps?.[i];
+            if (at !== undefined) list.push({ value, at });
+          });
+          points.set(key, list);
         }
         nextToken = page.NextToken;
       } while (nextToken !== undefined);
     }),
   );
+  const latest = new Map<string, { value: number; at: Date }>();
+  for (const [key, list] of points) {
+    const newest = list.reduce<{ value: number; at: Date } | undefined>(
+      (a, p) => (a === undefined || p.at > a.at ? p : a),
+      undefined,
+    );
+    if (newest === undefined) continue;
+    const from = newest.at.getTime() - TENANT_PROBLEMS_WINDOW_MINUTES * 60_000;
+    const value = key.startsWith("p:")
+      ? Math.max(...list.filter((p) => p.at.getTime() > from).map((p) => p.value))
+      : newest.value;
+    latest.set(key, { value, at: newest.at });
+  }
   return latest;
 }
 

@@ -9,7 +9,13 @@ import type {
   PollQueue,
 } from "../ports/poll-chains";
 import type { ChainHold } from "./chain-session-leases";
-import { type MailProblem, type MailProblemDeps, mailProblems } from "./tenant-problems";
+import {
+  MAIL_CHECK_EVERY_TICKS,
+  type MailProblem,
+  type MailProblemDeps,
+  mailChecksDue,
+  mailProblems,
+} from "./tenant-problems";
 
 /*
  * Sub-minute polling on AWS without a Lambda that waits (docs/pipeline.md "Poll chains"): each
@@ -200,13 +206,19 @@ export interface KeeperPolicy {
   readonly lostAfterMs: number;
   /** The least time without a successful poll that counts as a problem (doubled pollSeconds if longer). */
   readonly notPolledFloorMs: number;
+  /** Each mailbox's mail checks run at one tick in this many (`mailChecksDue`, tenant-problems.ts). */
+  readonly mailChecksEveryTicks: number;
 }
 
 /**
  * One keeper tick a minute: a message is lost when it is a minute late. Restarting a chain that
  * was only late is harmless: the late message becomes stale (docs/pipeline.md "Poll chains").
  */
-export const DEFAULT_KEEPER_POLICY: KeeperPolicy = { lostAfterMs: 60_000, notPolledFloorMs: 10 * 60_000 };
+export const DEFAULT_KEEPER_POLICY: KeeperPolicy = {
+  lostAfterMs: 60_000,
+  notPolledFloorMs: 10 * 60_000,
+  mailChecksEveryTicks: MAIL_CHECK_EVERY_TICKS,
+};
 
 /** One open problem of the tenant, as counted in `TenantProblems`. */
 export type TenantProblem =
@@ -311,7 +323,8 @@ export interface KeeperDeps extends PollChainDeps, MailProblemDeps {
  * mailbox that never had a chain), and counts the tenant's problems: mailboxes not
  * polled successfully for max(10 min, 2 x pollSeconds), mailboxes whose last poll met a
  * credentials error, the mail problems of shared/core/tenant-problems.ts (mail stuck 15 minutes
- * after listing, a quarantine within the hour), and one each for a non-empty dead-letter and
+ * after listing, a quarantine within the hour; each mailbox's at one tick in
+ * `mailChecksEveryTicks`), and one each for a non-empty dead-letter and
  * failed-deletes queue (METRIC.tenantProblems). Items of mailboxes no longer configured are left
  * alone: their messages are dropped by the lister, so the chain ends.
  */
@@ -370,7 +383,9 @@ export async function keeperTick(
       });
     }
   }
-  problems.push(...(await mailProblems(deps, tenant, mailboxes, now)));
+  // Mail checks for ~1/5 of the mailboxes a tick (each mailbox once in 5), the rest every tick.
+  const mailChecked = mailboxes.filter((m) => mailChecksDue(m.id, now, policy.mailChecksEveryTicks));
+  problems.push(...(await mailProblems(deps, tenant, mailChecked, now)));
   const depths = await deps.problemQueueDepths();
   if (depths.deadLetters > 0) problems.push({ cause: "dead-letters", messages: depths.deadLetters });
   if (depths.failedDeletes > 0) problems.push({ cause: "failed-deletes", messages: depths.failedDeletes });

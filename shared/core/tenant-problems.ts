@@ -35,6 +35,36 @@ export const DEFAULT_MAIL_PROBLEM_POLICY: MailProblemPolicy = {
   quarantinedWithinMs: 60 * 60_000,
 };
 
+/**
+ * The keeper checks each mailbox's mail at one tick in this many (one a minute), so a healthy
+ * mailbox costs its 2 read units once in 5 minutes instead of every minute (issue 14's cost
+ * target). Stuck means 15 minutes, so a check every 5 minutes finds it at most 5 minutes later;
+ * the `problems` alarm reads the Maximum of 5-minute windows, and each window holds one tick of
+ * every mailbox (docs/pipeline.md "What counts as a tenant problem").
+ */
+export const MAIL_CHECK_EVERY_TICKS = 5;
+
+/**
+ * Whether the keeper's tick at `now` checks the mail of `mailboxId`: a stable hash of the id
+ * (32-bit FNV-1a over its UTF-16 code units, then MurmurHash3's finalizer) mod `everyTicks` equal to the tick's minute mod
+ * `everyTicks`. So each tick checks about 1 / `everyTicks` of the mailboxes, and a mailbox is
+ * checked at the same minute of every clock-aligned window of `everyTicks` minutes, the windows
+ * CloudWatch's 5-minute periods are.
+ */
+export function mailChecksDue(mailboxId: string, now: number, everyTicks = MAIL_CHECK_EVERY_TICKS): boolean {
+  if (everyTicks <= 1) return true;
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < mailboxId.length; i++) {
+    hash ^= mailboxId.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  // MurmurHash3's finalizer: FNV's low bits spread ids that differ in one digit poorly over 5.
+  hash = Math.imul(hash ^ (hash >>> 16), 0x85ebca6b);
+  hash = Math.imul(hash ^ (hash >>> 13), 0xc2b2ae35);
+  hash = (hash ^ (hash >>> 16)) >>> 0;
+  return hash % everyTicks === Math.floor(now / 60_000) % everyTicks;
+}
+
 /** Mailboxes whose ledger is read at once (each costs up to four small queries a tick). */
 const MAILBOXES_AT_ONCE = 8;
 

@@ -163,7 +163,7 @@ describe("pop2gmail fleet status", () => {
     aws.stacks = [tenantStack("acme"), tenantStack("beta")];
     aws.alarms = [{ name: "pop2gmail-acme-dead-letters", state: "OK" }];
     problems("acme", 0, minutesAgo(1));
-    problems("beta", 2, minutesAgo(1.5));
+    problems("beta", 2, minutesAgo(5.5));
     problems("beta", 0, minutesAgo(0.5));
     backlog("acme", 0);
     backlog("beta", 14);
@@ -176,6 +176,29 @@ describe("pop2gmail fleet status", () => {
     expect(out).toMatch(/^acme\s+ok\s+0\s+0\s+UPDATE_COMPLETE\s+-$/m);
     expect(out).toMatch(/^beta\s+ok\s+0\s+14\s+UPDATE_COMPLETE\s+-$/m);
     expect(out).toMatch(/2 tenant\(s\), 0 unhealthy \(eu-west-1, 3 AWS requests\)/);
+  });
+
+  it("shows the highest TenantProblems of the last five datapoints: the keeper checks each mailbox's mail at one tick in five", async () => {
+    // Prepare: gamma's stuck mailbox counted 4 minutes ago, at its check; 7 older than the window
+    aws.stacks = [tenantStack("gamma")];
+    problems("gamma", 7, minutesAgo(6));
+    problems("gamma", 3, minutesAgo(4));
+    for (const m of [3, 2, 1]) problems("gamma", 0, minutesAgo(m));
+
+    // Act
+    const { code, out } = await fleetStatus(["--json"]);
+    const status = JSON.parse(out) as FleetStatus;
+
+    // Assess
+    expect(code).toBe(1);
+    expect(status.tenants[0]).toMatchObject({
+      healthy: false,
+      tenantProblems: 3,
+      tenantProblemsAt: minutesAgo(1).toISOString(),
+    });
+    expect(status.tenants[0]?.reasons).toEqual([
+      "TenantProblems 3 (the most in the last 5 minutes): the keeper's log names each mailbox and cause",
+    ]);
   });
 
   it("asks GetMetricData 500 queries at a time: 500 tenants cost 1 + 1 + 2 requests", async () => {

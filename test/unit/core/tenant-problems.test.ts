@@ -1,7 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { type KeeperDeps, keeperTick, type TenantProblem } from "../../../shared/core/poll-chain";
+import {
+  DEFAULT_KEEPER_POLICY,
+  type KeeperDeps,
+  keeperTick,
+  type TenantProblem,
+} from "../../../shared/core/poll-chain";
 import {
   DEFAULT_MAIL_PROBLEM_POLICY,
+  mailChecksDue,
   mailProblems,
   tenantProblemLog,
 } from "../../../shared/core/tenant-problems";
@@ -13,6 +19,8 @@ import { mailboxConfig, TENANT } from "./support/harness";
 const A = mailboxConfig({ id: "a@acme.it", pollSeconds: 60 });
 const B = mailboxConfig({ id: "b@acme.it", pollSeconds: 60 });
 const MINUTE = 60_000;
+/** What the checks find, every mailbox at every tick (the turns are tested on their own below). */
+const EVERY_TICK = { ...DEFAULT_KEEPER_POLICY, mailChecksEveryTicks: 1 };
 
 /** The keeper's ports on in-memory doubles, with a ledger, and the test clock. */
 function keeper() {
@@ -49,7 +57,7 @@ describe("keeperTick: mail not in Gmail", () => {
     await list(A.id, "u1");
     // Act
     clock.advance(16 * MINUTE);
-    const result = await keeperTick(deps, TENANT, [A, B]);
+    const result = await keeperTick(deps, TENANT, [A, B], EVERY_TICK);
     // Assess
     expect(mailOnly(result.problems)).toEqual([
       { cause: "mail-stuck", mailboxId: A.id, uidl: "u1", state: "listed", listedAt },
@@ -62,12 +70,12 @@ describe("keeperTick: mail not in Gmail", () => {
     const key = await list(A.id, "u1");
     // Act
     clock.advance(15 * MINUTE);
-    const atFifteen = await keeperTick(deps, TENANT, [A]);
+    const atFifteen = await keeperTick(deps, TENANT, [A], EVERY_TICK);
     clock.advance(1);
-    const past = await keeperTick(deps, TENANT, [A]);
+    const past = await keeperTick(deps, TENANT, [A], EVERY_TICK);
     await ledger.transition(key, ["listed"], "archived");
     await ledger.transition(key, ["archived"], "imported");
-    const imported = await keeperTick(deps, TENANT, [A]);
+    const imported = await keeperTick(deps, TENANT, [A], EVERY_TICK);
     // Assess
     expect(mailOnly(atFifteen.problems)).toEqual([]);
     expect(mailOnly(past.problems).map((p) => p.cause)).toEqual(["mail-stuck"]);
@@ -85,7 +93,7 @@ describe("keeperTick: mail not in Gmail", () => {
     await ledger.transition(importing, ["archived"], "importing", { importStartedAt: clock.now() });
     // Act
     clock.advance(20 * MINUTE);
-    const result = await keeperTick(deps, TENANT, [A, B]);
+    const result = await keeperTick(deps, TENANT, [A, B], EVERY_TICK);
     // Assess
     const stuck = mailOnly(result.problems);
     expect(stuck.map((p) => ("mailboxId" in p ? p.mailboxId : ""))).toEqual([A.id, B.id]);
@@ -101,7 +109,7 @@ describe("keeperTick: mail not in Gmail", () => {
     ]);
     // Act
     clock.advance(60 * MINUTE);
-    const result = await keeperTick(deps, TENANT, [A]);
+    const result = await keeperTick(deps, TENANT, [A], EVERY_TICK);
     // Assess
     expect(mailOnly(result.problems)).toEqual([]);
   });
@@ -120,11 +128,11 @@ describe("keeperTick: quarantined mail", () => {
       quarantineReason: "36 MB",
     });
     // Act
-    const now = await keeperTick(deps, TENANT, [A, B]);
+    const now = await keeperTick(deps, TENANT, [A, B], EVERY_TICK);
     clock.advance(60 * MINUTE);
-    const atTheHour = await keeperTick(deps, TENANT, [A, B]);
+    const atTheHour = await keeperTick(deps, TENANT, [A, B], EVERY_TICK);
     clock.advance(1);
-    const after = await keeperTick(deps, TENANT, [A, B]);
+    const after = await keeperTick(deps, TENANT, [A, B], EVERY_TICK);
     // Assess
     const expected = {
       cause: "quarantined",
@@ -136,6 +144,103 @@ describe("keeperTick: quarantined mail", () => {
     expect(mailOnly(now.problems)).toEqual([expected]);
     expect(mailOnly(atTheHour.problems)).toEqual([expected]);
     expect(mailOnly(after.problems)).toEqual([]);
+  });
+});
+
+describe("keeperTick: each mailbox's mail checked in turn", () => {
+  /** Ten mailboxes polled every minute, one of them (m3) with a message listed 16 minutes ago. */
+  async function tenMailboxesOneStuck(deadLetters = 0) {
+    const k = keeper();
+    const boxes = Array.from({ length: 10 }, (_, i) =>
+      mailboxConfig({ id: `m${i}@acme.it`, pollSeconds: 60 }),
+    );
+    await k.list("m3@acme.it", "u1");
+    k.clock.advance(16 * MINUTE);
+    /** The mailboxes whose mail the current tick asked the ledger about. */
+    let asked: string[] = [];
+    const deps: KeeperDeps = {
+      ...k.deps,
+      problemQueueDepths: async () => ({ deadLetters, failedDeletes: 0 }),
+      ledger: {
+        findInState: (key, states, filter) => {
+          asked.push(key.mailboxId);
+          return k.ledger.findInState(key, states, filter);
+        },
+      },
+    };
+    /** One tick a minute for `ticks` minutes: what each tick asked about and counted. */
+    const ticks = async (count: number) => {
+      const seen: { asked: string[]; problems: TenantProblem[] }[] = [];
+      for (let i = 0; i < count; i++) {
+        asked = [];
+        const result = await keeperTick(deps, TENANT, boxes);
+        seen.push({ asked, problems: [...result.problems] });
+        k.clock.advance(MINUTE);
+      }
+      return seen;
+    };
+    return { ...k, boxes, ticks };
+  }
+
+  it("checks each mailbox's mail once in five ticks and counts a stuck mailbox in the tick that checks it", async () => {
+    // Prepare
+    const { boxes, ticks } = await tenMailboxesOneStuck();
+    // Act
+    const seen = await ticks(5);
+    // Assess: every mailbox asked twice (waiting states, quarantine) in exactly one of the five ticks
+    expect(seen.flatMap((t) => t.asked).sort()).toEqual(boxes.flatMap((b) => [b.id, b.id]).sort());
+    for (const t of seen) expect(t.asked.length).toBeLessThan(2 * boxes.length);
+    const checking = seen.findIndex((t) => t.asked.includes("m3@acme.it"));
+    const counted = seen.flatMap((t, i) => (mailOnly(t.problems).length > 0 ? [i] : []));
+    expect(counted).toEqual([checking]);
+    expect(mailOnly(seen[checking]?.problems ?? [])).toMatchObject([
+      { cause: "mail-stuck", mailboxId: "m3@acme.it", uidl: "u1" },
+    ]);
+  });
+
+  it("counts a quarantine at each of its mailbox's checks within the hour: 12 of 60 ticks", async () => {
+    // Prepare
+    const { ledger, clock, ticks } = await tenMailboxesOneStuck();
+    const key = { tenant: TENANT, mailboxId: "m7@acme.it", uidl: "big" };
+    await ledger.createListed([{ ...key, listedSize: 10, listedAt: clock.now() }]);
+    await ledger.transition(key, ["listed"], "quarantined", { quarantinedAt: clock.now() });
+    // Act
+    const seen = await ticks(65);
+    // Assess
+    const counted = seen.flatMap((t, i) => (t.problems.some((p) => p.cause === "quarantined") ? [i] : []));
+    expect(counted).toHaveLength(12);
+    expect(counted.every((i) => i % 5 === (counted[0] ?? 0) % 5 && i <= 60)).toBe(true);
+  });
+
+  it("checks a mailbox at the same tick of every five, and counts the other problems at every tick", async () => {
+    // Prepare
+    const { ticks } = await tenMailboxesOneStuck(2);
+    // Act
+    const seen = await ticks(10);
+    // Assess
+    const counted = seen.flatMap((t, i) => (mailOnly(t.problems).length > 0 ? [i] : []));
+    expect(counted).toHaveLength(2);
+    expect((counted[1] ?? 0) - (counted[0] ?? 0)).toBe(5);
+    for (const t of seen) expect(t.problems.filter((p) => p.cause === "dead-letters")).toHaveLength(1);
+  });
+});
+
+describe("mailChecksDue: which mailboxes a tick checks", () => {
+  it("spreads a tenant's mailboxes over the five minutes, each at one of them, every window alike", () => {
+    // Prepare
+    const ids = Array.from({ length: 50 }, (_, i) => `user${i}@acme.it`);
+    const window = Date.UTC(2026, 0, 15, 9, 5, 30);
+    // Act
+    const perMinute = [0, 1, 2, 3, 4].map((m) => ids.filter((id) => mailChecksDue(id, window + m * MINUTE)));
+    const nextWindow = [0, 1, 2, 3, 4].map((m) =>
+      ids.filter((id) => mailChecksDue(id, window + (5 + m) * MINUTE)),
+    );
+    // Assess
+    expect(perMinute.flat().sort()).toEqual([...ids].sort());
+    for (const checked of perMinute) expect(checked.length).toBeGreaterThanOrEqual(5);
+    for (const checked of perMinute) expect(checked.length).toBeLessThanOrEqual(15);
+    expect(nextWindow).toEqual(perMinute);
+    expect(ids.every((id) => mailChecksDue(id, window, 1))).toBe(true);
   });
 });
 
