@@ -48,6 +48,7 @@ import { ENV_NAMES } from "../shared/config/env";
 import { LISTER_ENV_NAMES } from "../shared/config/lister-env";
 import { METRIC_EMISSION, type MetricName } from "../shared/config/metrics";
 import type { TenantConfig } from "../shared/config/tenant-config";
+import { MAIL_CHECK_EVERY_TICKS, mailChecksDue } from "../shared/core/tenant-problems";
 import { STAND_IN_REGION } from "../test/fakes/aws-stand-ins";
 import { startSecretsManagerStandIn } from "../test/fakes/secrets-manager-stand-in";
 import { sqsEvent } from "../test/fakes/sqs-lambda-events";
@@ -430,6 +431,36 @@ interface Measured {
   readonly chainStart: Invocation;
   readonly chainFirst: Invocation;
   readonly chainIdle: Invocation[];
+  /**
+   * Warm keeper ticks, no poll due, that checked the mailbox's mail (it is checked at one tick in
+   * `MAIL_CHECK_EVERY_TICKS`, by the minute: shared/core/tenant-problems.ts `mailChecksDue`).
+   */
+  readonly mailChecks: Invocation[];
+}
+
+/** The keeper's mail checks: the only Queries with a filter (`Ledger.findInState` on `byState`). */
+function isMailCheck(r: CountedRequest): boolean {
+  return r.filtered === true;
+}
+
+/**
+ * The invocation without its mail checks: they are priced once per check (`keeperPerMailbox`),
+ * whichever tick of the run happened to fall on the mailbox's minute.
+ */
+function withoutMailChecks(inv: Invocation): Invocation {
+  return { ...inv, requests: inv.requests.filter((r) => !isMailCheck(r)) };
+}
+
+/** Sleeps until 2 s into the next minute whose tick checks `mailboxId`'s mail (at most 5 minutes). */
+async function untilMailCheckMinute(mailboxId: string): Promise<void> {
+  const now = Date.now();
+  for (let k = 0; k <= MAIL_CHECK_EVERY_TICKS; k++) {
+    const at = (Math.floor(now / 60_000) + k) * 60_000 + 2_000;
+    if (at > now && mailChecksDue(mailboxId, at)) {
+      await new Promise((resolve) => setTimeout(resolve, at - now));
+      return;
+    }
+  }
 }
 
 /** Far enough ahead that no keeper tick of the run finds the mailbox due. */
@@ -498,6 +529,15 @@ async function measure(idlePolls: number, messages: number, keeperTicks: number)
       const tick = await lister({ keeper: true });
       if (polled(tick) !== 0) throw new Error("a keeper tick polled a mailbox not due");
       keeper.push(tick);
+    }
+    // Each mailbox's mail is checked at one tick in five, by the minute: when none of these
+    // ticks fell on this mailbox's minute, wait for it and tick once more.
+    const mailChecks = keeper.filter((inv) => inv.requests.some(isMailCheck));
+    while (mailChecks.length === 0) {
+      await untilMailCheckMinute(mailboxId);
+      await nextPollAt(NEVER_DUE);
+      const tick = await lister({ keeper: true });
+      if (tick.requests.some(isMailCheck)) mailChecks.push(tick);
     }
     const poll = async () => {
       await nextPollAt(0);
@@ -596,6 +636,7 @@ async function measure(idlePolls: number, messages: number, keeperTicks: number)
       chainStart,
       chainFirst,
       chainIdle,
+      mailChecks,
     };
   } finally {
     container.stop();
@@ -666,7 +707,18 @@ async function main(): Promise<void> {
   console.log(
     `template (${mailboxesPerTenant} mailboxes, synthesized in ${((performance.now() - synthStart) / 1000).toFixed(0)} s): ${facts.cloudWatch.alarms} alarms reading ${facts.cloudWatch.alarmMetrics.length} metrics, always-emitted metrics ${facts.cloudWatch.alwaysEmittedMetrics.join(", ")}, ${facts.eventSourceMappings.length} event source mappings (${facts.eventSourceMappings.map((e) => `${e.queueFifo ? "FIFO" : "standard"}${e.maxConcurrency ? " with max concurrency" : ""}`).join("; ")}), traced ${[...facts.traced].join(", ") || "none"}, work queue data keys reused ${facts.workQueueDataKeyReuseSeconds} s, ${facts.kmsKeys} KMS key(s), ${facts.rules} EventBridge rule(s), memory ${Object.values(facts.memory).join("/")} MB`,
   );
-  const m = await measure(idlePolls, messageCount, keeperTicks);
+  const measured = await measure(idlePolls, messageCount, keeperTicks);
+  // Every keeper tick of the run without its mail checks, priced apart per check below.
+  const m: Measured = {
+    ...measured,
+    keeperCold: withoutMailChecks(measured.keeperCold),
+    keeper: measured.keeper.map(withoutMailChecks),
+    firstPoll: withoutMailChecks(measured.firstPoll),
+    idle: measured.idle.map(withoutMailChecks),
+    pollNew: measured.pollNew.map(withoutMailChecks),
+    pollAfter: measured.pollAfter.map(withoutMailChecks),
+    chainStart: withoutMailChecks(measured.chainStart),
+  };
   const traced = facts.traced;
 
   const describe = (name: string, invs: readonly Invocation[]) => {
@@ -691,6 +743,7 @@ async function main(): Promise<void> {
   }
   describe("keeper tick, cold container", [m.keeperCold]);
   describe("keeper tick, warm", m.keeper);
+  describe("keeper tick checking the mailbox's mail (with its checks)", m.mailChecks);
   describe("keeper tick with the container's first poll", [m.firstPoll]);
   describe("keeper tick with an idle poll (pollSeconds 60)", m.idle);
   describe("keeper tick restarting the 10 s chain", [m.chainStart]);
@@ -708,14 +761,15 @@ async function main(): Promise<void> {
   for (const scaling of ["scaled", "measured"] as const) {
     const mean = (invs: readonly Invocation[]) => meanLines(invs, scaling, traced);
     // The keeper's tick, and the part of it that grows with the mailboxes: its mail checks on the
-    // byState index (shared/core/tenant-problems.ts), one mailbox's worth here.
+    // byState index (shared/core/tenant-problems.ts), one mailbox's worth here, at one tick in
+    // MAIL_CHECK_EVERY_TICKS (the mean over the ticks that checked, spread over the five).
     const keeper = mean(m.keeper);
     const keeperPerMailbox: Lines = {};
-    for (const inv of m.keeper) {
+    for (const inv of m.mailChecks) {
       add(
         keeperPerMailbox,
-        priceRequests(inv.requests.filter((r) => r.index !== undefined)),
-        1 / m.keeper.length,
+        priceRequests(inv.requests.filter(isMailCheck)),
+        1 / m.mailChecks.length / MAIL_CHECK_EVERY_TICKS,
       );
     }
     // pollSeconds 60 and slower: the keeper's tick polls the mailbox in its own invocation; a poll
@@ -984,6 +1038,7 @@ async function main(): Promise<void> {
         measured: {
           keeperCold: summary([m.keeperCold]),
           keeper: summary(m.keeper),
+          mailChecks: summary(m.mailChecks),
           firstPoll: summary([m.firstPoll]),
           keeperIdlePoll: summary(m.idle),
           chainStart: summary([m.chainStart]),

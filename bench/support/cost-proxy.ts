@@ -42,6 +42,8 @@ export interface CountedRequest {
   readonly itemBytes?: number;
   /** DynamoDB: the index a Query read (e.g. the keeper's mail checks on `byState`). */
   readonly index?: string;
+  /** DynamoDB: the Query had a FilterExpression (only `Ledger.findInState`, the keeper's mail checks). */
+  readonly filtered?: true;
   /** The request body (SQS and Lambda only: the bench replays poll messages and delete passes). */
   readonly body?: string;
 }
@@ -244,6 +246,7 @@ export async function startCostProxies(targets: {
       Key?: AttributeMap;
       Item?: AttributeMap;
       IndexName?: string;
+      FilterExpression?: string;
       ReturnConsumedCapacity?: string;
     };
     const asked = input.ReturnConsumedCapacity;
@@ -287,6 +290,7 @@ export async function startCostProxies(targets: {
       writeUnits,
       ...(itemBytes === undefined ? {} : { itemBytes }),
       ...(input.IndexName === undefined ? {} : { index: input.IndexName }),
+      ...(input.FilterExpression === undefined ? {} : { filtered: true as const }),
     });
     // The caller gets what it asked for: no ConsumedCapacity unless it asked.
     if (asked === undefined && a.status === 200) delete (output as Record<string, unknown>).ConsumedCapacity;
