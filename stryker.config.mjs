@@ -19,6 +19,7 @@ export default {
     "shared/adapters/pop3/pop3-wire.ts",
     "shared/adapters/pop3/status-line.ts",
     "shared/core/archive-key.ts",
+    "shared/core/chain-session-leases.ts",
     "shared/core/delete-copied.ts",
     "shared/core/delete-policy.ts",
     "shared/core/digesting-stream.ts",
@@ -32,6 +33,7 @@ export default {
     "shared/core/release-from-quarantine.ts",
     "shared/core/retr-bound.ts",
     "shared/core/retry-rule.ts",
+    "shared/core/tenant-problems.ts",
   ],
   // Only the fast unit tests run against mutants: no Dovecot, no stand-ins, no fault campaign.
   testFiles: [

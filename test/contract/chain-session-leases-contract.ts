@@ -130,6 +130,34 @@ export function describeChainSessionLeasesContract(
       expect(second).toBeUndefined();
     });
 
+    it("with two slots: a copier gets the first slot while a chain poll holds the last", async () => {
+      // Prepare
+      const s = await setup();
+      await s.take();
+      const polling = await s.poller.acquire(s.mailbox, 2, "lister", LEASE_MS);
+      // Act
+      const copying = await s.copier.acquire(s.mailbox, 2, "copier", LEASE_MS);
+      // Assess
+      expect(polling).toEqual({ slot: 1, holder: "lister" });
+      expect(copying).toEqual({ slot: 0, holder: "copier" });
+    });
+
+    it("refuses a second copier when every slot holds a lease, without asking the chain", async () => {
+      // Prepare
+      const s = await setup();
+      const copier = chainCheckedLeases(
+        s.leases,
+        { heldUntil: () => Promise.reject(new Error("the chain is not asked when no slot is free")) },
+        s.now,
+      );
+      const first = await s.leases.acquire(s.mailbox, 1, "copier-1", LEASE_MS);
+      // Act
+      const second = await copier.acquire(s.mailbox, 1, "copier-2", LEASE_MS);
+      // Assess
+      expect(first).toEqual({ slot: 0, holder: "copier-1" });
+      expect(second).toBeUndefined();
+    });
+
     it("gives the copier's lease back when the chain's hold cannot be read", async () => {
       // Prepare
       const s = await setup();
