@@ -15,6 +15,7 @@ import {
   type MailProblemDeps,
   mailChecksDue,
   mailProblems,
+  queueDepthsDue,
 } from "./tenant-problems";
 
 /*
@@ -208,6 +209,8 @@ export interface KeeperPolicy {
   readonly notPolledFloorMs: number;
   /** Each mailbox's mail checks run at one tick in this many (`mailChecksDue`, tenant-problems.ts). */
   readonly mailChecksEveryTicks: number;
+  /** The two problem queues' depth is read at one tick in this many (`queueDepthsDue`, tenant-problems.ts). */
+  readonly queueDepthsEveryTicks: number;
 }
 
 /**
@@ -218,6 +221,7 @@ export const DEFAULT_KEEPER_POLICY: KeeperPolicy = {
   lostAfterMs: 60_000,
   notPolledFloorMs: 10 * 60_000,
   mailChecksEveryTicks: MAIL_CHECK_EVERY_TICKS,
+  queueDepthsEveryTicks: MAIL_CHECK_EVERY_TICKS,
 };
 
 /** One open problem of the tenant, as counted in `TenantProblems`. */
@@ -325,7 +329,8 @@ export interface KeeperDeps extends PollChainDeps, MailProblemDeps {
  * credentials error, the mail problems of shared/core/tenant-problems.ts (mail stuck 15 minutes
  * after listing, a quarantine within the hour; each mailbox's at one tick in
  * `mailChecksEveryTicks`), and one each for a non-empty dead-letter and
- * failed-deletes queue (METRIC.tenantProblems). Items of mailboxes no longer configured are left
+ * failed-deletes queue (METRIC.tenantProblems; their depth read at one tick in
+ * `queueDepthsEveryTicks`). Items of mailboxes no longer configured are left
  * alone: their messages are dropped by the lister, so the chain ends.
  */
 export async function keeperTick(
@@ -386,9 +391,12 @@ export async function keeperTick(
   // Mail checks for ~1/5 of the mailboxes a tick (each mailbox once in 5), the rest every tick.
   const mailChecked = mailboxes.filter((m) => mailChecksDue(m.id, now, policy.mailChecksEveryTicks));
   problems.push(...(await mailProblems(deps, tenant, mailChecked, now)));
-  const depths = await deps.problemQueueDepths();
-  if (depths.deadLetters > 0) problems.push({ cause: "dead-letters", messages: depths.deadLetters });
-  if (depths.failedDeletes > 0) problems.push({ cause: "failed-deletes", messages: depths.failedDeletes });
+  // The queues' depth at one tick in five: 2 SQS requests a minute were most of the keeper's cost.
+  if (queueDepthsDue(now, policy.queueDepthsEveryTicks)) {
+    const depths = await deps.problemQueueDepths();
+    if (depths.deadLetters > 0) problems.push({ cause: "dead-letters", messages: depths.deadLetters });
+    if (depths.failedDeletes > 0) problems.push({ cause: "failed-deletes", messages: depths.failedDeletes });
+  }
   return { started, startFailed, problems, due };
 }
 

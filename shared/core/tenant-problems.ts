@@ -65,6 +65,17 @@ export function mailChecksDue(mailboxId: string, now: number, everyTicks = MAIL_
   return hash % everyTicks === Math.floor(now / 60_000) % everyTicks;
 }
 
+/**
+ * Whether the keeper's tick at `now` reads the depth of the two problem queues (the copy
+ * dead-letter queue and the failed-deletes queue, 2 SQS requests): at the ticks whose epoch minute
+ * mod `everyTicks` is 0, so every clock-aligned 5-minute window (the `problems` alarm's periods)
+ * holds one read, as `mailChecksDue` spreads the mail checks (issue 14's fixed cost:
+ * docs/pipeline.md "What counts as a tenant problem").
+ */
+export function queueDepthsDue(now: number, everyTicks = MAIL_CHECK_EVERY_TICKS): boolean {
+  return Math.floor(now / 60_000) % everyTicks === 0;
+}
+
 /** Mailboxes whose ledger is read at once (each costs up to four small queries a tick). */
 const MAILBOXES_AT_ONCE = 8;
 

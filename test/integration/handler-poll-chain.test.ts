@@ -333,7 +333,8 @@ describe("list-new-messages: the keeper polls mailboxes of a minute or slower it
     const { f, deps } = chainFixture([mailboxJson(MAILBOX_A, { pollSeconds: 60 })]);
     const keeper = makeKeeperHandler(deps);
     await keeper(KEEPER_EVENT, listContext());
-    f.clock.advance(60_000);
+    // 5 minutes: the next tick that reads the queues' depth (one in five, docs/pipeline.md)
+    f.clock.advance(300_000);
     const broken = new Error("sqs denied");
     const ports = deps.chainPorts();
     const failing = {
@@ -402,13 +403,14 @@ describe("list-new-messages: the keeper", () => {
   });
 
   it("counts the tenant's problems into one TenantProblems datapoint and logs one line per problem", async () => {
-    // Prepare: A's password is rejected; B never polled successfully for 11 minutes; both queues hold messages.
+    // Prepare: A's password is rejected; B never polled successfully for 15 minutes (a tick that
+    // reads the queues, one in five); both queues hold messages.
     const { f, depths, deps, pollQueue } = chainFixture();
     const keeper = makeKeeperHandler(deps);
     await keeper(KEEPER_EVENT, listContext());
     f.pop3.source(MAILBOX_A).failNextOpen(new CredentialsError("pop3", "-ERR [AUTH] Authentication failed"));
     await makePollChainHandler(deps)(pollEvent(pollQueue.next().message), listContext());
-    f.clock.advance(11 * 60_000);
+    f.clock.advance(15 * 60_000);
     depths.deadLetters = 2;
     depths.failedDeletes = 1;
     f.powertools.lines.length = 0;

@@ -652,6 +652,32 @@ describe("keeperTick", () => {
     ]);
   });
 
+  it("reads the queue depths once in five ticks and counts a non-empty dead-letter queue in the tick that reads it", async () => {
+    // Prepare: a tick a minute for ten minutes from 09:01 (epoch minute mod 5 = 1)
+    const { clock, deps } = chainDeps({ deadLetters: 2, failedDeletes: 0 });
+    let reads = 0;
+    const counting: KeeperDeps = {
+      ...deps,
+      problemQueueDepths: () => {
+        reads++;
+        return deps.problemQueueDepths();
+      },
+    };
+    await keeperTick(counting, TENANT, [A]);
+    reads = 0;
+    const counted: number[] = [];
+    // Act
+    for (let i = 0; i < 10; i++) {
+      clock.advance(60_000);
+      const result = await keeperTick(counting, TENANT, [A]);
+      if (result.problems.some((p) => p.cause === "dead-letters"))
+        counted.push(new Date(clock.now()).getUTCMinutes());
+    }
+    // Assess: 09:05 and 09:10 read and count the queue, the eight other ticks neither
+    expect(reads).toBe(2);
+    expect(counted).toEqual([5, 10]);
+  });
+
   it("leaves the chain of a mailbox no longer configured alone", async () => {
     // Prepare
     const C = mailboxConfig({ id: "c@acme.it", pollSeconds: 30 });
