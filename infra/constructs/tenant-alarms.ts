@@ -10,23 +10,22 @@ import { METRIC } from "../../shared/config/metrics";
 import type { TenantConfig } from "../../shared/config/tenant-config";
 import { tenantMetric } from "../tenant-metric";
 
-/** PipelineDelay p95 (listed -> in Gmail) above this for 15 minutes is an alarm. */
-export const PIPELINE_DELAY_TARGET_MS = 10 * 60 * 1000;
-
 /** TenantProblems is read in 5-minute windows; two in a row (problems, or no keeper at all) alarm. */
 const PROBLEM_PERIODS = 2;
 
 /**
- * The alarm names, after `pop2gmail-<tenant>-`. Two alarms, each reading one metric: the budget
- * of docs/deploy.md section 7 (`test/infra/cloudwatch-budget.test.ts` prices them). `problems`
- * is every outcome the keeper counts (shared/core/tenant-problems.ts: mail not in Gmail 15
- * minutes after listing whatever held it, a quarantine, a mailbox not polled, refused
- * credentials, dead letters, failed deletes) and the keeper's own silence; `pipeline-delay` does
- * not depend on the keeper. The failures the earlier per-function, per-queue, `queue-stuck`,
- * `quarantined` and `gmail-rate-limited` alarms watched show up as one of these (docs/deploy.md
- * section 6).
+ * The alarm names, after `pop2gmail-<tenant>-`. One alarm reading one metric: the budget of
+ * docs/deploy.md section 7 (`test/infra/cloudwatch-budget.test.ts` prices it). `problems` is
+ * every outcome the keeper counts (shared/core/tenant-problems.ts: mail not in Gmail 15 minutes
+ * after listing whatever held it, a quarantine, a mailbox not polled, refused credentials, dead
+ * letters, failed deletes) and the keeper's own silence (missing data breaches). The earlier
+ * `pipeline-delay` alarm (PipelineDelay p95 above 10 minutes for 15 minutes) is gone: mail that
+ * late is mail not in Gmail 15 minutes after listing, which `problems` counts per mailbox
+ * already, and a dead keeper breaches `problems` itself. The failures the earlier per-function,
+ * per-queue, `queue-stuck`, `quarantined` and `gmail-rate-limited` alarms watched show up there
+ * too (docs/deploy.md section 6).
  */
-export const TENANT_ALARM_NAMES = ["problems", "pipeline-delay"] as const;
+export const TENANT_ALARM_NAMES = ["problems"] as const;
 
 export type TenantAlarmName = (typeof TENANT_ALARM_NAMES)[number];
 
@@ -85,15 +84,6 @@ export class TenantAlarms extends Construct {
       periods: PROBLEM_PERIODS,
       // Zero is sent every minute: silence is exactly the failure of the keeper itself.
       missing: TreatMissingData.BREACHING,
-    });
-
-    this.add("PipelineDelay", {
-      name: "pipeline-delay",
-      description: `PipelineDelay p95 (listed -> in Gmail) stayed above ${PIPELINE_DELAY_TARGET_MS / 60_000} minutes for 15 minutes: mail arrives, late. Usually Gmail pushback (429s) or a maildrop other clients keep locked; the copy-message log says which.`,
-      metric: tenantMetric(tenant, METRIC.pipelineDelay, { statistic: "p95" }),
-      threshold: PIPELINE_DELAY_TARGET_MS,
-      comparison: ComparisonOperator.GREATER_THAN_THRESHOLD,
-      periods: 3,
     });
 
     this.allowCloudWatchToPublish(props.key);
