@@ -48,7 +48,7 @@ import { ENV_NAMES } from "../shared/config/env";
 import { LISTER_ENV_NAMES } from "../shared/config/lister-env";
 import { METRIC_EMISSION, type MetricName } from "../shared/config/metrics";
 import type { TenantConfig } from "../shared/config/tenant-config";
-import { MAIL_CHECK_EVERY_TICKS, mailChecksDue } from "../shared/core/tenant-problems";
+import { MAIL_CHECK_EVERY_TICKS, mailChecksDue, queueDepthsDue } from "../shared/core/tenant-problems";
 import { STAND_IN_REGION } from "../test/fakes/aws-stand-ins";
 import { startSecretsManagerStandIn } from "../test/fakes/secrets-manager-stand-in";
 import { sqsEvent } from "../test/fakes/sqs-lambda-events";
@@ -436,6 +436,11 @@ interface Measured {
    * `MAIL_CHECK_EVERY_TICKS`, by the minute: shared/core/tenant-problems.ts `mailChecksDue`).
    */
   readonly mailChecks: Invocation[];
+  /**
+   * Warm keeper ticks that read the two problem queues' depth (at one tick in
+   * `MAIL_CHECK_EVERY_TICKS`, the minutes 0 mod 5: shared/core/tenant-problems.ts `queueDepthsDue`).
+   */
+  readonly depthReads: Invocation[];
 }
 
 /** The keeper's mail checks: the only Queries with a filter (`Ledger.findInState` on `byState`). */
@@ -443,20 +448,38 @@ function isMailCheck(r: CountedRequest): boolean {
   return r.filtered === true;
 }
 
-/**
- * The invocation without its mail checks: they are priced once per check (`keeperPerMailbox`),
- * whichever tick of the run happened to fall on the mailbox's minute.
- */
-function withoutMailChecks(inv: Invocation): Invocation {
-  return { ...inv, requests: inv.requests.filter((r) => !isMailCheck(r)) };
+/** The keeper's read of the problem queues' depth: the only GetQueueAttributes of the lister. */
+function isDepthRead(r: CountedRequest): boolean {
+  return r.service === "sqs" && r.action === "GetQueueAttributes";
 }
 
-/** Sleeps until 2 s into the next minute whose tick checks `mailboxId`'s mail (at most 5 minutes). */
-async function untilMailCheckMinute(mailboxId: string): Promise<void> {
+/**
+ * The invocation without its mail checks and queue depth reads: they are priced once per check
+ * or read (`keeperPerMailbox`, `depthReadsPerTick`), whichever tick of the run happened to fall on
+ * their minute.
+ */
+function withoutMailChecks(inv: Invocation): Invocation {
+  return { ...inv, requests: inv.requests.filter((r) => !isMailCheck(r) && !isDepthRead(r)) };
+}
+
+/**
+ * The price per tick of the requests `pick` selects, made at one tick in MAIL_CHECK_EVERY_TICKS:
+ * the mean over the ticks that made them, spread over the five.
+ */
+function perRotatedTick(ticks: readonly Invocation[], pick: (r: CountedRequest) => boolean): Lines {
+  const lines: Lines = {};
+  for (const inv of ticks) {
+    add(lines, priceRequests(inv.requests.filter(pick)), 1 / ticks.length / MAIL_CHECK_EVERY_TICKS);
+  }
+  return lines;
+}
+
+/** Sleeps until 2 s into the next minute whose tick is `due` (at most 5 minutes). */
+async function untilMinute(due: (at: number) => boolean): Promise<void> {
   const now = Date.now();
   for (let k = 0; k <= MAIL_CHECK_EVERY_TICKS; k++) {
     const at = (Math.floor(now / 60_000) + k) * 60_000 + 2_000;
-    if (at > now && mailChecksDue(mailboxId, at)) {
+    if (at > now && due(at)) {
       await new Promise((resolve) => setTimeout(resolve, at - now));
       return;
     }
@@ -530,14 +553,20 @@ async function measure(idlePolls: number, messages: number, keeperTicks: number)
       if (polled(tick) !== 0) throw new Error("a keeper tick polled a mailbox not due");
       keeper.push(tick);
     }
-    // Each mailbox's mail is checked at one tick in five, by the minute: when none of these
-    // ticks fell on this mailbox's minute, wait for it and tick once more.
+    // Each mailbox's mail is checked, and the problem queues' depth read, at one tick in five,
+    // by the minute: when none of these ticks fell on such a minute, wait for it and tick once more.
     const mailChecks = keeper.filter((inv) => inv.requests.some(isMailCheck));
-    while (mailChecks.length === 0) {
-      await untilMailCheckMinute(mailboxId);
+    const depthReads = keeper.filter((inv) => inv.requests.some(isDepthRead));
+    while (mailChecks.length === 0 || depthReads.length === 0) {
+      await untilMinute(
+        (at) =>
+          (mailChecks.length === 0 && mailChecksDue(mailboxId, at)) ||
+          (depthReads.length === 0 && queueDepthsDue(at)),
+      );
       await nextPollAt(NEVER_DUE);
       const tick = await lister({ keeper: true });
       if (tick.requests.some(isMailCheck)) mailChecks.push(tick);
+      if (tick.requests.some(isDepthRead)) depthReads.push(tick);
     }
     const poll = async () => {
       await nextPollAt(0);
@@ -637,6 +666,7 @@ async function measure(idlePolls: number, messages: number, keeperTicks: number)
       chainFirst,
       chainIdle,
       mailChecks,
+      depthReads,
     };
   } finally {
     container.stop();
@@ -744,6 +774,7 @@ async function main(): Promise<void> {
   describe("keeper tick, cold container", [m.keeperCold]);
   describe("keeper tick, warm", m.keeper);
   describe("keeper tick checking the mailbox's mail (with its checks)", m.mailChecks);
+  describe("keeper tick reading the problem queues' depth (with its reads)", m.depthReads);
   describe("keeper tick with the container's first poll", [m.firstPoll]);
   describe("keeper tick with an idle poll (pollSeconds 60)", m.idle);
   describe("keeper tick restarting the 10 s chain", [m.chainStart]);
@@ -764,14 +795,9 @@ async function main(): Promise<void> {
     // byState index (shared/core/tenant-problems.ts), one mailbox's worth here, at one tick in
     // MAIL_CHECK_EVERY_TICKS (the mean over the ticks that checked, spread over the five).
     const keeper = mean(m.keeper);
-    const keeperPerMailbox: Lines = {};
-    for (const inv of m.mailChecks) {
-      add(
-        keeperPerMailbox,
-        priceRequests(inv.requests.filter(isMailCheck)),
-        1 / m.mailChecks.length / MAIL_CHECK_EVERY_TICKS,
-      );
-    }
+    const keeperPerMailbox = perRotatedTick(m.mailChecks, isMailCheck);
+    // The problem queues' depth (2 GetQueueAttributes), read at one tick in MAIL_CHECK_EVERY_TICKS.
+    const depthReadsPerTick = perRotatedTick(m.depthReads, isDepthRead);
     // pollSeconds 60 and slower: the keeper's tick polls the mailbox in its own invocation; a poll
     // costs what a tick with a poll costs over one without (no Lambda request, no SQS).
     const idle = mean(m.idle);
@@ -830,6 +856,7 @@ async function main(): Promise<void> {
       "cloudwatch always-on metrics": facts.cloudWatch.dollars.alwaysEmittedMetrics,
     };
     add(fixed, minus(keeper, keeperPerMailbox), MINUTES_PER_MONTH);
+    add(fixed, depthReadsPerTick, MINUTES_PER_MONTH);
     // Idle long polling of the event source mappings: documented at five concurrent pollers when
     // traffic is low, two at best, and no fewer than five with maximum concurrency set
     // (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html); five counted.
