@@ -855,7 +855,7 @@ async function main(): Promise<void> {
       "cloudwatch alarms": facts.cloudWatch.dollars.alarms,
       "cloudwatch always-on metrics": facts.cloudWatch.dollars.alwaysEmittedMetrics,
     };
-    add(fixed, minus(keeper, keeperPerMailbox), MINUTES_PER_MONTH);
+    add(fixed, keeper, MINUTES_PER_MONTH);
     add(fixed, depthReadsPerTick, MINUTES_PER_MONTH);
     // Idle long polling of the event source mappings: documented at five concurrent pollers when
     // traffic is low, two at best, and no fewer than five with maximum concurrency set
