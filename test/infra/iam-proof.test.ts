@@ -6,6 +6,7 @@ import { addTenantStacks } from "../../infra/tenant-app";
 import { parseTenantConfig } from "../../shared/config/parse-tenant-config";
 import type { TenantConfig } from "../../shared/config/tenant-config";
 import { ConfigError } from "../../shared/core/errors";
+import { queueDepthsDue } from "../../shared/core/tenant-problems";
 import { type RecordedCallsFile, recordedCallsDir } from "../fakes/aws-call-recorder";
 import { RawPop3Reader, uidlListing } from "../fakes/raw-pop3-reader";
 import { ScriptedPop3Server } from "../fakes/scripted-pop3-server";
@@ -177,7 +178,9 @@ describe("too narrow: every AWS call the handlers make is allowed for their role
     await rig.runDeletes();
     expect(await rig.onServer()).toEqual([]);
     // The poll chain (docs/lambda-handlers.md "Sub-minute polling"): the keeper starts it and
-    // reads the problem queues; its first message, due at once, polls and sends the next.
+    // reads the problem queues; its first message, due at once, polls and sends the next. The
+    // queues' depth is read at one tick in five (by the minute), so tick on such a minute.
+    while (!queueDepthsDue(rig.clock.now())) rig.clock.advance(60_000);
     await rig.keeperTick();
     expect(await rig.pollChainOnce()).toBe(1);
     const calls = pipelineAwsCalls.calls().slice(before);
