@@ -32,6 +32,7 @@ import {
   statePk,
 } from "./ledger-item";
 import { LEDGER_TABLE } from "./ledger-table";
+import { callLedgerTable, ledgerTableContext } from "./ledger-table-call";
 
 /** How a `DynamoDbLedger` is built: an SDK client, the table, and a clock for leases. */
 export interface DynamoDbLedgerOptions {
@@ -77,7 +78,7 @@ export class DynamoDbLedger implements Ledger, SessionLeases {
 
   /** Reads one entry (strongly consistent); undefined when the UIDL was never listed. */
   async get(key: MessageKey): Promise<LedgerEntry | undefined> {
-    const result = await this.call("GetItem", () =>
+    const result = await callLedgerTable(this.tableName, "GetItem", () =>
       this.documents.send(
         new GetCommand({ TableName: this.tableName, Key: messageItemKey(key), ConsistentRead: true }),
       ),
@@ -147,7 +148,7 @@ export class DynamoDbLedger implements Ledger, SessionLeases {
           { cause: error },
         );
       }
-      throw mapAwsError(error, this.context("UpdateItem"));
+      throw mapAwsError(error, ledgerTableContext(this.tableName, "UpdateItem"));
     }
   }
 
@@ -172,7 +173,7 @@ export class DynamoDbLedger implements Ledger, SessionLeases {
           cause: error,
         });
       }
-      throw mapAwsError(error, this.context("UpdateItem"));
+      throw mapAwsError(error, ledgerTableContext(this.tableName, "UpdateItem"));
     }
   }
 
@@ -198,7 +199,7 @@ export class DynamoDbLedger implements Ledger, SessionLeases {
     const items: Record<string, unknown>[] = [];
     let startKey: Record<string, unknown> | undefined;
     do {
-      const page = await this.call("Query", () =>
+      const page = await callLedgerTable(this.tableName, "Query", () =>
         this.documents.send(
           new QueryCommand({
             TableName: this.tableName,
@@ -254,7 +255,7 @@ export class DynamoDbLedger implements Ledger, SessionLeases {
 
   /** The mailbox's snapshot item (strongly consistent), or undefined before the first write. */
   async getSnapshot(mailbox: MailboxKey): Promise<MailboxSnapshot | undefined> {
-    const result = await this.call("GetItem", () =>
+    const result = await callLedgerTable(this.tableName, "GetItem", () =>
       this.documents.send(
         new GetCommand({ TableName: this.tableName, Key: snapshotItemKey(mailbox), ConsistentRead: true }),
       ),
@@ -335,7 +336,7 @@ export class DynamoDbLedger implements Ledger, SessionLeases {
           { cause: error },
         );
       }
-      throw mapAwsError(error, this.context("PutItem"));
+      throw mapAwsError(error, ledgerTableContext(this.tableName, "PutItem"));
     }
   }
 
@@ -370,7 +371,7 @@ export class DynamoDbLedger implements Ledger, SessionLeases {
         return { slot, holder };
       } catch (error) {
         if (awsErrorName(error) !== "ConditionalCheckFailedException") {
-          throw mapAwsError(error, this.context("PutItem"));
+          throw mapAwsError(error, ledgerTableContext(this.tableName, "PutItem"));
         }
       }
     }
@@ -391,7 +392,7 @@ export class DynamoDbLedger implements Ledger, SessionLeases {
       );
     } catch (error) {
       if (awsErrorName(error) !== "ConditionalCheckFailedException") {
-        throw mapAwsError(error, this.context("DeleteItem"));
+        throw mapAwsError(error, ledgerTableContext(this.tableName, "DeleteItem"));
       }
     }
   }
@@ -409,7 +410,7 @@ export class DynamoDbLedger implements Ledger, SessionLeases {
       return true;
     } catch (error) {
       if (awsErrorName(error) === "ConditionalCheckFailedException") return false;
-      throw mapAwsError(error, this.context("PutItem"));
+      throw mapAwsError(error, ledgerTableContext(this.tableName, "PutItem"));
     }
   }
 
@@ -437,7 +438,7 @@ export class DynamoDbLedger implements Ledger, SessionLeases {
   ): AsyncGenerator<LedgerEntry[]> {
     let startKey: Record<string, unknown> | undefined;
     do {
-      const page = await this.call("Query", () =>
+      const page = await callLedgerTable(this.tableName, "Query", () =>
         this.documents.send(
           new QueryCommand({
             TableName: this.tableName,
@@ -457,17 +458,5 @@ export class DynamoDbLedger implements Ledger, SessionLeases {
       yield (page.Items ?? []).map(itemToEntry);
       startKey = page.LastEvaluatedKey;
     } while (startKey !== undefined);
-  }
-
-  private async call<T>(operation: string, send: () => Promise<T>): Promise<T> {
-    try {
-      return await send();
-    } catch (error) {
-      throw mapAwsError(error, this.context(operation));
-    }
-  }
-
-  private context(operation: string) {
-    return { service: "ledger" as const, action: `dynamodb:${operation}`, resource: this.tableName };
   }
 }

@@ -9,6 +9,7 @@ import type {
 } from "../../ports/poll-chains";
 import { awsErrorName, mapAwsError } from "../aws/map-aws-error";
 import { LEDGER_TABLE } from "./ledger-table";
+import { callLedgerTable, ledgerTableContext } from "./ledger-table-call";
 
 /** How a `DynamoDbPollChains` is built: an SDK client and the ledger table. */
 export interface DynamoDbPollChainsOptions {
@@ -69,7 +70,7 @@ export class DynamoDbPollChains implements PollChains {
     const items: PollChainItem[] = [];
     let startKey: Record<string, unknown> | undefined;
     do {
-      const page = await this.call("Query", () =>
+      const page = await callLedgerTable(this.tableName, "Query", () =>
         this.documents.send(
           new QueryCommand({
             TableName: this.tableName,
@@ -146,7 +147,7 @@ export class DynamoDbPollChains implements PollChains {
       return result.Attributes === undefined ? undefined : itemToChain(result.Attributes);
     } catch (error) {
       if (awsErrorName(error) === "ConditionalCheckFailedException") return undefined;
-      throw mapAwsError(error, this.context("UpdateItem"));
+      throw mapAwsError(error, ledgerTableContext(this.tableName, "UpdateItem"));
     }
   }
 
@@ -200,7 +201,7 @@ export class DynamoDbPollChains implements PollChains {
 
   /** One strongly consistent GetItem of the chain item's `pollUntil`. */
   async heldUntil(tenant: string, mailboxId: string): Promise<number | undefined> {
-    const result = await this.call("GetItem", () =>
+    const result = await callLedgerTable(this.tableName, "GetItem", () =>
       this.documents.send(
         new GetCommand({
           TableName: this.tableName,
@@ -236,20 +237,8 @@ export class DynamoDbPollChains implements PollChains {
       return true;
     } catch (error) {
       if (awsErrorName(error) === "ConditionalCheckFailedException") return false;
-      throw mapAwsError(error, this.context("UpdateItem"));
+      throw mapAwsError(error, ledgerTableContext(this.tableName, "UpdateItem"));
     }
-  }
-
-  private async call<T>(operation: string, send: () => Promise<T>): Promise<T> {
-    try {
-      return await send();
-    } catch (error) {
-      throw mapAwsError(error, this.context(operation));
-    }
-  }
-
-  private context(operation: string) {
-    return { service: "ledger" as const, action: `dynamodb:${operation}`, resource: this.tableName };
   }
 }
 
